@@ -1,0 +1,63 @@
+//! `slipway`: the one-machine front end. `serve` runs the webhook endpoints with embedded stores;
+//! `send` signs and posts a payload as a forge would.
+
+mod send;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "slipway",
+    version,
+    about = "Continuous delivery for GitHub and GitLab"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve POST /webhooks/github, POST /webhooks/gitlab and GET /healthz with embedded stores.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Where the embedded state and queue live.
+        #[arg(long, default_value = ".slipway")]
+        data_dir: PathBuf,
+    },
+    /// Sign a payload file and POST it like a forge would; exit 0 on a 2xx answer.
+    Send(send::SendArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("slipway: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { listen, data_dir } => serve::run(listen, &data_dir).await,
+            Command::Send(args) => send::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("slipway: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Lambda: verify, record, enqueue, answer. Configuration is read once, at cold start.
+
+use std::sync::Arc;
+
+use lambda_http::{service_fn, Error};
+use slipway::app::WebhookApp;
+use slipway::queue::sqs::SqsQueue;
+use slipway::settings::{self, Env};
+use slipway::state::dynamodb::DynamoState;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    slipway_webhook::init_tracing();
+    let sdk = slipway::aws::sdk_config().await;
+    let mut env = Env::from_process();
+    slipway::aws::resolve_secret_arns(&sdk, &mut env).await?;
+    let app = Arc::new(WebhookApp {
+        ingress: settings::ingress(&env)?,
+        state: DynamoState::from_sdk(&sdk, env.require(settings::TABLE)?),
+        queue: SqsQueue::from_sdk(&sdk, env.require(settings::QUEUE_URL)?),
+    });
+    lambda_http::run(service_fn(move |request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Error>(slipway_webhook::handle(&app, request).await) }
+    }))
+    .await
+}

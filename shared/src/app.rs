@@ -1,0 +1,86 @@
+//! The handlers, wired to ports. The Lambda functions and `slipway serve` call these.
+
+use std::time::SystemTime;
+
+use http::HeaderMap;
+
+use crate::event::{ForgeKind, QueuedEvent};
+use crate::queue::Queue;
+use crate::render::{self, WebhookResponse};
+use crate::state::{unix_secs, StateStore, DELIVERY_TTL};
+use crate::webhook::{self, Ingress, Parsed, Triage};
+
+/// What the webhook edge needs: its settings and two ports.
+pub struct WebhookApp<S, Q> {
+    pub ingress: Ingress,
+    pub state: S,
+    pub queue: Q,
+}
+
+impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
+    /// Verify, parse, dedupe and enqueue one delivery; answer at once. Bad input gets a 4xx, an
+    /// irrelevant event a 200 with the reason, a redelivery a 200 `duplicate`. Only our own
+    /// storage failing gives a 5xx (503), after undoing what was recorded, so a redelivery works.
+    pub async fn handle_webhook(
+        &self,
+        forge: ForgeKind,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> WebhookResponse {
+        let delivery = match webhook::verify_and_parse(&self.ingress, forge, headers, body, now) {
+            Ok(delivery) => delivery,
+            Err(rejection) => {
+                tracing::warn!(%forge, status = rejection.status(), reason = %rejection, "webhook rejected");
+                return render::rejected(&rejection);
+            }
+        };
+        let id = delivery.id;
+        let event = match delivery.parsed {
+            Parsed::Event(event) => event,
+            Parsed::Ignored(reason) => {
+                tracing::info!(%forge, delivery = %id, %reason, "webhook ignored");
+                return render::ignored(&id, &reason);
+            }
+        };
+        match webhook::triage(&event) {
+            Triage::Queue => {}
+            Triage::Pong => return render::pong(&id),
+            Triage::Ignore(reason) => {
+                tracing::info!(%forge, delivery = %id, event = %event.name, %reason, "webhook ignored");
+                return render::ignored(&id, &reason);
+            }
+        }
+
+        match self
+            .state
+            .record_delivery(forge, &id, now, DELIVERY_TTL)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(%forge, delivery = %id, event = %event.name, "duplicate delivery");
+                return render::duplicate(&id);
+            }
+            Err(error) => {
+                tracing::error!(%forge, delivery = %id, %error, "recording the delivery failed");
+                return render::unavailable(&id);
+            }
+        }
+        let name = event.name.clone();
+        let queued = QueuedEvent {
+            delivery: id.clone(),
+            received_at: unix_secs(now) as u64,
+            event,
+        };
+        if let Err(error) = self.queue.enqueue(&queued).await {
+            tracing::error!(%forge, delivery = %id, %error, "queueing the delivery failed");
+            if let Err(error) = self.state.forget_delivery(forge, &id).await {
+                tracing::error!(%forge, delivery = %id, %error, "forgetting the delivery failed; a redelivery will be taken for a duplicate");
+            }
+            return render::unavailable(&id);
+        }
+        tracing::info!(%forge, delivery = %id, event = %name, "webhook accepted");
+        render::accepted(&id, &name)
+    }
+}

@@ -1,0 +1,19 @@
+//! Slipway: a continuous-delivery bot for GitHub and GitLab.
+//!
+//! The domain (events, webhook verification) is pure; I/O lives in adapters behind the ports in
+//! [`state`] and [`queue`], each with an AWS and a one-machine implementation.
+
+pub mod app;
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod event;
+pub mod queue;
+pub mod render;
+#[cfg(feature = "local")]
+pub mod server;
+pub mod settings;
+pub mod state;
+pub mod webhook;
+
+/// The error of an adapter's I/O: reported and retried, never shown to a webhook sender.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

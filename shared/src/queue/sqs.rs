@@ -1,0 +1,40 @@
+//! SQS: the cloud queue between the webhook Lambda and the dispatch Lambda.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+
+use super::Queue;
+use crate::event::QueuedEvent;
+use crate::BoxError;
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), queue_url)
+    }
+
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn enqueue(&self, event: &QueuedEvent) -> Result<(), BoxError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(serde_json::to_string(event)?)
+            .send()
+            .await?;
+        Ok(())
+    }
+}

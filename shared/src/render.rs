@@ -1,0 +1,153 @@
+//! Every text a person reads: webhook answers (more to come: checks, comments, replies, help).
+//!
+//! Nothing here ever includes a secret or a value a sender presented as one.
+
+use std::fmt;
+
+use serde_json::json;
+
+use crate::event::DeliveryId;
+use crate::webhook::{AuthFailure, IgnoreReason, Rejection};
+
+/// An HTTP answer to a webhook delivery: status and a small JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl WebhookResponse {
+    pub fn body_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body).unwrap_or_default()
+    }
+}
+
+pub fn accepted(delivery: &DeliveryId, event: &str) -> WebhookResponse {
+    WebhookResponse {
+        status: 202,
+        body: json!({ "status": "accepted", "delivery": delivery.0, "event": event }),
+    }
+}
+
+pub fn duplicate(delivery: &DeliveryId) -> WebhookResponse {
+    WebhookResponse {
+        status: 200,
+        body: json!({
+            "status": "duplicate",
+            "delivery": delivery.0,
+            "reason": "this delivery was already received; it is not acted on twice",
+        }),
+    }
+}
+
+pub fn ignored(delivery: &DeliveryId, reason: &IgnoreReason) -> WebhookResponse {
+    WebhookResponse {
+        status: 200,
+        body: json!({ "status": "ignored", "delivery": delivery.0, "reason": reason.to_string() }),
+    }
+}
+
+pub fn pong(delivery: &DeliveryId) -> WebhookResponse {
+    WebhookResponse {
+        status: 200,
+        body: json!({ "status": "pong", "delivery": delivery.0 }),
+    }
+}
+
+pub fn rejected(rejection: &Rejection) -> WebhookResponse {
+    WebhookResponse {
+        status: rejection.status(),
+        body: json!({ "status": "rejected", "error": rejection.to_string() }),
+    }
+}
+
+/// Our storage or queue failed: the sender should redeliver later. Never used for bad input.
+pub fn unavailable(delivery: &DeliveryId) -> WebhookResponse {
+    WebhookResponse {
+        status: 503,
+        body: json!({
+            "status": "unavailable",
+            "delivery": delivery.0,
+            "error": "Slipway could not record this delivery; nothing was done. Redeliver it later.",
+        }),
+    }
+}
+
+pub fn not_found() -> WebhookResponse {
+    WebhookResponse {
+        status: 404,
+        body: json!({
+            "status": "rejected",
+            "error": "no such endpoint: POST /webhooks/github or /webhooks/gitlab",
+        }),
+    }
+}
+
+impl fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IgnoreReason::NotActedOn(name) => write!(f, "ignored: {name}"),
+            IgnoreReason::CommentOnIssue => {
+                f.write_str("ignored: a comment on an issue, not on a pull or merge request")
+            }
+            IgnoreReason::CommentNotNew => f.write_str(
+                "ignored: only new comments are read for commands, not edits or deletions",
+            ),
+            IgnoreReason::CommentByBot => f.write_str("ignored: a comment by a bot"),
+            IgnoreReason::SystemNote => f.write_str("ignored: a system note"),
+            IgnoreReason::TagPush => f.write_str("ignored: a push of a tag, not a branch"),
+            IgnoreReason::BranchDeleted => f.write_str("ignored: a branch was deleted"),
+            IgnoreReason::MergeRequestUpdateWithoutCommits => {
+                f.write_str("ignored: merge request updated without new commits")
+            }
+            IgnoreReason::CheckSuiteRequested => f.write_str(
+                "ignored: check_suite.requested (builds start from pull request and push events)",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Unauthorized(why) => write!(f, "unauthorized: {why}"),
+            Rejection::Malformed(why) => write!(f, "bad request: {why}"),
+            Rejection::TooLarge { limit } => {
+                write!(f, "payload too large: the limit is {limit} bytes")
+            }
+            Rejection::UnsupportedMediaType(content_type) => write!(
+                f,
+                "unsupported content type {content_type:?}: send application/json \
+                 (GitHub may also send application/x-www-form-urlencoded)"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            AuthFailure::NotConfigured(forge) => {
+                return write!(f, "no {forge} webhook secret is configured on this Slipway")
+            }
+            AuthFailure::MissingSignature => "missing X-Hub-Signature-256 header",
+            AuthFailure::OnlyLegacySha1Signature => {
+                "only the SHA-1 X-Hub-Signature header was sent; X-Hub-Signature-256 is required"
+            }
+            AuthFailure::MalformedSignature => {
+                "X-Hub-Signature-256 must be sha256= followed by 64 hexadecimal digits"
+            }
+            AuthFailure::SignatureMismatch => "the signature does not match the body",
+            AuthFailure::MissingToken => "missing X-Gitlab-Token header",
+            AuthFailure::TokenMismatch => "X-Gitlab-Token does not match",
+            AuthFailure::MissingSigningHeaders => {
+                "a signed webhook needs webhook-id, webhook-timestamp and webhook-signature headers"
+            }
+            AuthFailure::MalformedTimestamp => "webhook-timestamp must be Unix seconds",
+            AuthFailure::TimestampOutOfTolerance => {
+                "webhook-timestamp is more than 5 minutes away from the current time"
+            }
+        };
+        f.write_str(text)
+    }
+}

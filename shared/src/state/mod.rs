@@ -1,0 +1,41 @@
+//! Durable state: deliveries seen (for dedupe, with expiry); later runs, comments and deployments.
+//!
+//! Two adapters: DynamoDB in the cloud, SQLite on one machine.
+
+#[cfg(feature = "aws")]
+pub mod dynamodb;
+#[cfg(feature = "local")]
+pub mod sqlite;
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::event::{DeliveryId, ForgeKind};
+use crate::BoxError;
+
+/// How long a delivery id is remembered. GitHub lets an operator redeliver for 3 days; a week
+/// covers that with room to spare.
+pub const DELIVERY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Record a delivery unless it is already recorded and unexpired. `true` when it is new:
+    /// of two concurrent calls with one id, exactly one gets `true`.
+    async fn record_delivery(
+        &self,
+        forge: ForgeKind,
+        id: &DeliveryId,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<bool, BoxError>;
+
+    /// Forget a delivery, so that a redelivery is accepted (used when queueing it failed).
+    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError>;
+}
+
+pub fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

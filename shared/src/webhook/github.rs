@@ -1,0 +1,620 @@
+//! GitHub deliveries: `X-Hub-Signature-256` verification and the payloads Slipway acts on.
+
+use hmac::{Hmac, KeyInit, Mac};
+use http::HeaderMap;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
+
+use super::{
+    checked_delivery_id, from_json, header_str, AuthFailure, IgnoreReason, Parsed, Rejection,
+    Secret,
+};
+use crate::event::{
+    CheckScope, Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind,
+    PrAction, PrNumber, PullRequest, Repo, RepoId, User, MAX_COMMENT_BYTES,
+};
+
+/// The `sha256=<hex>` signature for `body` under `secret`, as GitHub computes it.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(hmac_sha256(secret, body)))
+}
+
+fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    mac.finalize().into_bytes().into()
+}
+
+/// Check `X-Hub-Signature-256` against every active secret. All secrets are tried whatever the
+/// outcome, so timing says nothing about which one (if any) matched.
+pub fn verify(secrets: &[Secret], headers: &HeaderMap, body: &[u8]) -> Result<(), AuthFailure> {
+    if secrets.is_empty() {
+        return Err(AuthFailure::NotConfigured(ForgeKind::Github));
+    }
+    let Some(header) = headers.get("x-hub-signature-256") else {
+        return Err(if headers.contains_key("x-hub-signature") {
+            AuthFailure::OnlyLegacySha1Signature
+        } else {
+            AuthFailure::MissingSignature
+        });
+    };
+    let hex_digest = header
+        .as_bytes()
+        .strip_prefix(b"sha256=")
+        .ok_or(AuthFailure::MalformedSignature)?;
+    let mut presented = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut presented)
+        .map_err(|_| AuthFailure::MalformedSignature)?;
+
+    let mut matched = Choice::from(0);
+    for secret in secrets {
+        matched |= hmac_sha256(secret.expose(), body).ct_eq(&presented);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(AuthFailure::SignatureMismatch)
+    }
+}
+
+pub(super) fn delivery_id(headers: &HeaderMap) -> Result<DeliveryId, Rejection> {
+    let value = header_str(headers, "x-github-delivery")
+        .ok_or_else(|| Rejection::Malformed("missing header X-GitHub-Delivery".into()))?;
+    checked_delivery_id(value, "X-GitHub-Delivery")
+}
+
+pub(super) fn parse(headers: &HeaderMap, json: &[u8]) -> Result<Parsed, Rejection> {
+    let event = header_str(headers, "x-github-event")
+        .ok_or_else(|| Rejection::Malformed("missing header X-GitHub-Event".into()))?;
+    match event {
+        "pull_request" => pull_request(from_json(json, event)?),
+        "issue_comment" => issue_comment(from_json(json, event)?),
+        "push" => Ok(push(from_json(json, event)?)),
+        "check_run" => Ok(check_run(from_json(json, event)?)),
+        "check_suite" => Ok(check_suite(from_json(json, event)?)),
+        "merge_group" => Ok(merge_group(from_json(json, event)?)),
+        "ping" => Ok(ping(from_json(json, event)?)),
+        "installation" => Ok(installation(from_json(json, event)?)),
+        other => {
+            let action = from_json::<ActionOnly>(json, other)?.action;
+            Ok(not_acted_on(other, action.as_deref()))
+        }
+    }
+}
+
+fn not_acted_on(event: &str, action: Option<&str>) -> Parsed {
+    let name = match action {
+        Some(action) => format!("{event}.{action}"),
+        None => event.to_owned(),
+    };
+    Parsed::Ignored(IgnoreReason::NotActedOn(name))
+}
+
+// Payload shapes: only the fields Slipway uses. Unknown fields are skipped without allocation.
+
+#[derive(Deserialize)]
+struct ActionOnly {
+    action: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GhRepo {
+    id: u64,
+    full_name: String,
+    html_url: String,
+    clone_url: String,
+}
+
+impl From<GhRepo> for Repo {
+    fn from(r: GhRepo) -> Repo {
+        Repo {
+            id: RepoId(r.id.to_string()),
+            full_name: r.full_name,
+            web_url: r.html_url,
+            clone_url: r.clone_url,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GhUser {
+    id: u64,
+    login: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+impl From<GhUser> for User {
+    fn from(u: GhUser) -> User {
+        User {
+            id: u.id,
+            is_bot: u.kind == "Bot",
+            login: Some(u.login),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GhId {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct GhNumber {
+    number: u64,
+}
+
+/// An event about one repository. (Each payload struct lists `repository`, `installation` and
+/// `sender` itself: `#[serde(flatten)]` would buffer the whole payload and triple parse time.)
+fn repo_event(
+    repository: GhRepo,
+    installation: Option<GhId>,
+    sender: Option<GhUser>,
+    name: String,
+    kind: EventKind,
+) -> Event {
+    Event {
+        forge: ForgeKind::Github,
+        repo: Some(repository.into()),
+        installation_id: installation.map(|i| i.id),
+        sender: sender.map(User::from),
+        name,
+        kind,
+    }
+}
+
+#[derive(Deserialize)]
+struct PullRequestPayload {
+    action: String,
+    pull_request: GhPull,
+    repository: GhRepo,
+    installation: Option<GhId>,
+    sender: Option<GhUser>,
+}
+
+#[derive(Deserialize)]
+struct GhPull {
+    number: u64,
+    #[serde(default)]
+    draft: bool,
+    #[serde(default)]
+    merged: bool,
+    user: GhUser,
+    head: GhBranch,
+    base: GhBranch,
+}
+
+#[derive(Deserialize)]
+struct GhBranch {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: CommitSha,
+    /// `null` when the fork behind a pull request was deleted.
+    repo: Option<GhId>,
+}
+
+fn pull_request(p: PullRequestPayload) -> Result<Parsed, Rejection> {
+    let pr = p.pull_request;
+    let action = match p.action.as_str() {
+        "opened" => PrAction::Opened,
+        "synchronize" => PrAction::Pushed,
+        "reopened" => PrAction::Reopened,
+        "ready_for_review" => PrAction::ReadyForReview,
+        "converted_to_draft" => PrAction::ConvertedToDraft,
+        "closed" => PrAction::Closed { merged: pr.merged },
+        other => return Ok(not_acted_on("pull_request", Some(other))),
+    };
+    let base_repo = pr.base.repo.as_ref().map(|r| r.id);
+    let head_repo = pr.head.repo.as_ref().map(|r| r.id);
+    let pull = PullRequest {
+        number: PrNumber(pr.number),
+        head_sha: pr.head.sha,
+        head_branch: pr.head.git_ref,
+        base_branch: pr.base.git_ref,
+        from_fork: head_repo.is_none() || head_repo != base_repo,
+        draft: pr.draft,
+        author: pr.user.into(),
+    };
+    let name = format!("pull_request.{}", p.action);
+    Ok(Parsed::Event(repo_event(
+        p.repository,
+        p.installation,
+        p.sender,
+        name,
+        EventKind::PullRequest { action, pr: pull },
+    )))
+}
+
+#[derive(Deserialize)]
+struct IssueCommentPayload {
+    action: String,
+    issue: GhIssue,
+    comment: GhComment,
+    repository: GhRepo,
+    installation: Option<GhId>,
+    sender: Option<GhUser>,
+}
+
+#[derive(Deserialize)]
+struct GhIssue {
+    number: u64,
+    /// Present only when the issue is a pull request.
+    pull_request: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct GhComment {
+    id: u64,
+    #[serde(default)]
+    body: String,
+    user: GhUser,
+}
+
+fn issue_comment(p: IssueCommentPayload) -> Result<Parsed, Rejection> {
+    if p.issue.pull_request.is_none() {
+        return Ok(Parsed::Ignored(IgnoreReason::CommentOnIssue));
+    }
+    let action = match p.action.as_str() {
+        "created" => CommentAction::Created,
+        "edited" => CommentAction::Edited,
+        "deleted" => CommentAction::Deleted,
+        other => return Ok(not_acted_on("issue_comment", Some(other))),
+    };
+    let body = (p.comment.body.len() <= MAX_COMMENT_BYTES).then_some(p.comment.body);
+    let kind = EventKind::Comment {
+        action,
+        pr: PrNumber(p.issue.number),
+        pr_head_sha: None,
+        comment: Comment {
+            id: p.comment.id,
+            author: p.comment.user.into(),
+            body,
+        },
+    };
+    let name = format!("issue_comment.{}", p.action);
+    Ok(Parsed::Event(repo_event(
+        p.repository,
+        p.installation,
+        p.sender,
+        name,
+        kind,
+    )))
+}
+
+#[derive(Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    before: CommitSha,
+    after: CommitSha,
+    #[serde(default)]
+    deleted: bool,
+    repository: GhRepo,
+    installation: Option<GhId>,
+    sender: Option<GhUser>,
+}
+
+fn push(p: PushPayload) -> Parsed {
+    let kind = EventKind::Push {
+        git_ref: p.git_ref,
+        before: p.before,
+        deleted: p.deleted || p.after.is_zero(),
+        after: p.after,
+    };
+    Parsed::Event(repo_event(
+        p.repository,
+        p.installation,
+        p.sender,
+        "push".into(),
+        kind,
+    ))
+}
+
+#[derive(Deserialize)]
+struct CheckRunPayload {
+    action: String,
+    check_run: GhCheckRun,
+    requested_action: Option<GhRequestedAction>,
+    repository: GhRepo,
+    installation: Option<GhId>,
+    sender: Option<GhUser>,
+}
+
+#[derive(Deserialize)]
+struct GhCheckRun {
+    id: u64,
+    name: String,
+    head_sha: CommitSha,
+    check_suite: Option<GhSuiteBranch>,
+    #[serde(default)]
+    pull_requests: Vec<GhNumber>,
+}
+
+#[derive(Deserialize)]
+struct GhSuiteBranch {
+    head_branch: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GhRequestedAction {
+    identifier: String,
+}
+
+fn check_run(p: CheckRunPayload) -> Parsed {
+    let run = p.check_run;
+    let kind = match (p.action.as_str(), p.requested_action) {
+        ("rerequested", _) => EventKind::CheckRerequested {
+            check: CheckScope::Run {
+                id: run.id,
+                name: run.name,
+            },
+            head_sha: run.head_sha,
+            head_branch: run.check_suite.and_then(|s| s.head_branch),
+            pull_requests: numbers(run.pull_requests),
+        },
+        ("requested_action", Some(requested)) => EventKind::CheckActionRequested {
+            check_run_id: run.id,
+            check_name: run.name,
+            head_sha: run.head_sha,
+            identifier: requested.identifier,
+        },
+        (other, _) => return not_acted_on("check_run", Some(other)),
+    };
+    Parsed::Event(repo_event(
+        p.repository,
+        p.installation,
+        p.sender,
+        format!("check_run.{}", p.action),
+        kind,
+    ))
+}
+
+#[derive(Deserialize)]
+struct CheckSuitePayload {
+    action: String,
+    check_suite: GhCheckSuite,
+    repository: GhRepo,
+    installation: Option<GhId>,
+    sender: Option<GhUser>,
+}
+
+#[derive(Deserialize)]
+struct GhCheckSuite {
+    id: u64,
+    head_sha: CommitSha,
+    head_branch: Option<String>,
+    #[serde(default)]
+    pull_requests: Vec<GhNumber>,
+}
+
+fn check_suite(p: CheckSuitePayload) -> Parsed {
+    let suite = p.check_suite;
+    let kind = match p.action.as_str() {
+        "rerequested" => EventKind::CheckRerequested {
+            check: CheckScope::Suite { id: suite.id },
+            head_sha: suite.head_sha,
+            head_branch: suite.head_branch,
+            pull_requests: numbers(suite.pull_requests),
+        },
+        "requested" => EventKind::CheckSuiteRequested {
+            head_sha: suite.head_sha,
+            head_branch: suite.head_branch,
+        },
+        other => return not_acted_on("check_suite", Some(other)),
+    };
+    Parsed::Event(repo_event(
+        p.repository,
+        p.installation,
+        p.sender,
+        format!("check_suite.{}", p.action),
+        kind,
+    ))
+}
+
+fn numbers(prs: Vec<GhNumber>) -> Vec<PrNumber> {
+    prs.into_iter().map(|p| PrNumber(p.number)).collect()
+}
+
+#[derive(Deserialize)]
+struct MergeGroupPayload {
+    action: String,
+    merge_group: GhMergeGroup,
+    repository: GhRepo,
+    installation: Option<GhId>,
+    sender: Option<GhUser>,
+}
+
+#[derive(Deserialize)]
+struct GhMergeGroup {
+    head_sha: CommitSha,
+    head_ref: String,
+    base_ref: String,
+}
+
+fn merge_group(p: MergeGroupPayload) -> Parsed {
+    if p.action != "checks_requested" {
+        return not_acted_on("merge_group", Some(&p.action));
+    }
+    let group = p.merge_group;
+    let kind = EventKind::MergeGroup {
+        head_sha: group.head_sha,
+        head_ref: group.head_ref,
+        base_ref: group.base_ref,
+    };
+    Parsed::Event(repo_event(
+        p.repository,
+        p.installation,
+        p.sender,
+        "merge_group.checks_requested".into(),
+        kind,
+    ))
+}
+
+/// Sent when a hook is created; organisation hooks have no repository.
+#[derive(Deserialize)]
+struct PingPayload {
+    repository: Option<GhRepo>,
+    sender: Option<GhUser>,
+}
+
+fn ping(p: PingPayload) -> Parsed {
+    Parsed::Event(Event {
+        forge: ForgeKind::Github,
+        repo: p.repository.map(Repo::from),
+        installation_id: None,
+        sender: p.sender.map(User::from),
+        name: "ping".into(),
+        kind: EventKind::Ping,
+    })
+}
+
+#[derive(Deserialize)]
+struct InstallationPayload {
+    action: String,
+    installation: GhId,
+    sender: Option<GhUser>,
+}
+
+fn installation(p: InstallationPayload) -> Parsed {
+    Parsed::Event(Event {
+        forge: ForgeKind::Github,
+        repo: None,
+        installation_id: Some(p.installation.id),
+        sender: p.sender.map(User::from),
+        name: format!("installation.{}", p.action),
+        kind: EventKind::Installation { action: p.action },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn secrets(values: &[&str]) -> Vec<Secret> {
+        values.iter().map(|v| Secret::new(*v).unwrap()).collect()
+    }
+
+    /// GitHub's documented example ("Validating webhook deliveries").
+    const VECTOR_SECRET: &str = "It's a Secret to Everybody";
+    const VECTOR_BODY: &[u8] = b"Hello, World!";
+    const VECTOR_SIGNATURE: &str =
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+    #[test]
+    fn computes_githubs_published_vector() {
+        assert_eq!(
+            signature(VECTOR_SECRET.as_bytes(), VECTOR_BODY),
+            VECTOR_SIGNATURE
+        );
+    }
+
+    #[test]
+    fn accepts_githubs_published_vector() {
+        let h = headers(&[("x-hub-signature-256", VECTOR_SIGNATURE)]);
+        assert_eq!(verify(&secrets(&[VECTOR_SECRET]), &h, VECTOR_BODY), Ok(()));
+    }
+
+    #[test]
+    fn accepts_any_active_secret_during_rotation() {
+        let h = headers(&[("x-hub-signature-256", VECTOR_SIGNATURE)]);
+        let rotating = secrets(&["old-secret", VECTOR_SECRET]);
+        assert_eq!(verify(&rotating, &h, VECTOR_BODY), Ok(()));
+        let rotating = secrets(&[VECTOR_SECRET, "new-secret"]);
+        assert_eq!(verify(&rotating, &h, VECTOR_BODY), Ok(()));
+    }
+
+    #[test]
+    fn uppercase_hex_is_accepted() {
+        let upper = format!("sha256={}", VECTOR_SIGNATURE[7..].to_ascii_uppercase());
+        let h = headers(&[("x-hub-signature-256", &upper)]);
+        assert_eq!(verify(&secrets(&[VECTOR_SECRET]), &h, VECTOR_BODY), Ok(()));
+    }
+
+    #[test]
+    fn refuses_each_kind_of_bad_signature() {
+        let s = secrets(&[VECTOR_SECRET]);
+        let good_hex = &VECTOR_SIGNATURE[7..];
+        let cases: Vec<(Vec<(&str, String)>, AuthFailure)> = vec![
+            (vec![], AuthFailure::MissingSignature),
+            (
+                vec![(
+                    "x-hub-signature",
+                    "sha1=0123456789abcdef0123456789abcdef01234567".into(),
+                )],
+                AuthFailure::OnlyLegacySha1Signature,
+            ),
+            (
+                vec![("x-hub-signature-256", good_hex.to_string())],
+                AuthFailure::MalformedSignature,
+            ),
+            (
+                vec![("x-hub-signature-256", format!("sha1={good_hex}"))],
+                AuthFailure::MalformedSignature,
+            ),
+            (
+                vec![("x-hub-signature-256", format!("sha256={}", &good_hex[..62]))],
+                AuthFailure::MalformedSignature,
+            ),
+            (
+                vec![("x-hub-signature-256", format!("sha256={good_hex}00"))],
+                AuthFailure::MalformedSignature,
+            ),
+            (
+                vec![(
+                    "x-hub-signature-256",
+                    format!("sha256=zz{}", &good_hex[2..]),
+                )],
+                AuthFailure::MalformedSignature,
+            ),
+            (
+                vec![(
+                    "x-hub-signature-256",
+                    format!("sha256=00{}", &good_hex[2..]),
+                )],
+                AuthFailure::SignatureMismatch,
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let mut h = HeaderMap::new();
+            for (k, v) in &pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            assert_eq!(verify(&s, &h, VECTOR_BODY), Err(expected), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_tampered_body_and_a_wrong_secret() {
+        let h = headers(&[("x-hub-signature-256", VECTOR_SIGNATURE)]);
+        assert_eq!(
+            verify(&secrets(&[VECTOR_SECRET]), &h, b"Hello, World?"),
+            Err(AuthFailure::SignatureMismatch)
+        );
+        assert_eq!(
+            verify(&secrets(&["wrong"]), &h, VECTOR_BODY),
+            Err(AuthFailure::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn refuses_everything_without_a_secret() {
+        let h = headers(&[("x-hub-signature-256", VECTOR_SIGNATURE)]);
+        assert_eq!(
+            verify(&[], &h, VECTOR_BODY),
+            Err(AuthFailure::NotConfigured(ForgeKind::Github))
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! The front door: a raw HTTP delivery in, a verified and parsed [`Event`] (or a reason to refuse) out.
+//!
+//! Pure and synchronous: no I/O, no clock of its own (the caller passes `now`), so the Lambda, the
+//! local server, the tests and the benchmarks all run exactly this code.
+
+mod body;
+pub mod github;
+pub mod gitlab;
+mod secret;
+
+use std::time::SystemTime;
+
+use http::HeaderMap;
+
+use crate::event::{branch_of, CommentAction, DeliveryId, Event, EventKind, ForgeKind};
+pub use secret::{Secret, SecretError, SigningKey};
+
+/// Default limit on a delivery's body. GitHub caps payloads at 25 MB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// The secrets that make a delivery trusted. A forge with none configured is refused outright:
+/// Slipway never acts on an unsigned webhook.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    /// Every active GitHub webhook secret; more than one during a rotation.
+    pub github: Vec<Secret>,
+    /// GitLab's plain `X-Gitlab-Token`.
+    pub gitlab_token: Option<Secret>,
+    /// GitLab's signing token (`whsec_...`): when set, a valid signature is required.
+    pub gitlab_signing: Option<SigningKey>,
+}
+
+/// Everything the edge needs to judge a delivery.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    pub secrets: WebhookSecrets,
+    pub max_body_bytes: usize,
+}
+
+impl Ingress {
+    pub fn new(secrets: WebhookSecrets) -> Self {
+        Ingress {
+            secrets,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// Why a delivery was refused. Each maps to one 4xx status; none is ever a 5xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// 401: no secret configured, or the signature or token is missing or wrong.
+    Unauthorized(AuthFailure),
+    /// 400: the request is not a well-formed delivery.
+    Malformed(String),
+    /// 413: the body is over the limit.
+    TooLarge { limit: usize },
+    /// 415: a content type other than JSON or GitHub's form encoding.
+    UnsupportedMediaType(String),
+}
+
+impl Rejection {
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::Unauthorized(_) => 401,
+            Rejection::Malformed(_) => 400,
+            Rejection::TooLarge { .. } => 413,
+            Rejection::UnsupportedMediaType(_) => 415,
+        }
+    }
+}
+
+/// Why authentication failed; the text never includes a secret or the value that was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    NotConfigured(ForgeKind),
+    MissingSignature,
+    OnlyLegacySha1Signature,
+    MalformedSignature,
+    SignatureMismatch,
+    MissingToken,
+    TokenMismatch,
+    MissingSigningHeaders,
+    MalformedTimestamp,
+    TimestampOutOfTolerance,
+}
+
+/// What a verified delivery turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// An event Slipway understands (it may still decide not to act on it: see [`triage`]).
+    Event(Event),
+    /// A well-formed delivery of an event or action Slipway has no use for.
+    Ignored(IgnoreReason),
+}
+
+/// A verified delivery: who sent it, under which id, and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub forge: ForgeKind,
+    pub id: DeliveryId,
+    pub parsed: Parsed,
+}
+
+/// Why an authentic, well-formed delivery is answered 200 without being queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreReason {
+    /// An event or action with no meaning for Slipway: `<event>.<action>`.
+    NotActedOn(String),
+    CommentOnIssue,
+    CommentNotNew,
+    CommentByBot,
+    SystemNote,
+    TagPush,
+    BranchDeleted,
+    MergeRequestUpdateWithoutCommits,
+    CheckSuiteRequested,
+}
+
+/// What the edge does with an event it understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Triage {
+    /// Record and queue it for dispatch.
+    Queue,
+    /// Answer a hook's ping.
+    Pong,
+    Ignore(IgnoreReason),
+}
+
+/// Decide at the edge what can be decided without the repository's configuration, so that the
+/// queue carries only events dispatch may act on.
+pub fn triage(event: &Event) -> Triage {
+    match &event.kind {
+        EventKind::Ping => Triage::Pong,
+        EventKind::Installation { .. } => {
+            Triage::Ignore(IgnoreReason::NotActedOn(event.name.clone()))
+        }
+        EventKind::CheckSuiteRequested { .. } => Triage::Ignore(IgnoreReason::CheckSuiteRequested),
+        EventKind::Comment {
+            action, comment, ..
+        } => {
+            if comment.author.is_bot {
+                Triage::Ignore(IgnoreReason::CommentByBot)
+            } else if *action != CommentAction::Created {
+                Triage::Ignore(IgnoreReason::CommentNotNew)
+            } else {
+                Triage::Queue
+            }
+        }
+        EventKind::Push {
+            git_ref, deleted, ..
+        } => {
+            if branch_of(git_ref).is_none() {
+                Triage::Ignore(IgnoreReason::TagPush)
+            } else if *deleted {
+                Triage::Ignore(IgnoreReason::BranchDeleted)
+            } else {
+                Triage::Queue
+            }
+        }
+        EventKind::PullRequest { .. }
+        | EventKind::CheckRerequested { .. }
+        | EventKind::CheckActionRequested { .. }
+        | EventKind::MergeGroup { .. } => Triage::Queue,
+    }
+}
+
+/// Verify a delivery's origin, then parse it. `now` bounds the age of signed GitLab deliveries.
+pub fn verify_and_parse(
+    ingress: &Ingress,
+    forge: ForgeKind,
+    headers: &HeaderMap,
+    raw_body: &[u8],
+    now: SystemTime,
+) -> Result<Delivery, Rejection> {
+    if raw_body.len() > ingress.max_body_bytes {
+        return Err(Rejection::TooLarge {
+            limit: ingress.max_body_bytes,
+        });
+    }
+    let secrets = &ingress.secrets;
+    match forge {
+        ForgeKind::Github => github::verify(&secrets.github, headers, raw_body),
+        ForgeKind::Gitlab => gitlab::verify(secrets, headers, raw_body, now),
+        ForgeKind::Local => Err(AuthFailure::NotConfigured(ForgeKind::Local)),
+    }
+    .map_err(Rejection::Unauthorized)?;
+
+    let id = match forge {
+        ForgeKind::Github => github::delivery_id(headers)?,
+        _ => gitlab::delivery_id(headers, raw_body)?,
+    };
+    let json = body::json_payload(forge, headers, raw_body)?;
+    let parsed = match forge {
+        ForgeKind::Github => github::parse(headers, &json)?,
+        _ => gitlab::parse(headers, &json)?,
+    };
+    Ok(Delivery { forge, id, parsed })
+}
+
+/// A header's value as text, or `None` when absent or not visible ASCII.
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A delivery id must be short printable ASCII: it becomes a storage key and a log field.
+fn checked_delivery_id(value: &str, header: &str) -> Result<DeliveryId, Rejection> {
+    let ok = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(DeliveryId(value.to_owned()))
+    } else {
+        Err(Rejection::Malformed(format!(
+            "header {header} must be 1 to 128 printable ASCII characters"
+        )))
+    }
+}
+
+/// Deserialize `T`, naming the exact field on failure (`pull_request.head.sha: missing field ...`).
+fn from_json<'de, T: serde::Deserialize<'de>>(json: &'de [u8], what: &str) -> Result<T, Rejection> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
+        Rejection::Malformed(format!("malformed {what} payload{at}: {inner}"))
+    })?;
+    de.end()
+        .map_err(|e| Rejection::Malformed(format!("malformed {what} payload: {e}")))?;
+    Ok(value)
+}
