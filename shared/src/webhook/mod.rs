@@ -232,3 +232,165 @@ fn from_json<'de, T: serde::Deserialize<'de>>(json: &'de [u8], what: &str) -> Re
         .map_err(|e| Rejection::Malformed(format!("malformed {what} payload: {e}")))?;
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use http::{HeaderMap, HeaderName, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SECRET: &str = "prop-secret";
+
+    /// A token-only and a signing-token configuration, so both GitLab paths are exercised.
+    fn ingresses() -> [Ingress; 2] {
+        let token = Ingress::new(WebhookSecrets {
+            github: vec![Secret::new(SECRET).unwrap()],
+            gitlab_token: Some(Secret::new(SECRET).unwrap()),
+            gitlab_signing: None,
+        });
+        let mut signing = token.clone();
+        signing.secrets.gitlab_signing = Some(SigningKey::parse("whsec_cHJvcC1rZXk=").unwrap());
+        [token, signing]
+    }
+
+    /// Event names the parser knows, plus anything at all.
+    fn event_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("pull_request".to_owned()),
+            Just("issue_comment".to_owned()),
+            Just("push".to_owned()),
+            Just("check_run".to_owned()),
+            Just("check_suite".to_owned()),
+            Just("merge_group".to_owned()),
+            Just("ping".to_owned()),
+            Just("installation".to_owned()),
+            Just("Merge Request Hook".to_owned()),
+            Just("Note Hook".to_owned()),
+            Just("Push Hook".to_owned()),
+            "[ -~]{0,30}",
+        ]
+    }
+
+    fn content_type() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("application/json".to_owned()),
+            Just("application/x-www-form-urlencoded".to_owned()),
+            "[ -~]{0,40}",
+        ]
+    }
+
+    /// JSON documents shaped like payloads, with fields of every type in every place.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(Into::into),
+            any::<i64>().prop_map(Into::into),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            "[0-9a-f]{40}".prop_map(Into::into),
+            ".{0,20}".prop_map(Into::into),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            let keys = prop_oneof![
+                Just("action".to_owned()),
+                Just("pull_request".to_owned()),
+                Just("head".to_owned()),
+                Just("sha".to_owned()),
+                Just("repository".to_owned()),
+                Just("object_attributes".to_owned()),
+                Just("ref".to_owned()),
+                "[a-z_]{1,10}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Into::into),
+                prop::collection::btree_map(keys, inner, 0..8)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn check(forge: ForgeKind, headers: &HeaderMap, body: &[u8]) {
+        for ingress in ingresses() {
+            if let Err(rejection) =
+                verify_and_parse(&ingress, forge, headers, body, SystemTime::now())
+            {
+                let status = rejection.status();
+                assert!((400..500).contains(&status), "{status} for {rejection}");
+                assert!(!rejection.to_string().contains(SECRET));
+            }
+        }
+    }
+
+    fn signed(event: &str, content_type: &str, body: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let mut put = |k: &str, v: &str| {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), v);
+            }
+        };
+        put("x-github-event", event);
+        put("x-gitlab-event", event);
+        put("x-github-delivery", "prop");
+        put("x-gitlab-token", SECRET);
+        put("content-type", content_type);
+        put(
+            "x-hub-signature-256",
+            &github::signature(SECRET.as_bytes(), body),
+        );
+        h
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn signed_arbitrary_bytes_never_panic_or_5xx(
+            event in event_name(),
+            content_type in content_type(),
+            body in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let h = signed(&event, &content_type, &body);
+            check(ForgeKind::Github, &h, &body);
+            check(ForgeKind::Gitlab, &h, &body);
+        }
+
+        #[test]
+        fn signed_payload_shaped_json_never_panics_or_5xx(
+            event in event_name(),
+            doc in json_value(),
+        ) {
+            let body = serde_json::to_vec(&doc).unwrap();
+            let h = signed(&event, "application/json", &body);
+            check(ForgeKind::Github, &h, &body);
+            check(ForgeKind::Gitlab, &h, &body);
+        }
+
+        #[test]
+        fn arbitrary_header_values_never_panic_or_5xx(
+            headers in prop::collection::vec(
+                (
+                    prop_oneof![
+                        Just("x-hub-signature-256"), Just("x-hub-signature"), Just("x-github-delivery"),
+                        Just("x-github-event"), Just("x-gitlab-token"), Just("x-gitlab-event"),
+                        Just("webhook-id"), Just("webhook-timestamp"), Just("webhook-signature"),
+                        Just("idempotency-key"), Just("content-type"), Just("content-length"),
+                    ],
+                    prop::collection::vec(any::<u8>(), 0..80),
+                ),
+                0..8,
+            ),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut h = HeaderMap::new();
+            for (name, value) in headers {
+                if let Ok(value) = HeaderValue::from_bytes(&value) {
+                    h.append(name, value);
+                }
+            }
+            check(ForgeKind::Github, &h, &body);
+            check(ForgeKind::Gitlab, &h, &body);
+        }
+    }
+}
