@@ -20,7 +20,7 @@ async fn post(app: &LocalApp, forge: &str, headers: &http::HeaderMap, body: &[u8
 }
 
 async fn only_queued(queue: &LocalQueue) -> QueuedEvent {
-    assert_eq!(queue.len().await.unwrap(), 1, "exactly one event queued");
+    assert_eq!(queue.depth().await.unwrap(), 1, "exactly one event queued");
     let received = queue
         .receive(now(), Duration::from_secs(30))
         .await
@@ -54,7 +54,7 @@ async fn ignored_github(event: &str, body: &[u8], reason: &str) {
         got.contains(reason),
         "reason {got:?} should mention {reason:?}"
     );
-    assert_eq!(app.queue.len().await.unwrap(), 0);
+    assert_eq!(app.queue.depth().await.unwrap(), 0);
 }
 
 fn pr_fixture(action: &str) -> Vec<u8> {
@@ -275,7 +275,7 @@ async fn suite_requested_installation_ping_and_unknown_events_are_answered_200()
     let ping = fixture("github/ping.none.1.json");
     let (status, json) = post(&app, "github", &github_headers("ping", "p-1", &ping), &ping).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("pong")));
-    assert_eq!(app.queue.len().await.unwrap(), 0);
+    assert_eq!(app.queue.depth().await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -424,7 +424,7 @@ async fn a_redelivery_is_a_duplicate_and_queues_nothing() {
     assert_eq!(post(&app, "github", &h, &body).await.0, 202);
     let (status, json) = post(&app, "github", &h, &body).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("duplicate")));
-    assert_eq!(app.queue.len().await.unwrap(), 1);
+    assert_eq!(app.queue.depth().await.unwrap(), 1);
 
     // The same delivery id from the other forge is a different delivery.
     let mr = fixture("gitlab/merge_request_hook.json");
@@ -436,7 +436,7 @@ async fn a_redelivery_is_a_duplicate_and_queues_nothing() {
     )
     .await;
     assert_eq!(status, 202);
-    assert_eq!(app.queue.len().await.unwrap(), 2);
+    assert_eq!(app.queue.depth().await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -454,7 +454,7 @@ async fn dedupe_survives_a_restart() {
         "duplicate"
     );
     assert_eq!(
-        app.queue.len().await.unwrap(),
+        app.queue.depth().await.unwrap(),
         1,
         "the queued event survived too"
     );
@@ -514,7 +514,7 @@ async fn untrusted_deliveries_are_401_and_queue_nothing() {
     );
     assert!(!json.to_string().contains(GITLAB_TOKEN));
 
-    assert_eq!(app.queue.len().await.unwrap(), 0);
+    assert_eq!(app.queue.depth().await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -574,7 +574,7 @@ async fn malformed_deliveries_are_400_naming_what_is_wrong() {
     let mut not_json = github_headers("pull_request", "f", &body);
     not_json.insert("content-type", "text/xml".parse().unwrap());
     assert_eq!(post(&app, "github", &not_json, &body).await.0, 415);
-    assert_eq!(app.queue.len().await.unwrap(), 0);
+    assert_eq!(app.queue.depth().await.unwrap(), 0);
 }
 
 #[tokio::test]

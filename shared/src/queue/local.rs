@@ -103,7 +103,7 @@ impl LocalQueue {
     }
 
     /// Messages waiting or in flight.
-    pub async fn len(&self) -> Result<u64, BoxError> {
+    pub async fn depth(&self) -> Result<u64, BoxError> {
         self.with_conn(|conn| {
             let n: i64 = conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))?;
             Ok(n as u64)

@@ -87,6 +87,7 @@ pub enum AuthFailure {
 
 /// What a verified delivery turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // built once per delivery and moved straight on
 pub enum Parsed {
     /// An event Slipway understands (it may still decide not to act on it: see [`triage`]).
     Event(Event),

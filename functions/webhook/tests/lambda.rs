@@ -1,0 +1,130 @@
+//! The webhook Lambda's handler called with API Gateway HTTP API and Function URL events, as
+//! Lambda delivers them, on the embedded adapters.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use slipway::app::WebhookApp;
+use slipway::queue::local::LocalQueue;
+use slipway::state::sqlite::SqliteState;
+use slipway::webhook::{github, Ingress, Secret, WebhookSecrets};
+
+const SECRET: &str = "lambda-test-secret";
+
+fn app(dir: &Path) -> WebhookApp<SqliteState, LocalQueue> {
+    let db = dir.join("slipway.db");
+    WebhookApp {
+        ingress: Ingress::new(WebhookSecrets {
+            github: vec![Secret::new(SECRET).unwrap()],
+            gitlab_token: Some(Secret::new(SECRET).unwrap()),
+            gitlab_signing: None,
+        }),
+        state: SqliteState::open(&db).unwrap(),
+        queue: LocalQueue::open(&db).unwrap(),
+    }
+}
+
+fn read(path: &str) -> Vec<u8> {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(base.join(path)).unwrap()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    read(&format!("../../shared/tests/fixtures/{name}"))
+}
+
+/// An event as Lambda would deliver it, with our body and headers spliced in.
+fn lambda_request(event_file: &str, body: &[u8], headers: &[(&str, String)]) -> Request {
+    let mut event: Value =
+        serde_json::from_slice(&read(&format!("tests/events/{event_file}"))).unwrap();
+    if event["isBase64Encoded"] == true {
+        event["body"] = base64::engine::general_purpose::STANDARD
+            .encode(body)
+            .into();
+    } else {
+        event["body"] = String::from_utf8(body.to_vec()).unwrap().into();
+    }
+    event["headers"]["content-length"] = body.len().to_string().into();
+    for (name, value) in headers {
+        event["headers"][*name] = value.clone().into();
+    }
+    let lambda: LambdaRequest = serde_json::from_value(event).unwrap();
+    Request::from(lambda)
+}
+
+fn json_body(response: &lambda_http::Response<Body>) -> Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap()
+}
+
+#[tokio::test]
+async fn api_gateway_http_api_event_with_a_stage_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let body = fixture("github/pull_request.opened.1.json");
+    let headers = [
+        ("x-github-event", "pull_request".to_owned()),
+        ("x-github-delivery", "apigw-1".to_owned()),
+        (
+            "x-hub-signature-256",
+            github::signature(SECRET.as_bytes(), &body),
+        ),
+    ];
+    let request = lambda_request("apigw_v2.json", &body, &headers);
+    let response = slipway_webhook::handle(&app, request).await;
+    assert_eq!(response.status(), 202, "{}", json_body(&response));
+    assert_eq!(json_body(&response)["delivery"], "apigw-1");
+    assert_eq!(app.queue.depth().await.unwrap(), 1);
+
+    let again = lambda_request("apigw_v2.json", &body, &headers);
+    let response = slipway_webhook::handle(&app, again).await;
+    assert_eq!(
+        (
+            response.status().as_u16(),
+            json_body(&response)["status"].clone()
+        ),
+        (200, "duplicate".into())
+    );
+    assert_eq!(app.queue.depth().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn function_url_event_with_a_base64_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let body = fixture("gitlab/merge_request_hook.json");
+    let headers = [
+        ("x-gitlab-event", "Merge Request Hook".to_owned()),
+        ("x-gitlab-event-uuid", "url-1".to_owned()),
+        ("x-gitlab-token", SECRET.to_owned()),
+    ];
+    let response =
+        slipway_webhook::handle(&app, lambda_request("function_url.json", &body, &headers)).await;
+    assert_eq!(response.status(), 202, "{}", json_body(&response));
+    assert_eq!(json_body(&response)["event"], "merge_request.open");
+
+    let wrong = [
+        ("x-gitlab-event", "Merge Request Hook".to_owned()),
+        ("x-gitlab-event-uuid", "url-2".to_owned()),
+        ("x-gitlab-token", "wrong".to_owned()),
+    ];
+    let response =
+        slipway_webhook::handle(&app, lambda_request("function_url.json", &body, &wrong)).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(app.queue.depth().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_not_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let mut event: Value = serde_json::from_slice(&read("tests/events/function_url.json")).unwrap();
+    event["rawPath"] = "/elsewhere".into();
+    event["requestContext"]["http"]["path"] = "/elsewhere".into();
+    event["body"] = "".into();
+    let request = Request::from(serde_json::from_value::<LambdaRequest>(event).unwrap());
+    let response = slipway_webhook::handle(&app, request).await;
+    assert_eq!(response.status(), 404);
+}
