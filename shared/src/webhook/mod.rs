@@ -216,22 +216,17 @@ fn checked_delivery_id(value: &str, header: &str) -> Result<DeliveryId, Rejectio
     }
 }
 
-/// Deserialize `T`, naming the exact field on failure (`pull_request.head.sha: missing field ...`).
+/// Deserialize `T`. The fast path is plain serde_json; only a failure is parsed again, with path
+/// tracking, to name the exact field (`pull_request.head.sha: missing field ...`).
 fn from_json<'de, T: serde::Deserialize<'de>>(json: &'de [u8], what: &str) -> Result<T, Rejection> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!(" at `{path}`")
+    serde_json::from_slice(json).map_err(|plain| {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let located = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) if e.path().to_string() != "." => format!(" at `{}`", e.path()),
+            _ => String::new(),
         };
-        Rejection::Malformed(format!("malformed {what} payload{at}: {inner}"))
-    })?;
-    de.end()
-        .map_err(|e| Rejection::Malformed(format!("malformed {what} payload: {e}")))?;
-    Ok(value)
+        Rejection::Malformed(format!("malformed {what} payload{located}: {plain}"))
+    })
 }
 
 #[cfg(test)]
