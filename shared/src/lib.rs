@@ -7,6 +7,8 @@ pub mod app;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod event;
+#[cfg(feature = "forges")]
+pub mod forge;
 pub mod queue;
 pub mod render;
 #[cfg(feature = "local")]

@@ -1,0 +1,566 @@
+//! GitLab: a small typed client on reqwest for the dozen REST endpoints Slipway uses.
+//!
+//! (The `gitlab` crate wraps the whole API behind a synchronous-first builder layer and brings
+//! GraphQL code generation; a typed client of our own is smaller and shares the retry policy.)
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{HeaderMap, HeaderValue, Method};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::archive::ArchiveSink;
+use super::github::{failure, status_error};
+use super::retry::{self, ResponseHead, RetryPolicy};
+use super::text::cut_chars;
+use super::{
+    CheckId, CheckRun, CheckState, CommentId, DeploymentId, DeploymentState, DeploymentStatus,
+    Forge, ForgeComment, ForgeError, NewDeployment, Permission, PrFacts, Reaction,
+};
+use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
+use crate::webhook::Secret;
+
+/// GitLab's note limit is 1,000,000 characters.
+pub const COMMENT_LIMIT: usize = 1_000_000;
+/// Commit status descriptions are cut here.
+pub const DESCRIPTION_LIMIT: usize = 255;
+const PAGE_SIZE: usize = 100;
+const MAX_PAGES: usize = 50;
+
+impl ResponseHead for reqwest::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+}
+
+pub struct GitlabForge {
+    http: reqwest::Client,
+    api: String,
+    token: HeaderValue,
+    retry: RetryPolicy,
+    login: tokio::sync::OnceCell<String>,
+}
+
+impl GitlabForge {
+    /// `url` is the instance (`https://gitlab.com`); `token` a project, group or personal token.
+    pub fn new(url: &str, token: &Secret, retry: RetryPolicy) -> Result<Arc<Self>, ForgeError> {
+        let mut token = HeaderValue::from_bytes(token.expose())
+            .map_err(|_| ForgeError::Auth("the GitLab token is not a valid header value".into()))?;
+        token.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| ForgeError::Io(format!("building the HTTP client: {e}")))?;
+        Ok(Arc::new(GitlabForge {
+            http,
+            api: format!("{}/api/v4", url.trim_end_matches('/')),
+            token,
+            retry,
+            login: tokio::sync::OnceCell::new(),
+        }))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<reqwest::Response, ForgeError> {
+        let url = format!("{}{path}", self.api);
+        retry::send(&self.retry, what, || {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("private-token", self.token.clone());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            request.send()
+        })
+        .await
+    }
+
+    async fn call_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<bytes::Bytes, ForgeError> {
+        let response = self.call(method, path, body, what).await?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ForgeError::Unavailable {
+                what: what.to_owned(),
+                attempts: 1,
+                last: e.to_string(),
+            })?;
+        status_error(what, status, &bytes)?;
+        Ok(bytes)
+    }
+
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<T, ForgeError> {
+        let bytes = self.call_bytes(method, path, body, what).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ForgeError::Decode {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn paged<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<Vec<T>, ForgeError> {
+        let mut all = Vec::new();
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        for page in 1..=MAX_PAGES {
+            let url = format!("{path}{joiner}per_page={PAGE_SIZE}&page={page}");
+            let items: Vec<T> = self.call_json(Method::GET, &url, None, what).await?;
+            let last = items.len() < PAGE_SIZE;
+            all.extend(items);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
+    }
+}
+
+fn project(repo: &Repo) -> String {
+    format!("/projects/{}", encode(&repo.id.0))
+}
+
+fn mr(repo: &Repo, pr: PrNumber) -> String {
+    format!("{}/merge_requests/{pr}", project(repo))
+}
+
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Commit status `state` for a check state.
+pub fn commit_status_state(state: CheckState) -> &'static str {
+    match state {
+        CheckState::Queued | CheckState::ActionRequired => "pending",
+        CheckState::InProgress => "running",
+        CheckState::Success => "success",
+        CheckState::Failure | CheckState::TimedOut => "failed",
+        CheckState::Cancelled => "canceled",
+        CheckState::Neutral | CheckState::Skipped => "skipped",
+    }
+}
+
+pub fn deployment_status(state: DeploymentState) -> &'static str {
+    match state {
+        DeploymentState::InProgress => "running",
+        DeploymentState::Success => "success",
+        DeploymentState::Failure | DeploymentState::Error => "failed",
+        DeploymentState::Cancelled | DeploymentState::Inactive => "canceled",
+    }
+}
+
+/// GitLab access levels: Guest 10 (Planner 15), Reporter 20, Developer 30, Maintainer 40, Owner 50.
+pub fn permission_from_access_level(level: u32) -> Permission {
+    match level {
+        50.. => Permission::Admin,
+        40..=49 => Permission::Maintain,
+        30..=39 => Permission::Write,
+        20..=29 => Permission::Triage,
+        10..=19 => Permission::Read,
+        _ => Permission::None,
+    }
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Username {
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct Note {
+    id: u64,
+    #[serde(default)]
+    body: String,
+    author: Option<Username>,
+    #[serde(default)]
+    system: bool,
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    iid: u64,
+    sha: CommitSha,
+    source_branch: String,
+    target_branch: String,
+    source_project_id: u64,
+    target_project_id: u64,
+    author: Author,
+    #[serde(default)]
+    draft: bool,
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct Author {
+    id: u64,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct Approvals {
+    #[serde(default)]
+    approved_by: Vec<ApprovedBy>,
+}
+
+#[derive(Deserialize)]
+struct ApprovedBy {
+    user: Username,
+}
+
+#[derive(Deserialize)]
+struct Reviewer {
+    user: Username,
+    state: String,
+}
+
+#[async_trait]
+impl Forge for GitlabForge {
+    fn kind(&self) -> ForgeKind {
+        ForgeKind::Gitlab
+    }
+
+    fn comment_limit(&self) -> usize {
+        COMMENT_LIMIT
+    }
+
+    async fn bot_login(&self) -> Result<String, ForgeError> {
+        self.login
+            .get_or_try_init(|| async {
+                let me: Username = self
+                    .call_json(Method::GET, "/user", None, "the token's user")
+                    .await?;
+                Ok(me.username)
+            })
+            .await
+            .cloned()
+    }
+
+    async fn read_file(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError> {
+        let url = format!(
+            "{}/repository/files/{}/raw?ref={sha}",
+            project(repo),
+            encode(path)
+        );
+        let what = format!("{path} at {}", sha.short());
+        match self.call_bytes(Method::GET, &url, None, &what).await {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(ForgeError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn download_source(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+        dest: &Path,
+    ) -> Result<(), ForgeError> {
+        let what = format!("source of {}", sha.short());
+        let url = format!("{}/repository/archive.tar.gz?sha={sha}", project(repo));
+        let mut response = self.call(Method::GET, &url, None, &what).await?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(failure(&what, status, &body));
+        }
+        let mut sink = ArchiveSink::create(dest).await?;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ForgeError::Unavailable {
+                what: what.clone(),
+                attempts: 1,
+                last: e.to_string(),
+            })?
+        {
+            sink.write(&chunk).await?;
+        }
+        sink.unpack_into(dest).await
+    }
+
+    async fn set_check(
+        &self,
+        repo: &Repo,
+        check: &CheckRun,
+        _existing: Option<CheckId>,
+    ) -> Result<Option<CheckId>, ForgeError> {
+        let url = format!("{}/statuses/{}", project(repo), check.head_sha);
+        let mut body = json!({
+            "state": commit_status_state(check.state),
+            "name": check.name,
+            "description": cut_chars(&check.title, DESCRIPTION_LIMIT),
+        });
+        if let Some(details) = &check.details_url {
+            body["target_url"] = details.as_str().into();
+        }
+        let what = format!("status {}", check.name);
+        match self
+            .call_bytes(Method::POST, &url, Some(&body), &what)
+            .await
+        {
+            Ok(_) => Ok(None),
+            // Setting the state a status already has is refused; it is what we wanted anyway.
+            Err(ForgeError::Api {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("Cannot transition status") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_comments(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+    ) -> Result<Vec<ForgeComment>, ForgeError> {
+        let path = format!("{}/notes?sort=asc&order_by=created_at", mr(repo, pr));
+        let notes: Vec<Note> = self.paged(&path, "notes").await?;
+        Ok(notes
+            .into_iter()
+            .filter(|n| !n.system)
+            .map(|n| ForgeComment {
+                id: CommentId(n.id),
+                author_login: n.author.map(|a| a.username).unwrap_or_default(),
+                body: n.body,
+            })
+            .collect())
+    }
+
+    async fn create_comment(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        body: &str,
+    ) -> Result<CommentId, ForgeError> {
+        let url = format!("{}/notes", mr(repo, pr));
+        let created: Id = self
+            .call_json(Method::POST, &url, Some(&json!({ "body": body })), "a note")
+            .await?;
+        Ok(CommentId(created.id))
+    }
+
+    async fn update_comment(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        id: CommentId,
+        body: &str,
+    ) -> Result<(), ForgeError> {
+        let url = format!("{}/notes/{}", mr(repo, pr), id.0);
+        self.call_bytes(Method::PUT, &url, Some(&json!({ "body": body })), "a note")
+            .await
+            .map(drop)
+    }
+
+    async fn delete_comment(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        id: CommentId,
+    ) -> Result<(), ForgeError> {
+        let url = format!("{}/notes/{}", mr(repo, pr), id.0);
+        self.call_bytes(Method::DELETE, &url, None, "a note")
+            .await
+            .map(drop)
+    }
+
+    async fn add_reaction(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        comment: CommentId,
+        reaction: Reaction,
+    ) -> Result<(), ForgeError> {
+        let url = format!("{}/notes/{}/award_emoji", mr(repo, pr), comment.0);
+        let body = json!({ "name": reaction.name() });
+        match self
+            .call_bytes(Method::POST, &url, Some(&body), "an award emoji")
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Awarding the same emoji twice is refused; the reaction is there either way.
+            Err(ForgeError::Api { status: 409, .. }) => Ok(()),
+            Err(ForgeError::Api {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("already") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn permission(&self, repo: &Repo, user: &User) -> Result<Permission, ForgeError> {
+        #[derive(Deserialize)]
+        struct Member {
+            access_level: u32,
+        }
+        let url = format!("{}/members/all/{}", project(repo), user.id);
+        match self
+            .call_json::<Member>(Method::GET, &url, None, "a membership")
+            .await
+        {
+            Ok(member) => Ok(permission_from_access_level(member.access_level)),
+            Err(ForgeError::NotFound(_)) => Ok(Permission::None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn pull_request(&self, repo: &Repo, pr: PrNumber) -> Result<PrFacts, ForgeError> {
+        let base = mr(repo, pr);
+        let mr: MergeRequest = self
+            .call_json(Method::GET, &base, None, "the merge request")
+            .await?;
+        let approvals: Approvals = self
+            .call_json(Method::GET, &format!("{base}/approvals"), None, "approvals")
+            .await?;
+        // Reviewer states ("requested_changes") exist since GitLab 17; older instances answer 404.
+        let reviewers: Vec<Reviewer> = match self
+            .call_json(Method::GET, &format!("{base}/reviewers"), None, "reviewers")
+            .await
+        {
+            Ok(reviewers) => reviewers,
+            Err(ForgeError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(PrFacts {
+            number: PrNumber(mr.iid),
+            head_sha: mr.sha,
+            head_branch: mr.source_branch,
+            base_branch: mr.target_branch,
+            from_fork: mr.source_project_id != mr.target_project_id,
+            author: User {
+                id: mr.author.id,
+                login: Some(mr.author.username),
+                is_bot: false,
+            },
+            draft: mr.draft,
+            open: mr.state == "opened",
+            merged: mr.state == "merged",
+            approved_by: approvals
+                .approved_by
+                .into_iter()
+                .map(|a| a.user.username)
+                .collect(),
+            changes_requested_by: reviewers
+                .into_iter()
+                .filter(|r| r.state == "requested_changes")
+                .map(|r| r.user.username)
+                .collect(),
+        })
+    }
+
+    async fn create_deployment(
+        &self,
+        repo: &Repo,
+        deployment: &NewDeployment,
+    ) -> Result<DeploymentId, ForgeError> {
+        let url = format!("{}/deployments", project(repo));
+        let body = json!({
+            "environment": deployment.environment,
+            "sha": deployment.sha.as_str(),
+            "ref": deployment.git_ref,
+            "tag": false,
+            "status": "running",
+        });
+        let created: Id = self
+            .call_json(Method::POST, &url, Some(&body), "a deployment")
+            .await?;
+        Ok(DeploymentId(created.id))
+    }
+
+    async fn set_deployment_status(
+        &self,
+        repo: &Repo,
+        id: DeploymentId,
+        status: &DeploymentStatus,
+    ) -> Result<(), ForgeError> {
+        let url = format!("{}/deployments/{}", project(repo), id.0);
+        let body = json!({ "status": deployment_status(status.state) });
+        self.call_bytes(Method::PUT, &url, Some(&body), "a deployment")
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_state_maps_to_a_gitlab_status() {
+        let valid = [
+            "pending", "running", "success", "failed", "canceled", "skipped",
+        ];
+        for state in CheckState::ALL {
+            assert!(valid.contains(&commit_status_state(state)), "{state:?}");
+        }
+        assert_eq!(commit_status_state(CheckState::InProgress), "running");
+        assert_eq!(commit_status_state(CheckState::TimedOut), "failed");
+        assert_eq!(commit_status_state(CheckState::Cancelled), "canceled");
+        assert_eq!(commit_status_state(CheckState::ActionRequired), "pending");
+    }
+
+    #[test]
+    fn every_deployment_state_maps_to_a_gitlab_status() {
+        let valid = ["running", "success", "failed", "canceled"];
+        for state in DeploymentState::ALL {
+            assert!(valid.contains(&deployment_status(state)));
+        }
+    }
+
+    #[test]
+    fn access_levels_map_onto_the_permission_scale() {
+        let cases = [
+            (0, Permission::None),
+            (5, Permission::None),
+            (10, Permission::Read),
+            (15, Permission::Read),
+            (20, Permission::Triage),
+            (30, Permission::Write),
+            (40, Permission::Maintain),
+            (50, Permission::Admin),
+            (60, Permission::Admin),
+        ];
+        for (level, expected) in cases {
+            assert_eq!(permission_from_access_level(level), expected, "{level}");
+        }
+    }
+}

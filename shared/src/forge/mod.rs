@@ -1,0 +1,422 @@
+//! Everything Slipway says to a pull request goes through [`Forge`]: GitHub (App or token) and
+//! GitLab adapters speak the real REST APIs; a local forge (git on disk) comes with local mode.
+
+mod archive;
+pub mod github;
+pub mod gitlab;
+pub mod retry;
+pub mod text;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
+
+/// Access to a repository, on one scale for every forge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 6] = [
+        Permission::None,
+        Permission::Read,
+        Permission::Triage,
+        Permission::Write,
+        Permission::Maintain,
+        Permission::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::None => "none",
+            Permission::Read => "read",
+            Permission::Triage => "triage",
+            Permission::Write => "write",
+            Permission::Maintain => "maintain",
+            Permission::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Permission {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown permission {s:?}: use none, read, triage, write, maintain or admin"
+                )
+            })
+    }
+}
+
+/// The state of a check, mapped explicitly onto each forge's own vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    Queued,
+    InProgress,
+    Success,
+    Failure,
+    Cancelled,
+    TimedOut,
+    /// Waiting for a person (e.g. `/ok-to-test` on a fork): blocks merging.
+    ActionRequired,
+    Neutral,
+    Skipped,
+}
+
+impl CheckState {
+    pub const ALL: [CheckState; 9] = [
+        CheckState::Queued,
+        CheckState::InProgress,
+        CheckState::Success,
+        CheckState::Failure,
+        CheckState::Cancelled,
+        CheckState::TimedOut,
+        CheckState::ActionRequired,
+        CheckState::Neutral,
+        CheckState::Skipped,
+    ];
+
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            CheckState::Queued | CheckState::InProgress | CheckState::ActionRequired
+        )
+    }
+}
+
+/// One check on one commit, as the forge shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRun {
+    pub name: String,
+    pub head_sha: CommitSha,
+    pub state: CheckState,
+    pub title: String,
+    pub summary: String,
+    pub details_url: Option<String>,
+    pub started_at: Option<SystemTime>,
+    pub completed_at: Option<SystemTime>,
+}
+
+/// A GitHub check run id: the same run is updated, never a second one created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CheckId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CommentId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgeComment {
+    pub id: CommentId,
+    pub author_login: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Eyes,
+    Rocket,
+    Confused,
+}
+
+impl Reaction {
+    /// GitHub's reaction content and GitLab's award emoji name happen to agree.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reaction::Eyes => "eyes",
+            Reaction::Rocket => "rocket",
+            Reaction::Confused => "confused",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeployment {
+    pub environment: String,
+    pub sha: CommitSha,
+    /// The branch the commit is deployed from (GitLab requires one).
+    pub git_ref: String,
+    pub description: String,
+    /// A preview environment that goes away (GitHub `transient_environment`).
+    pub transient: bool,
+    pub production: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeploymentId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    InProgress,
+    Success,
+    Failure,
+    Error,
+    Cancelled,
+    /// Superseded by a newer deployment to the same environment.
+    Inactive,
+}
+
+impl DeploymentState {
+    pub const ALL: [DeploymentState; 6] = [
+        DeploymentState::InProgress,
+        DeploymentState::Success,
+        DeploymentState::Failure,
+        DeploymentState::Error,
+        DeploymentState::Cancelled,
+        DeploymentState::Inactive,
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentStatus {
+    pub state: DeploymentState,
+    pub environment_url: Option<String>,
+    pub log_url: Option<String>,
+    pub description: String,
+}
+
+/// What gating and trust decisions need to know about a pull request, read live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrFacts {
+    pub number: PrNumber,
+    pub head_sha: CommitSha,
+    pub head_branch: String,
+    pub base_branch: String,
+    pub from_fork: bool,
+    pub author: User,
+    pub draft: bool,
+    pub open: bool,
+    pub merged: bool,
+    /// Logins whose latest review approves.
+    pub approved_by: Vec<String>,
+    /// Logins whose latest review requests changes.
+    pub changes_requested_by: Vec<String>,
+}
+
+/// A forge call that failed for good (after the retries that made sense).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForgeError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{what}: the forge answered {status}: {message}")]
+    Api {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{what}: rate limited; retry in {retry_after_secs:?} s")]
+    RateLimited {
+        what: String,
+        retry_after_secs: Option<u64>,
+    },
+    #[error("{what}: the forge is unavailable after {attempts} attempts ({last})")]
+    Unavailable {
+        what: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("authentication with the forge failed: {0}")]
+    Auth(String),
+    #[error("{what}: unexpected response: {detail}")]
+    Decode { what: String, detail: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+#[async_trait]
+pub trait Forge: Send + Sync {
+    fn kind(&self) -> ForgeKind;
+
+    /// The longest comment body the forge accepts, in characters.
+    fn comment_limit(&self) -> usize;
+
+    /// The login Slipway acts as (to recognise its own comments).
+    async fn bot_login(&self) -> Result<String, ForgeError>;
+
+    /// A file's bytes at a commit; `Ok(None)` when the file does not exist there.
+    async fn read_file(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError>;
+
+    /// The commit's source tree, unpacked into `dest` (streamed through a temporary file).
+    async fn download_source(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+        dest: &Path,
+    ) -> Result<(), ForgeError>;
+
+    /// Create or update a check. `existing` is the id a previous call returned (GitHub check
+    /// runs); forges that key checks by name return `None` and ignore it.
+    async fn set_check(
+        &self,
+        repo: &Repo,
+        check: &CheckRun,
+        existing: Option<CheckId>,
+    ) -> Result<Option<CheckId>, ForgeError>;
+
+    /// Comments on the pull request, oldest first.
+    async fn list_comments(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+    ) -> Result<Vec<ForgeComment>, ForgeError>;
+
+    async fn create_comment(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        body: &str,
+    ) -> Result<CommentId, ForgeError>;
+
+    async fn update_comment(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        id: CommentId,
+        body: &str,
+    ) -> Result<(), ForgeError>;
+
+    async fn delete_comment(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        id: CommentId,
+    ) -> Result<(), ForgeError>;
+
+    async fn add_reaction(
+        &self,
+        repo: &Repo,
+        pr: PrNumber,
+        comment: CommentId,
+        reaction: Reaction,
+    ) -> Result<(), ForgeError>;
+
+    /// The user's live permission on the repository (never a payload's `author_association`).
+    async fn permission(&self, repo: &Repo, user: &User) -> Result<Permission, ForgeError>;
+
+    async fn pull_request(&self, repo: &Repo, pr: PrNumber) -> Result<PrFacts, ForgeError>;
+
+    async fn create_deployment(
+        &self,
+        repo: &Repo,
+        deployment: &NewDeployment,
+    ) -> Result<DeploymentId, ForgeError>;
+
+    async fn set_deployment_status(
+        &self,
+        repo: &Repo,
+        id: DeploymentId,
+        status: &DeploymentStatus,
+    ) -> Result<(), ForgeError>;
+}
+
+/// The hidden line that identifies a sticky comment, e.g. `<!-- slipway:build -->`.
+pub fn sticky_marker(key: &str) -> String {
+    format!("<!-- slipway:{key} -->")
+}
+
+/// Create or update the one comment of ours that carries `marker`, and return its id.
+///
+/// Never leaves two: if a concurrent call created one too, both converge on the oldest (lowest
+/// id), which gets this body, and the newer duplicates are deleted. `full_text_url` is linked
+/// when the body is cut to the forge's limit.
+pub async fn upsert_sticky_comment(
+    forge: &dyn Forge,
+    repo: &Repo,
+    pr: PrNumber,
+    marker: &str,
+    body: &str,
+    full_text_url: Option<&str>,
+) -> Result<CommentId, ForgeError> {
+    let body = format!("{marker}\n{body}");
+    let body = text::fit_comment(&body, forge.comment_limit(), full_text_url);
+    let me = forge.bot_login().await?;
+    let ours = |comments: Vec<ForgeComment>| -> Vec<CommentId> {
+        let mut ids: Vec<CommentId> = comments
+            .into_iter()
+            .filter(|c| c.author_login == me && c.body.starts_with(marker))
+            .map(|c| c.id)
+            .collect();
+        ids.sort_by_key(|id| id.0);
+        ids
+    };
+    let existing = ours(forge.list_comments(repo, pr).await?);
+    if let Some(&first) = existing.first() {
+        forge.update_comment(repo, pr, first, &body).await?;
+        return Ok(first);
+    }
+    let created = forge.create_comment(repo, pr, &body).await?;
+    // Someone may have raced us between the listing and the creation: converge on the oldest.
+    let now = ours(forge.list_comments(repo, pr).await?);
+    match now.first() {
+        Some(&oldest) if oldest != created => {
+            forge.update_comment(repo, pr, oldest, &body).await?;
+            forge.delete_comment(repo, pr, created).await?;
+            Ok(oldest)
+        }
+        _ => Ok(created),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_are_ordered_and_parse_case_insensitively() {
+        assert!(Permission::None < Permission::Read);
+        assert!(Permission::Read < Permission::Triage);
+        assert!(Permission::Triage < Permission::Write);
+        assert!(Permission::Write < Permission::Maintain);
+        assert!(Permission::Maintain < Permission::Admin);
+        for p in Permission::ALL {
+            assert_eq!(p.as_str().parse::<Permission>(), Ok(p));
+            assert_eq!(p.as_str().to_uppercase().parse::<Permission>(), Ok(p));
+        }
+        assert!("owner".parse::<Permission>().is_err());
+    }
+
+    #[test]
+    fn only_queued_running_and_waiting_checks_are_not_final() {
+        let pending: Vec<_> = CheckState::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(
+            pending,
+            [
+                CheckState::Queued,
+                CheckState::InProgress,
+                CheckState::ActionRequired
+            ]
+        );
+    }
+}
