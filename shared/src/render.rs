@@ -155,7 +155,7 @@ impl fmt::Display for AuthFailure {
 /// Appended to a comment cut to the forge's size limit.
 pub fn comment_cut_note(full_text_url: Option<&str>) -> String {
     match full_text_url {
-        Some(url) => format!("\n\n_This comment was cut to fit; [read it in full]({url})._\n"),
-        None => "\n\n_This comment was cut to fit the forge's size limit._\n".to_owned(),
+        Some(url) => format!("\n_This comment was cut to fit; [read it in full]({url})._\n"),
+        None => "\n_This comment was cut to fit the forge's size limit._\n".to_owned(),
     }
 }

@@ -36,14 +36,13 @@ pub fn fit_comment<'a>(
         return Cow::Borrowed(body);
     }
     let note = render::comment_cut_note(full_text_url);
-    let room = max_chars.saturating_sub(note.chars().count());
+    let room = max_chars.saturating_sub(note.chars().count() + 1);
     let byte_room = body.char_indices().nth(room).map_or(body.len(), |(i, _)| i);
     let head = &body[..byte_room];
-    let head = match head.rfind('\n') {
-        Some(newline) => &head[..=newline],
-        None => head,
-    };
-    Cow::Owned(format!("{head}{note}"))
+    match head.rfind('\n') {
+        Some(newline) => Cow::Owned(format!("{}{note}", &head[..=newline])),
+        None => Cow::Owned(format!("{head}\n{note}")),
+    }
 }
 
 #[cfg(test)]
@@ -80,7 +79,7 @@ mod tests {
         assert!(fitted.chars().count() <= 300, "{}", fitted.chars().count());
         assert!(fitted.starts_with("line 0\n"));
         assert!(fitted.contains("https://ci.example/runs/7"));
-        let before_note = fitted.split("\n\n").next().unwrap();
+        let before_note = fitted.split("\n\n_").next().unwrap();
         assert!(
             before_note.lines().all(|l| l.starts_with("line ")),
             "whole lines only"

@@ -94,8 +94,7 @@ impl GithubClient {
                 .method(method.clone())
                 .uri(path)
                 .header(http::header::AUTHORIZATION, authorization.clone())
-                .header(http::header::ACCEPT, accept)
-                .header("x-github-api-version", "2022-11-28");
+                .header(http::header::ACCEPT, accept); // octocrab adds X-GitHub-Api-Version
             let crab = &self.crab;
             async move {
                 let request = crab.build_request(request, body)?;
