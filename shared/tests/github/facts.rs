@@ -1,0 +1,102 @@
+//! Pull request facts and deployments.
+
+use super::*;
+
+#[tokio::test]
+async fn pull_request_facts_with_review_verdicts() {
+    let server = MockServer::start().await;
+    let mut pull: Value =
+        support::json_fixture("github/pull_request.opened.1.json")["pull_request"].clone();
+    pull["head"]["repo"]["id"] = 999.into();
+    Mock::given(method("GET"))
+        .and(path("/repos/Codertocat/Hello-World/pulls/2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pull))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/Codertocat/Hello-World/pulls/2/reviews"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            { "id": 1, "user": { "login": "ann" }, "state": "CHANGES_REQUESTED" },
+            { "id": 2, "user": { "login": "bob" }, "state": "APPROVED" },
+            { "id": 3, "user": { "login": "ann" }, "state": "APPROVED" },
+            { "id": 4, "user": { "login": "cat" }, "state": "CHANGES_REQUESTED" },
+        ])))
+        .mount(&server)
+        .await;
+    let facts = token_forge(&server)
+        .pull_request(&repo(), PrNumber(2))
+        .await
+        .unwrap();
+    assert_eq!(facts.head_sha, sha());
+    assert_eq!(
+        (facts.head_branch.as_str(), facts.base_branch.as_str()),
+        ("changes", "master")
+    );
+    assert!(facts.from_fork);
+    assert!(facts.open && !facts.merged && !facts.draft);
+    assert_eq!(facts.author.login.as_deref(), Some("Codertocat"));
+    assert_eq!(facts.approved_by, ["ann", "bob"]);
+    assert_eq!(facts.changes_requested_by, ["cat"]);
+    assert_requests_match_github(&server).await;
+}
+
+#[tokio::test]
+async fn deployments_and_their_statuses() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/Codertocat/Hello-World/deployments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 42, "sha": SHA })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/repos/Codertocat/Hello-World/deployments/42/statuses",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let forge = token_forge(&server);
+    let deployment = NewDeployment {
+        environment: "staging".into(),
+        sha: sha(),
+        git_ref: "main".into(),
+        description: "Deploy ec26c3e by @Codertocat".into(),
+        transient: false,
+        production: false,
+    };
+    let id = forge.create_deployment(&repo(), &deployment).await.unwrap();
+    assert_eq!(id, DeploymentId(42));
+    for state in [DeploymentState::InProgress, DeploymentState::Success] {
+        let status = DeploymentStatus {
+            state,
+            environment_url: Some("https://staging.example.com".into()),
+            log_url: Some("https://slipway.example/runs/1".into()),
+            description: "x".repeat(200),
+        };
+        forge
+            .set_deployment_status(&repo(), id, &status)
+            .await
+            .unwrap();
+    }
+    let sent = requests(&server).await;
+    let create = body(&sent[0]);
+    assert_eq!(create["ref"], SHA);
+    assert_eq!(create["auto_merge"], false);
+    assert_eq!(create["required_contexts"], json!([]));
+    assert_eq!(create["transient_environment"], false);
+    assert_eq!(create["environment"], "staging");
+    let statuses: Vec<Value> = sent[1..].iter().map(body).collect();
+    assert_eq!(statuses[0]["state"], "in_progress");
+    assert_eq!(statuses[1]["state"], "success");
+    assert_eq!(
+        statuses[1]["environment_url"],
+        "https://staging.example.com"
+    );
+    assert_eq!(
+        statuses[1]["description"].as_str().unwrap().chars().count(),
+        140
+    );
+    assert_requests_match_github(&server).await;
+}
