@@ -8,17 +8,27 @@ pub const GITHUB_WEBHOOK_SECRET: &str = "SLIPWAY_GITHUB_WEBHOOK_SECRET";
 pub const GITLAB_WEBHOOK_TOKEN: &str = "SLIPWAY_GITLAB_WEBHOOK_TOKEN";
 pub const GITLAB_SIGNING_TOKEN: &str = "SLIPWAY_GITLAB_SIGNING_TOKEN";
 pub const MAX_BODY_BYTES: &str = "SLIPWAY_MAX_BODY_BYTES";
+pub const GITHUB_TOKEN: &str = "SLIPWAY_GITHUB_TOKEN";
+pub const GITHUB_APP_ID: &str = "SLIPWAY_GITHUB_APP_ID";
+/// The App's private key: PEM text, or the path of a PEM file.
+pub const GITHUB_PRIVATE_KEY: &str = "SLIPWAY_GITHUB_PRIVATE_KEY";
+pub const GITHUB_API_URL: &str = "SLIPWAY_GITHUB_API_URL";
+pub const GITLAB_TOKEN: &str = "SLIPWAY_GITLAB_TOKEN";
+pub const GITLAB_URL: &str = "SLIPWAY_GITLAB_URL";
 /// DynamoDB table holding Slipway's state (cloud).
 pub const TABLE: &str = "SLIPWAY_TABLE";
 /// SQS queue between the webhook and dispatch functions (cloud).
 pub const QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
 
 /// Settings that hold secrets; each may instead be given as `<NAME>_ARN` (Secrets Manager).
-pub fn secret_env_names() -> [&'static str; 3] {
+pub fn secret_env_names() -> [&'static str; 6] {
     [
         GITHUB_WEBHOOK_SECRET,
         GITLAB_WEBHOOK_TOKEN,
         GITLAB_SIGNING_TOKEN,
+        GITHUB_TOKEN,
+        GITHUB_PRIVATE_KEY,
+        GITLAB_TOKEN,
     ]
 }
 
@@ -68,6 +78,8 @@ pub enum SettingsError {
     NotAByteCount { name: &'static str },
     #[error("{name} must be set")]
     Missing { name: &'static str },
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
 }
 
 /// The webhook edge's settings: secrets and the body limit.
@@ -111,6 +123,83 @@ pub fn ingress(env: &Env) -> Result<Ingress, SettingsError> {
     Ok(ingress)
 }
 
+/// The forges Slipway can talk to, as configured; either may be absent.
+#[cfg(feature = "forges")]
+pub struct Forges {
+    pub github: Option<std::sync::Arc<crate::forge::github::GithubClient>>,
+    pub gitlab: Option<std::sync::Arc<crate::forge::gitlab::GitlabForge>>,
+}
+
+/// GitHub as an App (`SLIPWAY_GITHUB_APP_ID` + `SLIPWAY_GITHUB_PRIVATE_KEY`, preferred) or with
+/// `SLIPWAY_GITHUB_TOKEN`; GitLab with `SLIPWAY_GITLAB_TOKEN`.
+#[cfg(feature = "forges")]
+pub fn forges(env: &Env) -> Result<Forges, SettingsError> {
+    use crate::forge::github::{GithubAuth, GithubClient, DEFAULT_API_URL};
+    use crate::forge::gitlab::GitlabForge;
+    use crate::forge::retry::RetryPolicy;
+
+    let invalid = |name: &'static str| {
+        move |e: crate::forge::ForgeError| SettingsError::Invalid {
+            name,
+            reason: e.to_string(),
+        }
+    };
+    let github_auth = match (
+        env.get(GITHUB_APP_ID),
+        env.get(GITHUB_PRIVATE_KEY),
+        env.get(GITHUB_TOKEN),
+    ) {
+        (Some(id), Some(key), _) => {
+            let app_id = id.trim().parse().map_err(|_| SettingsError::Invalid {
+                name: GITHUB_APP_ID,
+                reason: "must be the App's numeric id".into(),
+            })?;
+            let pem = if key.trim_start().starts_with("-----BEGIN") {
+                key.as_bytes().to_vec()
+            } else {
+                std::fs::read(key.trim()).map_err(|e| SettingsError::Invalid {
+                    name: GITHUB_PRIVATE_KEY,
+                    reason: format!("neither PEM text nor a readable file: {e}"),
+                })?
+            };
+            Some(GithubAuth::app(app_id, &pem).map_err(invalid(GITHUB_PRIVATE_KEY))?)
+        }
+        (Some(_), None, _) | (None, Some(_), _) => {
+            return Err(SettingsError::Invalid {
+                name: GITHUB_APP_ID,
+                reason: format!("a GitHub App needs both {GITHUB_APP_ID} and {GITHUB_PRIVATE_KEY}"),
+            })
+        }
+        (None, None, Some(token)) => {
+            Some(GithubAuth::Token(Secret::new(token).map_err(|source| {
+                SettingsError::Secret {
+                    name: GITHUB_TOKEN,
+                    source,
+                }
+            })?))
+        }
+        (None, None, None) => None,
+    };
+    let github = github_auth
+        .map(|auth| {
+            let url = env.get(GITHUB_API_URL).unwrap_or(DEFAULT_API_URL);
+            GithubClient::new(url, auth, RetryPolicy::default()).map_err(invalid(GITHUB_API_URL))
+        })
+        .transpose()?;
+    let gitlab = env
+        .get(GITLAB_TOKEN)
+        .map(|token| {
+            let token = Secret::new(token).map_err(|source| SettingsError::Secret {
+                name: GITLAB_TOKEN,
+                source,
+            })?;
+            let url = env.get(GITLAB_URL).unwrap_or("https://gitlab.com");
+            GitlabForge::new(url, &token, RetryPolicy::default()).map_err(invalid(GITLAB_TOKEN))
+        })
+        .transpose()?;
+    Ok(Forges { github, gitlab })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +239,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains(MAX_BODY_BYTES));
+    }
+
+    #[cfg(feature = "forges")]
+    #[tokio::test] // octocrab's client starts a background task
+    async fn forges_from_settings() {
+        let none = forges(&Env::default()).unwrap();
+        assert!(none.github.is_none() && none.gitlab.is_none());
+        let both = forges(&Env::from_pairs([
+            (GITHUB_TOKEN, "ghp_x"),
+            (GITLAB_TOKEN, "glpat-x"),
+        ]))
+        .unwrap();
+        assert!(both.github.is_some() && both.gitlab.is_some());
+        let half_app = forges(&Env::from_pairs([(GITHUB_APP_ID, "12")]));
+        assert!(matches!(half_app, Err(SettingsError::Invalid { .. })));
+        let bad_key = forges(&Env::from_pairs([
+            (GITHUB_APP_ID, "12"),
+            (GITHUB_PRIVATE_KEY, "-----BEGIN nothing"),
+        ]));
+        let err = bad_key.err().unwrap().to_string();
+        assert!(err.contains(GITHUB_PRIVATE_KEY), "{err}");
     }
 }

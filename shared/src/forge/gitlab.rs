@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::archive::ArchiveSink;
+use super::encode_segment;
 use super::github::{failure, status_error};
 use super::retry::{self, ResponseHead, RetryPolicy};
 use super::text::cut_chars;
@@ -144,15 +145,11 @@ impl GitlabForge {
 }
 
 fn project(repo: &Repo) -> String {
-    format!("/projects/{}", encode(&repo.id.0))
+    format!("/projects/{}", encode_segment(&repo.id.0))
 }
 
 fn mr(repo: &Repo, pr: PrNumber) -> String {
     format!("{}/merge_requests/{pr}", project(repo))
-}
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// Commit status `state` for a check state.
@@ -276,7 +273,7 @@ impl Forge for GitlabForge {
         let url = format!(
             "{}/repository/files/{}/raw?ref={sha}",
             project(repo),
-            encode(path)
+            encode_segment(path)
         );
         let what = format!("{path} at {}", sha.short());
         match self.call_bytes(Method::GET, &url, None, &what).await {

@@ -17,6 +17,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 
+/// Characters percent-encoded in a URL path segment: all but RFC 3986's unreserved ones.
+pub(crate) const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One URL path segment, percent-encoded (a `/` inside it included).
+pub(crate) fn encode_segment(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT).to_string()
+}
+
 /// Access to a repository, on one scale for every forge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

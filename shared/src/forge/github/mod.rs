@@ -22,7 +22,7 @@ use auth::{InstallationToken, TokenCache};
 
 use super::retry::{self, RetryPolicy};
 use super::text::cut_chars;
-use super::ForgeError;
+use super::{encode_segment, ForgeError};
 use crate::event::Repo;
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -47,6 +47,7 @@ pub struct GithubClient {
 }
 
 impl GithubClient {
+    /// Must be called inside a tokio runtime: octocrab's client starts a background task.
     pub fn new(
         api_url: &str,
         auth: GithubAuth,
@@ -194,14 +195,6 @@ impl GithubForge {
 fn repo_path(repo: &Repo) -> String {
     let encoded: Vec<String> = repo.full_name.split('/').map(encode_segment).collect();
     format!("/repos/{}", encoded.join("/"))
-}
-
-fn encode_segment(segment: &str) -> String {
-    percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC)
-        .to_string()
-        .replace("%2D", "-")
-        .replace("%2E", ".")
-        .replace("%5F", "_")
 }
 
 async fn read_all(what: &str, response: Response) -> Result<(u16, Bytes), ForgeError> {
