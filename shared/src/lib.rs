@@ -6,6 +6,8 @@
 pub mod app;
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "forges")]
+pub mod config;
 pub mod event;
 #[cfg(feature = "forges")]
 pub mod forge;

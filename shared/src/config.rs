@@ -1,0 +1,333 @@
+//! `.slipway.yml`: the repository's configuration, parsed strictly.
+//!
+//! Unknown keys are errors; every error names the file, line and column. A missing file means
+//! Slipway stays silent in that repository; a broken one fails the check with the error.
+//! The reference for every field, with defaults, is `docs/configuration.md`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::forge::Permission;
+
+/// Where Slipway looks for the configuration in a repository.
+pub const CONFIG_PATH: &str = ".slipway.yml";
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub build: Build,
+    pub environments: BTreeMap<String, Environment>,
+    pub commands: Commands,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub steps: Vec<Step>,
+    pub timeout: Duration,
+    pub env: BTreeMap<String, String>,
+    pub artifacts: Vec<String>,
+    /// Build draft pull requests too (default true).
+    pub drafts: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub run: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// Every green build of this branch deploys here.
+    pub auto_deploy: Option<String>,
+    pub url: Option<String>,
+    /// Minimum permission to `/deploy` (default write).
+    pub allow: Permission,
+    pub require: Vec<Requirement>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requirement {
+    BuildGreen,
+    Approved,
+    NoChangesRequested,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commands {
+    pub prefix: String,
+}
+
+/// Why a configuration was refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// The file as written. Values that need checking keep their position for the error.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: Spanned<u32>,
+    build: RawBuild,
+    #[serde(default)]
+    environments: BTreeMap<String, Spanned<RawEnvironment>>,
+    #[serde(default)]
+    commands: Option<RawCommands>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuild {
+    steps: Spanned<Vec<RawStep>>,
+    #[serde(default)]
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    artifacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    drafts: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    #[serde(default)]
+    name: Option<String>,
+    run: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    #[serde(default)]
+    auto_deploy: Option<String>,
+    #[serde(default)]
+    url: Option<Spanned<String>>,
+    #[serde(default)]
+    allow: Option<Spanned<String>>,
+    #[serde(default)]
+    require: Vec<Requirement>,
+    #[serde(default)]
+    steps: Vec<RawStep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommands {
+    prefix: Spanned<String>,
+}
+
+/// Parse and check a configuration; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            column,
+            message: first_line(&e.to_string()),
+        }
+    })?;
+    let at = |span: &serde_saphyr::Location, message: String| ConfigError {
+        file: file.to_owned(),
+        line: span.line(),
+        column: span.column(),
+        message,
+    };
+    if raw.version.value != 1 {
+        return Err(at(
+            &raw.version.referenced,
+            format!(
+                "version {} is not supported; use version: 1",
+                raw.version.value
+            ),
+        ));
+    }
+    let build = build(raw.build, &at)?;
+    let mut environments = BTreeMap::new();
+    for (name, env) in raw.environments {
+        if !valid_name(&name) {
+            let message =
+                format!("environment name {name:?} must be lowercase letters, digits, - and _");
+            return Err(at(&env.referenced, message));
+        }
+        environments.insert(name, environment(env.value, &at)?);
+    }
+    let commands = match raw.commands {
+        None => Commands { prefix: "/".into() },
+        Some(c) => {
+            let prefix = c.prefix.value.trim().to_owned();
+            if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_alphanumeric) {
+                return Err(at(
+                    &c.prefix.referenced,
+                    "commands.prefix must be 1 to 3 symbols, like \"/\"".into(),
+                ));
+            }
+            Commands { prefix }
+        }
+    };
+    Ok(Config {
+        build,
+        environments,
+        commands,
+    })
+}
+
+type At<'a> = &'a dyn Fn(&serde_saphyr::Location, String) -> ConfigError;
+
+fn build(raw: RawBuild, at: At) -> Result<Build, ConfigError> {
+    if raw.steps.value.is_empty() {
+        return Err(at(
+            &raw.steps.referenced,
+            "build.steps must list at least one step".into(),
+        ));
+    }
+    let steps = steps(raw.steps.value, "build.steps", at)?;
+    let timeout = match raw.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => {
+            let parsed = humantime::parse_duration(t.value.trim()).map_err(|_| {
+                at(
+                    &t.referenced,
+                    format!(
+                        "build.timeout {:?} is not a duration like 20m or 1h30m",
+                        t.value
+                    ),
+                )
+            })?;
+            if parsed < Duration::from_secs(10) || parsed > MAX_TIMEOUT {
+                return Err(at(
+                    &t.referenced,
+                    "build.timeout must be between 10s and 8h".into(),
+                ));
+            }
+            parsed
+        }
+    };
+    let mut env = BTreeMap::new();
+    for (key, value) in raw.env {
+        if !valid_env_key(&key) {
+            let message = format!("build.env key {key:?} must be letters, digits and _, not starting with a digit or SLIPWAY_");
+            return Err(at(&value.referenced, message));
+        }
+        env.insert(key, value.value);
+    }
+    let mut artifacts = Vec::new();
+    for glob in raw.artifacts {
+        let pattern = glob.value.trim();
+        if pattern.is_empty() || pattern.starts_with('/') || pattern.split('/').any(|p| p == "..") {
+            return Err(at(
+                &glob.referenced,
+                format!(
+                    "artifact pattern {pattern:?} must be relative to the checkout, without .."
+                ),
+            ));
+        }
+        artifacts.push(pattern.to_owned());
+    }
+    Ok(Build {
+        steps,
+        timeout,
+        env,
+        artifacts,
+        drafts: raw.drafts.unwrap_or(true),
+    })
+}
+
+fn steps(raw: Vec<RawStep>, field: &str, at: At) -> Result<Vec<Step>, ConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let run = step.run.value.trim().to_owned();
+            if run.is_empty() {
+                return Err(at(
+                    &step.run.referenced,
+                    format!("{field}[{i}].run must not be empty"),
+                ));
+            }
+            let name = step
+                .name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| run.lines().next().unwrap_or("").chars().take(60).collect());
+            Ok(Step { name, run })
+        })
+        .collect()
+}
+
+fn environment(raw: RawEnvironment, at: At) -> Result<Environment, ConfigError> {
+    let allow = match raw.allow {
+        None => Permission::Write,
+        Some(a) => a.value.parse().map_err(|e: String| at(&a.referenced, e))?,
+    };
+    let url = match raw.url {
+        None => None,
+        Some(u) if u.value.starts_with("https://") || u.value.starts_with("http://") => {
+            Some(u.value)
+        }
+        Some(u) => {
+            return Err(at(
+                &u.referenced,
+                format!("url {:?} must start with https:// or http://", u.value),
+            ))
+        }
+    };
+    Ok(Environment {
+        auto_deploy: raw.auto_deploy,
+        url,
+        allow,
+        require: raw.require,
+        steps: steps(raw.steps, "steps", at)?,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn valid_env_key(key: &str) -> bool {
+    let mut bytes = key.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !key.to_ascii_uppercase().starts_with("SLIPWAY_")
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests;
