@@ -225,10 +225,10 @@ fn build(raw: RawBuild, at: At) -> Result<Build, ConfigError> {
                     ),
                 )
             })?;
-            if parsed < Duration::from_secs(10) || parsed > MAX_TIMEOUT {
+            if parsed < Duration::from_secs(1) || parsed > MAX_TIMEOUT {
                 return Err(at(
                     &t.referenced,
-                    "build.timeout must be between 10s and 8h".into(),
+                    "build.timeout must be between 1s and 8h".into(),
                 ));
             }
             parsed

@@ -11,6 +11,8 @@ pub mod config;
 pub mod event;
 #[cfg(feature = "forges")]
 pub mod forge;
+#[cfg(feature = "forges")]
+pub mod plan;
 pub mod queue;
 pub mod render;
 #[cfg(feature = "local")]
