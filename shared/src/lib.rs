@@ -6,15 +6,13 @@
 pub mod app;
 #[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(feature = "forges")]
 pub mod config;
 pub mod event;
-#[cfg(feature = "forges")]
 pub mod forge;
-#[cfg(feature = "forges")]
 pub mod plan;
 pub mod queue;
 pub mod render;
+pub mod run;
 #[cfg(feature = "local")]
 pub mod server;
 pub mod settings;

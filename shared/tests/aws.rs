@@ -5,7 +5,8 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use slipway::app::WebhookApp;
 use slipway::event::{DeliveryId, ForgeKind, QueuedEvent};
@@ -25,10 +26,23 @@ async fn table(sdk: &aws_config::SdkConfig) -> String {
             .build()
             .unwrap()
     };
-    let attr = |name: &str| {
+    let attr = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
+            .build()
+            .unwrap()
+    };
+    let index = |name: &str, hash: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash))
+            .key_schema(key("created_at", KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()
             .unwrap()
     };
@@ -37,8 +51,16 @@ async fn table(sdk: &aws_config::SdkConfig) -> String {
         .table_name(&name)
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr("sk", ScalarAttributeType::S))
+        .attribute_definitions(attr("pr_key", ScalarAttributeType::S))
+        .attribute_definitions(attr("unfinished", ScalarAttributeType::S))
+        .attribute_definitions(attr("created_at", ScalarAttributeType::N))
+        .global_secondary_indexes(index(slipway::state::dynamodb::BY_PR_INDEX, "pr_key"))
+        .global_secondary_indexes(index(
+            slipway::state::dynamodb::UNFINISHED_INDEX,
+            "unfinished",
+        ))
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -114,6 +136,14 @@ async fn dynamodb_records_a_delivery_once_until_it_expires() {
         .record_delivery(ForgeKind::Github, &id, later, ttl)
         .await
         .unwrap());
+}
+
+#[tokio::test]
+async fn dynamodb_keeps_runs_by_the_contract() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let state = DynamoState::from_sdk(&sdk, table(&sdk).await);
+    run_store_contract(&state).await;
 }
 
 #[tokio::test]

@@ -1,8 +1,11 @@
 //! Everything Slipway says to a pull request goes through [`Forge`]: GitHub (App or token) and
 //! GitLab adapters speak the real REST APIs; a local forge (git on disk) comes with local mode.
 
+#[cfg(feature = "forges")]
 mod archive;
+#[cfg(feature = "forges")]
 pub mod github;
+#[cfg(feature = "forges")]
 pub mod gitlab;
 pub mod retry;
 pub mod text;
@@ -17,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 
+#[cfg(feature = "forges")]
 /// Characters percent-encoded in a URL path segment: all but RFC 3986's unreserved ones.
 pub(crate) const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -24,6 +28,7 @@ pub(crate) const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::
     .remove(b'_')
     .remove(b'~');
 
+#[cfg(feature = "forges")]
 /// One URL path segment, percent-encoded (a `/` inside it included).
 pub(crate) fn encode_segment(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT).to_string()

@@ -1,4 +1,8 @@
 //! DynamoDB state: one table, `pk`/`sk` string keys, `expires_at` as its TTL attribute.
+//!
+//! Runs are items `RUN#<id>`/`RUN` holding the run as JSON, found by pull request through the
+//! `by_pr` index (`pr_key`, `created_at`) and, while unfinished, through the sparse `unfinished`
+//! index (`unfinished`, `created_at`): finished runs drop the attribute and leave the index.
 
 use std::time::{Duration, SystemTime};
 
@@ -6,9 +10,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{unix_secs, StateStore};
-use crate::event::{DeliveryId, ForgeKind};
+use super::{pr_key, unix_secs, StateStore};
+use crate::event::{DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::run::{Run, RunId};
 use crate::BoxError;
+
+pub const BY_PR_INDEX: &str = "by_pr";
+pub const UNFINISHED_INDEX: &str = "unfinished";
 
 #[derive(Clone)]
 pub struct DynamoState {
@@ -84,4 +92,123 @@ impl StateStore for DynamoState {
             .await?;
         Ok(())
     }
+
+    async fn insert_run(&self, run: &Run) -> Result<bool, BoxError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(run_item(run)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service_error = err.into_service_error();
+                if service_error.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(service_error.into())
+                }
+            }
+        }
+    }
+
+    async fn save_run(&self, run: &Run) -> Result<(), BoxError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(run_item(run)?))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("RUN#{}", id.0)))
+            .key("sk", AttributeValue::S("RUN".into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item().map(run_of).transpose()
+    }
+
+    async fn runs_for_pr(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+    ) -> Result<Vec<Run>, BoxError> {
+        self.query_index(BY_PR_INDEX, "pr_key", pr_key(forge, repo, pr))
+            .await
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError> {
+        self.query_index(UNFINISHED_INDEX, "unfinished", "1".into())
+            .await
+    }
+}
+
+impl DynamoState {
+    async fn query_index(
+        &self,
+        index: &str,
+        key: &str,
+        value: String,
+    ) -> Result<Vec<Run>, BoxError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":v", AttributeValue::S(value))
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<_> = pages.collect::<Result<_, _>>().await?;
+        items.iter().map(run_of).collect()
+    }
+}
+
+fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValue>, BoxError> {
+    let mut item = std::collections::HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("RUN#{}", run.id.0)),
+        ),
+        ("sk".to_owned(), AttributeValue::S("RUN".into())),
+        (
+            "created_at".to_owned(),
+            AttributeValue::N(run.created_at.to_string()),
+        ),
+        (
+            "data".to_owned(),
+            AttributeValue::S(serde_json::to_string(run)?),
+        ),
+    ]);
+    if let Some(pr) = run.pr {
+        item.insert(
+            "pr_key".into(),
+            AttributeValue::S(pr_key(run.forge, &run.repo.id, pr)),
+        );
+    }
+    if !run.status.is_finished() {
+        item.insert("unfinished".into(), AttributeValue::S("1".into()));
+    }
+    Ok(item)
+}
+
+fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Run, BoxError> {
+    let data = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or("a run item without its data")?;
+    Ok(serde_json::from_str(data)?)
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use crate::event::{DeliveryId, ForgeKind};
+use crate::event::{DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::run::{Run, RunId};
 use crate::BoxError;
 
 /// How long a delivery id is remembered. GitHub lets an operator redeliver for 3 days; a week
@@ -32,6 +33,30 @@ pub trait StateStore: Send + Sync {
 
     /// Forget a delivery, so that a redelivery is accepted (used when queueing it failed).
     async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError>;
+
+    /// Record a new run; `false` (and nothing written) when a run with its id exists.
+    async fn insert_run(&self, run: &Run) -> Result<bool, BoxError>;
+
+    /// Overwrite a run with its new state.
+    async fn save_run(&self, run: &Run) -> Result<(), BoxError>;
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError>;
+
+    /// Every run of one pull request, oldest first.
+    async fn runs_for_pr(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+    ) -> Result<Vec<Run>, BoxError>;
+
+    /// Runs still queued or running, for the sweeper.
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError>;
+}
+
+/// The key that groups a pull request's runs.
+pub(crate) fn pr_key(forge: ForgeKind, repo: &RepoId, pr: PrNumber) -> String {
+    format!("PR#{forge}#{}#{pr}", repo.0)
 }
 
 pub fn unix_secs(t: SystemTime) -> i64 {

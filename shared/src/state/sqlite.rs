@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{unix_secs, StateStore};
-use crate::event::{DeliveryId, ForgeKind};
+use super::{pr_key, unix_secs, StateStore};
+use crate::event::{DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::run::{Run, RunId};
 use crate::BoxError;
 
 const SCHEMA: &str = "
@@ -19,6 +20,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (forge, id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
+CREATE TABLE IF NOT EXISTS runs (
+    id         TEXT    PRIMARY KEY,
+    pr_key     TEXT,
+    unfinished INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    data       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_pr ON runs (pr_key, created_at);
+CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (unfinished);
 ";
 
 #[derive(Clone)]
@@ -99,5 +109,108 @@ impl StateStore for SqliteState {
             .map(drop)
         })
         .await
+    }
+
+    async fn insert_run(&self, run: &Run) -> Result<bool, BoxError> {
+        let row = RunRow::of(run)?;
+        self.with_conn(move |conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO runs (id, pr_key, unfinished, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.id, row.pr_key, row.unfinished, row.created_at, row.data],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn save_run(&self, run: &Run) -> Result<(), BoxError> {
+        let row = RunRow::of(run)?;
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO runs (id, pr_key, unfinished, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET unfinished = excluded.unfinished, data = excluded.data",
+                params![row.id, row.pr_key, row.unfinished, row.created_at, row.data],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError> {
+        let id = id.0.clone();
+        let data = self
+            .with_conn(move |conn| {
+                conn.query_row("SELECT data FROM runs WHERE id = ?1", [id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
+            })
+            .await?;
+        data.map(|d| serde_json::from_str(&d).map_err(Into::into))
+            .transpose()
+    }
+
+    async fn runs_for_pr(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+    ) -> Result<Vec<Run>, BoxError> {
+        let key = pr_key(forge, repo, pr);
+        self.select_runs(
+            "SELECT data FROM runs WHERE pr_key = ?1 ORDER BY created_at, id",
+            Some(key),
+        )
+        .await
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError> {
+        self.select_runs(
+            "SELECT data FROM runs WHERE unfinished = 1 ORDER BY created_at, id",
+            None,
+        )
+        .await
+    }
+}
+
+/// A run as stored: the JSON document plus the columns it is looked up by.
+struct RunRow {
+    id: String,
+    pr_key: Option<String>,
+    unfinished: bool,
+    created_at: i64,
+    data: String,
+}
+
+impl RunRow {
+    fn of(run: &Run) -> Result<Self, BoxError> {
+        Ok(RunRow {
+            id: run.id.0.clone(),
+            pr_key: run.pr.map(|pr| pr_key(run.forge, &run.repo.id, pr)),
+            unfinished: !run.status.is_finished(),
+            created_at: run.created_at as i64,
+            data: serde_json::to_string(run)?,
+        })
+    }
+}
+
+impl SqliteState {
+    async fn select_runs(
+        &self,
+        sql: &'static str,
+        key: Option<String>,
+    ) -> Result<Vec<Run>, BoxError> {
+        let rows: Vec<String> = self
+            .with_conn(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                match key {
+                    Some(key) => statement.query_map([key], |r| r.get(0))?.collect(),
+                    None => statement.query_map([], |r| r.get(0))?.collect(),
+                }
+            })
+            .await?;
+        rows.into_iter()
+            .map(|d: String| serde_json::from_str(&d).map_err(Into::into))
+            .collect()
     }
 }

@@ -179,3 +179,89 @@ pub fn tar_gz(files: &[(&str, &str)]) -> Vec<u8> {
     }
     builder.into_inner().unwrap().finish().unwrap()
 }
+
+/// A run on PR `pr` (or none), created at `created_at`.
+pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::Run {
+    use slipway::event::{CommitSha, ForgeKind, PrNumber, Repo, RepoId};
+    use slipway::run::{Run, RunId, RunStatus};
+    Run {
+        id: RunId(id.into()),
+        forge: ForgeKind::Github,
+        repo: Repo {
+            id: RepoId("186853002".into()),
+            full_name: "Codertocat/Hello-World".into(),
+            web_url: "https://github.com/Codertocat/Hello-World".into(),
+            clone_url: "https://github.com/Codertocat/Hello-World.git".into(),
+        },
+        installation_id: Some(7),
+        sha: CommitSha::parse(&"c".repeat(40)).unwrap(),
+        git_ref: "feature".into(),
+        pr: pr.map(PrNumber),
+        trigger: slipway::plan::Trigger::PullRequest,
+        check_name: "slipway/build".into(),
+        check_id: None,
+        status: RunStatus::Queued,
+        cancel_reason: None,
+        created_at,
+        finished_at: None,
+        timeout_secs: 600,
+        runner_ref: None,
+    }
+}
+
+/// What every StateStore must do with runs.
+pub async fn run_store_contract(state: &dyn slipway::state::StateStore) {
+    use slipway::event::{ForgeKind, PrNumber, RepoId};
+    use slipway::run::{RunId, RunStatus};
+    let first = sample_run("run-a", Some(7), 100);
+    let second = sample_run("run-b", Some(7), 200);
+    let push = sample_run("run-c", None, 150);
+    let other_pr = sample_run("run-d", Some(8), 120);
+    for run in [&first, &second, &push, &other_pr] {
+        assert!(state.insert_run(run).await.unwrap(), "{} is new", run.id);
+    }
+    let mut changed = first.clone();
+    changed.status = RunStatus::Failed;
+    assert!(
+        !state.insert_run(&changed).await.unwrap(),
+        "an existing run is not replaced"
+    );
+    assert_eq!(
+        state.get_run(&first.id).await.unwrap().unwrap().status,
+        RunStatus::Queued
+    );
+    assert_eq!(state.get_run(&RunId("nope".into())).await.unwrap(), None);
+
+    let repo = RepoId("186853002".into());
+    let of_pr: Vec<_> = state
+        .runs_for_pr(ForgeKind::Github, &repo, PrNumber(7))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.0)
+        .collect();
+    assert_eq!(of_pr, ["run-a", "run-b"], "oldest first, this PR only");
+    assert!(state
+        .runs_for_pr(ForgeKind::Gitlab, &repo, PrNumber(7))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let mut done = second.clone();
+    done.status = RunStatus::Succeeded;
+    done.finished_at = Some(300);
+    state.save_run(&done).await.unwrap();
+    assert_eq!(state.get_run(&done.id).await.unwrap().unwrap(), done);
+    let unfinished: Vec<_> = state
+        .unfinished_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.0)
+        .collect();
+    assert_eq!(
+        unfinished,
+        ["run-a", "run-d", "run-c"],
+        "finished runs leave, oldest first"
+    );
+}

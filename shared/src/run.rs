@@ -1,0 +1,112 @@
+//! A build run: what was built, where it stands, and how the forge's check refers to it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, Repo};
+use crate::forge::{CheckId, CheckState};
+use crate::plan::{CancelReason, Trigger};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RunId(pub String);
+
+impl RunId {
+    /// The same delivery asking to build the same commit always names the same run, so a
+    /// redelivered queue message finds its run instead of starting a second build.
+    pub fn derive(forge: ForgeKind, delivery: &DeliveryId, sha: &CommitSha) -> RunId {
+        let digest = Sha256::digest(format!("{forge}\n{}\n{sha}", delivery.0));
+        RunId(hex::encode(&digest[..8]))
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    TimedOut,
+    /// The runner never reported back; the sweeper gave up on it.
+    Lost,
+}
+
+impl RunStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    pub fn check_state(self) -> CheckState {
+        match self {
+            RunStatus::Queued => CheckState::Queued,
+            RunStatus::Running => CheckState::InProgress,
+            RunStatus::Succeeded => CheckState::Success,
+            RunStatus::Failed | RunStatus::Lost => CheckState::Failure,
+            RunStatus::Cancelled => CheckState::Cancelled,
+            RunStatus::TimedOut => CheckState::TimedOut,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: RunId,
+    pub forge: ForgeKind,
+    pub repo: Repo,
+    pub installation_id: Option<u64>,
+    pub sha: CommitSha,
+    pub git_ref: String,
+    pub pr: Option<PrNumber>,
+    pub trigger: Trigger,
+    pub check_name: String,
+    /// The forge's id for the check (GitHub check runs), to update the same one.
+    pub check_id: Option<CheckId>,
+    pub status: RunStatus,
+    pub cancel_reason: Option<CancelReason>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub finished_at: Option<u64>,
+    pub timeout_secs: u64,
+    /// The runner's own reference (CodeBuild build id, local process id).
+    pub runner_ref: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_stable_per_delivery_and_commit() {
+        let sha = CommitSha::parse(&"a".repeat(40)).unwrap();
+        let other = CommitSha::parse(&"b".repeat(40)).unwrap();
+        let d1 = DeliveryId("d1".into());
+        let d2 = DeliveryId("d2".into());
+        let id = RunId::derive(ForgeKind::Github, &d1, &sha);
+        assert_eq!(id, RunId::derive(ForgeKind::Github, &d1, &sha));
+        assert_eq!(id.0.len(), 16);
+        assert_ne!(id, RunId::derive(ForgeKind::Github, &d2, &sha));
+        assert_ne!(id, RunId::derive(ForgeKind::Github, &d1, &other));
+        assert_ne!(id, RunId::derive(ForgeKind::Gitlab, &d1, &sha));
+    }
+
+    #[test]
+    fn only_queued_and_running_are_unfinished() {
+        use RunStatus::*;
+        for status in [Queued, Running] {
+            assert!(!status.is_finished());
+        }
+        for status in [Succeeded, Failed, Cancelled, TimedOut, Lost] {
+            assert!(status.is_finished());
+            assert!(status.check_state().is_final());
+        }
+    }
+}
