@@ -13,6 +13,7 @@ pub mod plan;
 pub mod queue;
 pub mod render;
 pub mod run;
+pub mod runner;
 #[cfg(feature = "local")]
 pub mod server;
 pub mod settings;

@@ -1,0 +1,227 @@
+//! `slipway agent`: what runs inside a build (CodeBuild or the local runner).
+//!
+//! Runs the steps in order in the checkout, in a clean environment plus the job's variables,
+//! appending every step's output to one log file; stops at the first failing step; honours the
+//! timeout and a cancellation; writes `result.json` beside the log.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use crate::config::Step;
+use crate::event::{CommitSha, PrNumber};
+use crate::run::{RunId, RunStatus};
+
+pub const LOG_FILE: &str = "log.txt";
+pub const RESULT_FILE: &str = "result.json";
+
+/// Everything the agent needs to know, from dispatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildJob {
+    pub run_id: RunId,
+    pub sha: CommitSha,
+    pub git_ref: String,
+    pub pr: Option<PrNumber>,
+    pub steps: Vec<Step>,
+    pub env: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    TimedOut,
+    Cancelled,
+    /// Not run: an earlier step failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub name: String,
+    pub status: StepStatus,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+}
+
+/// The result manifest: what `report` turns into the final check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildResult {
+    pub run_id: RunId,
+    pub status: RunStatus,
+    pub steps: Vec<StepResult>,
+    pub duration_ms: u64,
+}
+
+/// Variables every step sees, on top of the job's own.
+fn base_env(job: &BuildJob) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let inherited = ["PATH", "HOME", "LANG", "TMPDIR", "USER"];
+    for name in inherited {
+        if let Ok(value) = std::env::var(name) {
+            env.insert(name.to_owned(), value);
+        }
+    }
+    env.entry("PATH".into())
+        .or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
+    env.extend(job.env.clone());
+    env.insert("CI".into(), "true".into());
+    env.insert("SLIPWAY".into(), "true".into());
+    env.insert("SLIPWAY_SHA".into(), job.sha.to_string());
+    env.insert("SLIPWAY_REF".into(), job.git_ref.clone());
+    env.insert("SLIPWAY_RUN_ID".into(), job.run_id.0.clone());
+    if let Some(pr) = job.pr {
+        env.insert("SLIPWAY_PR".into(), pr.to_string());
+    }
+    env
+}
+
+/// Run the job in `workdir`, writing the log and the result into `out`. `cancelled` resolves
+/// when the build should stop (the runner's cancel).
+pub async fn run(
+    job: &BuildJob,
+    workdir: &Path,
+    out: &Path,
+    cancelled: impl Future<Output = ()>,
+) -> std::io::Result<BuildResult> {
+    tokio::fs::create_dir_all(out).await?;
+    let log_path = out.join(LOG_FILE);
+    // Append mode for us and for every step, so each write lands at the current end.
+    tokio::fs::File::create(&log_path).await?;
+    let mut log = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .await?;
+    let env = base_env(job);
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout_secs);
+    tokio::pin!(cancelled);
+
+    let mut steps = Vec::new();
+    let mut outcome = RunStatus::Succeeded;
+    for (i, step) in job.steps.iter().enumerate() {
+        if outcome != RunStatus::Succeeded {
+            steps.push(StepResult {
+                name: step.name.clone(),
+                status: StepStatus::Skipped,
+                exit_code: None,
+                duration_ms: 0,
+            });
+            continue;
+        }
+        let header = format!(
+            "==> [{}/{}] {}\n$ {}\n",
+            i + 1,
+            job.steps.len(),
+            step.name,
+            step.run
+        );
+        log.write_all(header.as_bytes()).await?;
+        log.flush().await?;
+        let step_started = Instant::now();
+        let output = std::fs::OpenOptions::new().append(true).open(&log_path)?;
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&step.run)
+            .current_dir(workdir)
+            .env_clear()
+            .envs(&env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(output.try_clone()?))
+            .stderr(Stdio::from(output))
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id();
+        let (status, exit_code) = tokio::select! {
+            exit = child.wait() => {
+                let exit = exit?;
+                let status = if exit.success() { StepStatus::Passed } else { StepStatus::Failed };
+                (status, exit.code())
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                (StepStatus::TimedOut, None)
+            }
+            _ = &mut cancelled => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                (StepStatus::Cancelled, None)
+            }
+        };
+        let duration_ms = step_started.elapsed().as_millis() as u64;
+        let footer = match status {
+            StepStatus::Passed => format!("<== passed in {:.1}s\n", duration_ms as f64 / 1000.0),
+            StepStatus::Failed => format!(
+                "<== failed with exit code {} after {:.1}s\n",
+                exit_code.unwrap_or(-1),
+                duration_ms as f64 / 1000.0
+            ),
+            StepStatus::TimedOut => format!(
+                "<== stopped: the build's {}s timeout passed\n",
+                job.timeout_secs
+            ),
+            StepStatus::Cancelled => "<== stopped: the build was cancelled\n".to_owned(),
+            StepStatus::Skipped => String::new(),
+        };
+        log.write_all(footer.as_bytes()).await?;
+        outcome = match status {
+            StepStatus::Passed => RunStatus::Succeeded,
+            StepStatus::Failed | StepStatus::Skipped => RunStatus::Failed,
+            StepStatus::TimedOut => RunStatus::TimedOut,
+            StepStatus::Cancelled => RunStatus::Cancelled,
+        };
+        steps.push(StepResult {
+            name: step.name.clone(),
+            status,
+            exit_code,
+            duration_ms,
+        });
+    }
+    log.flush().await?;
+    let result = BuildResult {
+        run_id: job.run_id.clone(),
+        status: outcome,
+        steps,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let json = serde_json::to_vec_pretty(&result).map_err(std::io::Error::other)?;
+    tokio::fs::write(out.join(RESULT_FILE), json).await?;
+    Ok(result)
+}
+
+/// Stop a step and everything it started: each step leads its own process group.
+pub fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: killpg only sends a signal; a stale group id fails with ESRCH, harmlessly.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// The last `lines` lines of a log, read from its end so a huge log costs little.
+pub fn log_tail(path: &Path, lines: usize, max_bytes: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.saturating_sub(max_bytes);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    let from = all.len().saturating_sub(lines);
+    Some(all[from..].join("\n"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,29 @@
+//! Where builds run: a `Runner` starts and cancels them. CodeBuild in the cloud, a local child
+//! process on one machine; both run `slipway agent` ([`agent`]).
+
+pub mod agent;
+#[cfg(feature = "local")]
+pub mod local;
+
+use async_trait::async_trait;
+
+use crate::event::Repo;
+use crate::forge::Forge;
+use crate::run::Run;
+use crate::BoxError;
+pub use agent::BuildJob;
+
+#[async_trait]
+pub trait Runner: Send + Sync {
+    /// Start the build; returns the runner's reference for it. `forge` gives access to the
+    /// commit's source where the runner fetches it itself.
+    async fn start(
+        &self,
+        job: &BuildJob,
+        forge: &dyn Forge,
+        repo: &Repo,
+    ) -> Result<String, BoxError>;
+
+    /// Stop a build. Stopping one that already ended is not an error.
+    async fn cancel(&self, run: &Run) -> Result<(), BoxError>;
+}
