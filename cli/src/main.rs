@@ -1,6 +1,7 @@
 //! `slipway`: the one-machine front end. `serve` runs the webhook endpoints with embedded stores;
-//! `send` signs and posts a payload as a forge would.
+//! `send` signs and posts a payload as a forge would; `agent` runs a build's steps.
 
+mod agent;
 mod send;
 mod serve;
 
@@ -33,6 +34,8 @@ enum Command {
     },
     /// Sign a payload file and POST it like a forge would; exit 0 on a 2xx answer.
     Send(send::SendArgs),
+    /// Run a build job's steps in a checkout (what runners execute).
+    Agent(agent::AgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { listen, data_dir } => serve::run(listen, &data_dir).await,
             Command::Send(args) => send::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
         }
     });
     match result {

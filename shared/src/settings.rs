@@ -130,6 +130,26 @@ pub struct Forges {
     pub gitlab: Option<std::sync::Arc<crate::forge::gitlab::GitlabForge>>,
 }
 
+#[cfg(feature = "forges")]
+impl Forges {
+    /// The forge an event came from, as the installation that sent it.
+    pub fn forge_for(
+        &self,
+        kind: crate::event::ForgeKind,
+        installation: Option<u64>,
+    ) -> Option<std::sync::Arc<dyn crate::forge::Forge>> {
+        use crate::event::ForgeKind;
+        match kind {
+            ForgeKind::Github => self
+                .github
+                .as_ref()
+                .map(|client| std::sync::Arc::new(client.forge(installation)) as _),
+            ForgeKind::Gitlab => self.gitlab.clone().map(|forge| forge as _),
+            ForgeKind::Local => None,
+        }
+    }
+}
+
 /// GitHub as an App (`SLIPWAY_GITHUB_APP_ID` + `SLIPWAY_GITHUB_PRIVATE_KEY`, preferred) or with
 /// `SLIPWAY_GITHUB_TOKEN`; GitLab with `SLIPWAY_GITLAB_TOKEN`.
 #[cfg(feature = "forges")]

@@ -1,4 +1,4 @@
-//! The handlers, wired to ports. The Lambda functions and `slipway serve` call these.
+//! The webhook edge: verify, record, enqueue, answer.
 
 use std::time::SystemTime;
 

@@ -1,0 +1,7 @@
+//! The handlers, wired to ports: the webhook edge, and (with the forges) the build pipeline.
+
+#[cfg(feature = "forges")]
+pub mod pipeline;
+mod webhook;
+
+pub use webhook::WebhookApp;

@@ -1,0 +1,368 @@
+//! dispatch → runner → report, and the sweeper: from an accepted event to a final check.
+//!
+//! Every path ends in a final check state: a build that cannot start fails its check at once, a
+//! report without a result fails it saying so, and the sweeper fails what never reported.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{self, Config, ConfigError, CONFIG_PATH};
+use crate::event::{CommitSha, EventKind, QueuedEvent, Repo};
+use crate::forge::{sticky_marker, upsert_sticky_comment, CheckRun, CheckState, Forge};
+use crate::plan::{self, Action, BuildTarget, CancelReason, ConfigState, Facts, BUILD_CHECK};
+use crate::render;
+use crate::run::{Run, RunId, RunStatus};
+use crate::runner::agent::BuildResult;
+use crate::runner::{BuildJob, Runner};
+use crate::settings::Forges;
+use crate::state::{unix_secs, StateStore};
+use crate::BoxError;
+
+/// How long past its timeout a run may stay unfinished before the sweeper calls it lost.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(10 * 60);
+
+pub struct Pipeline<S, R> {
+    pub state: S,
+    pub forges: Forges,
+    pub runner: R,
+    /// Base URL of the pages that show runs (`slipway serve`), for checks' details links.
+    pub public_url: Option<String>,
+}
+
+/// How a build ended, as its runner tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The agent's result manifest; `None` when the build left none (it crashed, or was lost).
+    pub result: Option<BuildResult>,
+    /// The runner's own verdict, used when there is no manifest (e.g. CodeBuild's status).
+    pub runner_status: Option<RunStatus>,
+    pub log_tail: Option<String>,
+}
+
+impl<S: StateStore, R: Runner> Pipeline<S, R> {
+    fn forge(
+        &self,
+        run_or_event: (crate::event::ForgeKind, Option<u64>),
+    ) -> Result<Arc<dyn Forge>, BoxError> {
+        let (kind, installation) = run_or_event;
+        self.forges
+            .forge_for(kind, installation)
+            .ok_or_else(|| format!("no {kind} credentials are configured").into())
+    }
+
+    fn details_url(&self, id: &RunId) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|base| format!("{}/runs/{id}", base.trim_end_matches('/')))
+    }
+
+    /// Act on one queued event. Idempotent: the same delivery twice starts one build.
+    pub async fn dispatch(&self, queued: &QueuedEvent) -> Result<(), BoxError> {
+        let event = &queued.event;
+        let Some(repo) = &event.repo else {
+            return Ok(());
+        };
+        let forge = self.forge((event.forge, event.installation_id))?;
+        let loaded = match plan::config_sha(event) {
+            Some(sha) => load_config(forge.as_ref(), repo, sha).await?,
+            None => Loaded::Absent,
+        };
+        let mut facts = Facts::default();
+        if let (true, EventKind::PullRequest { pr, .. }) =
+            (plan::needs_author_permission(event), &event.kind)
+        {
+            facts.author_permission = Some(forge.permission(repo, &pr.author).await?);
+        }
+        let config = loaded.state();
+        for action in plan::plan(event, config, &facts) {
+            match action {
+                Action::Build(target) => {
+                    let ConfigState::Valid(config) = config else {
+                        continue;
+                    };
+                    self.start_build(queued, forge.as_ref(), repo, config, target)
+                        .await?;
+                }
+                Action::CancelBuilds { pr, keep, reason } => {
+                    for run in self.state.runs_for_pr(event.forge, &repo.id, pr).await? {
+                        if !run.status.is_finished() && Some(&run.sha) != keep.as_ref() {
+                            self.cancel(forge.as_ref(), run, reason, keep.as_ref())
+                                .await?;
+                        }
+                    }
+                }
+                Action::ReportConfigError { sha, error } => {
+                    let check = self.check(
+                        sha,
+                        CheckState::Failure,
+                        render::config_error_title(),
+                        render::config_error_summary(&error),
+                        None,
+                    );
+                    forge.set_check(repo, &check, None).await?;
+                }
+                Action::AwaitApproval { sha, .. } => {
+                    let summary = render::awaiting_approval_summary(&sha);
+                    let check = self.check(
+                        sha,
+                        CheckState::ActionRequired,
+                        render::awaiting_approval_title(),
+                        summary,
+                        None,
+                    );
+                    forge.set_check(repo, &check, None).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check(
+        &self,
+        sha: CommitSha,
+        state: CheckState,
+        title: String,
+        summary: String,
+        run: Option<&Run>,
+    ) -> CheckRun {
+        let now = SystemTime::now();
+        CheckRun {
+            name: BUILD_CHECK.into(),
+            head_sha: sha,
+            state,
+            title,
+            summary,
+            details_url: run.and_then(|r| self.details_url(&r.id)),
+            started_at: run.map(|r| SystemTime::UNIX_EPOCH + Duration::from_secs(r.created_at)),
+            completed_at: state.is_final().then_some(now),
+        }
+    }
+
+    async fn start_build(
+        &self,
+        queued: &QueuedEvent,
+        forge: &dyn Forge,
+        repo: &Repo,
+        config: &Config,
+        target: BuildTarget,
+    ) -> Result<(), BoxError> {
+        let event = &queued.event;
+        let id = RunId::derive(event.forge, &queued.delivery, &target.sha);
+        let mut run = Run {
+            id: id.clone(),
+            forge: event.forge,
+            repo: repo.clone(),
+            installation_id: event.installation_id,
+            sha: target.sha.clone(),
+            git_ref: target.git_ref.clone(),
+            pr: target.pr,
+            trigger: target.trigger,
+            check_name: BUILD_CHECK.into(),
+            check_id: None,
+            status: RunStatus::Queued,
+            cancel_reason: None,
+            created_at: unix_secs(SystemTime::now()) as u64,
+            finished_at: None,
+            timeout_secs: config.build.timeout.as_secs(),
+            runner_ref: None,
+        };
+        if !self.state.insert_run(&run).await? {
+            match self.state.get_run(&id).await? {
+                // A redelivery of a message whose build already started: nothing to do.
+                Some(existing)
+                    if existing.runner_ref.is_some() || existing.status.is_finished() =>
+                {
+                    return Ok(())
+                }
+                Some(existing) => run = existing,
+                None => return Err(format!("run {id} vanished").into()),
+            }
+        }
+        let queued_check = self.check(
+            run.sha.clone(),
+            CheckState::Queued,
+            render::queued_title(),
+            render::queued_summary(&run),
+            Some(&run),
+        );
+        run.check_id = forge.set_check(repo, &queued_check, run.check_id).await?;
+        self.state.save_run(&run).await?;
+
+        let job = BuildJob {
+            run_id: id,
+            sha: run.sha.clone(),
+            git_ref: run.git_ref.clone(),
+            pr: run.pr,
+            steps: config.build.steps.clone(),
+            env: config.build.env.clone(),
+            timeout_secs: run.timeout_secs,
+        };
+        match self.runner.start(&job, forge, repo).await {
+            Ok(reference) => {
+                run.runner_ref = Some(reference);
+                run.status = RunStatus::Running;
+                let check = self.check(
+                    run.sha.clone(),
+                    CheckState::InProgress,
+                    render::running_title(),
+                    render::queued_summary(&run),
+                    Some(&run),
+                );
+                run.check_id = forge.set_check(repo, &check, run.check_id).await?;
+                self.state.save_run(&run).await
+            }
+            Err(error) => {
+                tracing::error!(run = %run.id, %error, "the build could not start");
+                run.status = RunStatus::Failed;
+                run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+                let check = self.check(
+                    run.sha.clone(),
+                    CheckState::Failure,
+                    render::not_started_title(),
+                    render::not_started_summary(&error.to_string()),
+                    Some(&run),
+                );
+                forge.set_check(repo, &check, run.check_id).await?;
+                self.state.save_run(&run).await
+            }
+        }
+    }
+
+    async fn cancel(
+        &self,
+        forge: &dyn Forge,
+        mut run: Run,
+        reason: CancelReason,
+        newer: Option<&CommitSha>,
+    ) -> Result<(), BoxError> {
+        if let Err(error) = self.runner.cancel(&run).await {
+            tracing::warn!(run = %run.id, %error, "stopping the build failed; marking it cancelled anyway");
+        }
+        run.status = RunStatus::Cancelled;
+        run.cancel_reason = Some(reason);
+        run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+        let summary = render::cancelled_summary(reason, newer);
+        let check = self.check(
+            run.sha.clone(),
+            CheckState::Cancelled,
+            render::cancelled_title(reason),
+            summary,
+            Some(&run),
+        );
+        forge.set_check(&run.repo, &check, run.check_id).await?;
+        self.state.save_run(&run).await
+    }
+
+    /// A build ended: the final check and the sticky comment. A run already finished (cancelled,
+    /// or reported before) is left as it is.
+    pub async fn report(&self, id: &RunId, outcome: Outcome) -> Result<(), BoxError> {
+        let Some(mut run) = self.state.get_run(id).await? else {
+            tracing::warn!(run = %id, "a report for an unknown run");
+            return Ok(());
+        };
+        if run.status.is_finished() {
+            return Ok(());
+        }
+        run.status = match (&outcome.result, outcome.runner_status) {
+            (Some(result), _) => result.status,
+            (None, Some(status)) if status.is_finished() && status != RunStatus::Succeeded => {
+                status
+            }
+            // No manifest means we cannot say the build passed.
+            (None, _) => RunStatus::Failed,
+        };
+        run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+        self.finish(run, &outcome).await
+    }
+
+    async fn finish(&self, mut run: Run, outcome: &Outcome) -> Result<(), BoxError> {
+        let forge = self.forge((run.forge, run.installation_id))?;
+        let details = self.details_url(&run.id);
+        let title = render::finished_title(&run, outcome.result.as_ref());
+        let summary = render::finished_summary(
+            &run,
+            outcome.result.as_ref(),
+            outcome.log_tail.as_deref(),
+            details.as_deref(),
+        );
+        let check = self.check(
+            run.sha.clone(),
+            run.status.check_state(),
+            title,
+            summary,
+            Some(&run),
+        );
+        run.check_id = forge.set_check(&run.repo, &check, run.check_id).await?;
+        if let Some(pr) = run.pr {
+            let body = render::build_comment(&run, outcome.result.as_ref(), details.as_deref());
+            upsert_sticky_comment(
+                forge.as_ref(),
+                &run.repo,
+                pr,
+                &sticky_marker("build"),
+                &body,
+                details.as_deref(),
+            )
+            .await?;
+        }
+        self.state.save_run(&run).await
+    }
+
+    /// Fail every run left unfinished past its timeout plus [`SWEEP_GRACE`]. Returns how many.
+    pub async fn sweep(&self, now: SystemTime) -> Result<usize, BoxError> {
+        let now = unix_secs(now) as u64;
+        let mut swept = 0;
+        for mut run in self.state.unfinished_runs().await? {
+            if now < run.created_at + run.timeout_secs + SWEEP_GRACE.as_secs() {
+                continue;
+            }
+            if let Err(error) = self.runner.cancel(&run).await {
+                tracing::warn!(run = %run.id, %error, "stopping a lost build failed");
+            }
+            run.status = RunStatus::Lost;
+            run.finished_at = Some(now);
+            let outcome = Outcome {
+                result: None,
+                runner_status: Some(RunStatus::Lost),
+                log_tail: None,
+            };
+            self.finish(run, &outcome).await?;
+            swept += 1;
+        }
+        Ok(swept)
+    }
+}
+
+enum Loaded {
+    Absent,
+    Broken(ConfigError),
+    Valid(Box<Config>),
+}
+
+impl Loaded {
+    fn state(&self) -> ConfigState<'_> {
+        match self {
+            Loaded::Absent => ConfigState::Absent,
+            Loaded::Broken(e) => ConfigState::Broken(e),
+            Loaded::Valid(c) => ConfigState::Valid(c),
+        }
+    }
+}
+
+async fn load_config(forge: &dyn Forge, repo: &Repo, sha: &CommitSha) -> Result<Loaded, BoxError> {
+    let Some(bytes) = forge.read_file(repo, sha, CONFIG_PATH).await? else {
+        return Ok(Loaded::Absent);
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(Loaded::Broken(ConfigError {
+            file: CONFIG_PATH.into(),
+            line: 0,
+            column: 0,
+            message: "the file is not UTF-8 text".into(),
+        }));
+    };
+    Ok(match config::parse(CONFIG_PATH, &text) {
+        Ok(config) => Loaded::Valid(Box::new(config)),
+        Err(error) => Loaded::Broken(error),
+    })
+}
