@@ -1,0 +1,486 @@
+//! dispatch → local runner (the real `slipway agent` binary) → report, end to end, building real
+//! temporary git repositories, against a fake GitHub (wiremock) that records what it is told.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+use slipway::app::pipeline::{Outcome, Pipeline};
+use slipway::event::{
+    CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber, PullRequest,
+    QueuedEvent, Repo, RepoId, User,
+};
+use slipway::forge::github::{GithubAuth, GithubClient};
+use slipway::forge::retry::RetryPolicy;
+use slipway::run::{RunId, RunStatus};
+use slipway::runner::local::{read_output, Completion, LocalRunner};
+use slipway::settings::Forges;
+use slipway::state::sqlite::SqliteState;
+use slipway::state::StateStore;
+use slipway::webhook::Secret;
+use tokio::sync::mpsc::UnboundedReceiver;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const REPO: &str = "/repos/Codertocat/Hello-World";
+
+struct Harness {
+    _tmp: tempfile::TempDir,
+    git: PathBuf,
+    server: MockServer,
+    pipeline: Pipeline<SqliteState, LocalRunner>,
+    completions: UnboundedReceiver<Completion>,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Slipway Test",
+            "-c",
+            "user.email=test@slipway.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let tmp = tempfile::tempdir().unwrap();
+        let git_dir = tmp.path().join("repo");
+        std::fs::create_dir_all(&git_dir).unwrap();
+        git(&git_dir, &["init", "-q"]);
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/user"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({ "login": "slipway-bot" })),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/issues/\d+/comments$",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/issues/\d+/comments$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 99 })))
+            .mount(&server)
+            .await;
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(10),
+            ..Default::default()
+        };
+        let github = GithubClient::new(
+            &server.uri(),
+            GithubAuth::Token(Secret::new("ghp_test").unwrap()),
+            policy,
+        )
+        .unwrap();
+        let (runner, completions) = LocalRunner::new(
+            PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
+            tmp.path().join("runs"),
+        );
+        let pipeline = Pipeline {
+            state: SqliteState::open(&tmp.path().join("slipway.db")).unwrap(),
+            forges: Forges {
+                github: Some(github),
+                gitlab: None,
+            },
+            runner,
+            public_url: Some("http://slipway.test".into()),
+        };
+        Harness {
+            _tmp: tmp,
+            git: git_dir,
+            server,
+            pipeline,
+            completions,
+        }
+    }
+
+    /// Commit `files` (with `.slipway.yml` among them) and serve the commit like GitHub would.
+    async fn commit(&self, files: &[(&str, &str)]) -> CommitSha {
+        for (name, contents) in files {
+            std::fs::write(self.git.join(name), contents).unwrap();
+        }
+        git(&self.git, &["add", "-A"]);
+        git(&self.git, &["commit", "-q", "-m", "change"]);
+        let sha = git(&self.git, &["rev-parse", "HEAD"]).trim().to_owned();
+        let prefix = format!("--prefix=Codertocat-Hello-World-{}/", &sha[..7]);
+        let tarball = Command::new("git")
+            .args(["archive", "--format=tar.gz", &prefix, &sha])
+            .current_dir(&self.git)
+            .output()
+            .unwrap()
+            .stdout;
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/tarball/{sha}")))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(tarball))
+            .mount(&self.server)
+            .await;
+        let config = files
+            .iter()
+            .find(|(n, _)| *n == ".slipway.yml")
+            .map(|(_, c)| *c);
+        let answer = match config {
+            Some(text) => ResponseTemplate::new(200).set_body_string(text),
+            None => ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })),
+        };
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/contents/.slipway.yml")))
+            .and(wiremock::matchers::query_param("ref", sha.as_str()))
+            .respond_with(answer)
+            .mount(&self.server)
+            .await;
+        CommitSha::parse(&sha).unwrap()
+    }
+
+    /// Wait for the next local build to end and report it, as `slipway serve` does.
+    async fn report_next(&mut self) -> RunId {
+        let done = tokio::time::timeout(Duration::from_secs(30), self.completions.recv())
+            .await
+            .expect("a build ends within 30 s")
+            .unwrap();
+        let (result, log_tail) = read_output(&done.out_dir);
+        self.pipeline
+            .report(
+                &done.run_id,
+                Outcome {
+                    result,
+                    runner_status: None,
+                    log_tail,
+                },
+            )
+            .await
+            .unwrap();
+        done.run_id
+    }
+
+    /// (state, description) of each commit status posted for `sha`, in order.
+    async fn statuses(&self, sha: &CommitSha) -> Vec<(String, String)> {
+        self.requests(&format!("{REPO}/statuses/{sha}"), "POST")
+            .await
+            .iter()
+            .map(|b| {
+                (
+                    b["state"].as_str().unwrap().to_owned(),
+                    b["description"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn requests(&self, url: &str, verb: &str) -> Vec<Value> {
+        let all: Vec<Request> = self.server.received_requests().await.unwrap();
+        all.iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path() == url)
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
+    async fn comments(&self, pr: u64) -> Vec<String> {
+        self.requests(&format!("{REPO}/issues/{pr}/comments"), "POST")
+            .await
+            .iter()
+            .map(|b| b["body"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn pr_event(delivery: &str, action: PrAction, sha: &CommitSha, fork: bool) -> QueuedEvent {
+    QueuedEvent {
+        delivery: DeliveryId(delivery.into()),
+        received_at: 0,
+        event: Event {
+            forge: ForgeKind::Github,
+            repo: Some(Repo {
+                id: RepoId("186853002".into()),
+                full_name: "Codertocat/Hello-World".into(),
+                web_url: "https://github.com/Codertocat/Hello-World".into(),
+                clone_url: "https://github.com/Codertocat/Hello-World.git".into(),
+            }),
+            installation_id: None,
+            sender: None,
+            name: "pull_request".into(),
+            kind: EventKind::PullRequest {
+                action,
+                pr: PullRequest {
+                    number: PrNumber(2),
+                    head_sha: sha.clone(),
+                    head_branch: "changes".into(),
+                    base_branch: "main".into(),
+                    from_fork: fork,
+                    draft: false,
+                    author: User {
+                        id: 21031067,
+                        login: Some("Codertocat".into()),
+                        is_bot: false,
+                    },
+                },
+            },
+        },
+    }
+}
+
+const PASSING: &str = "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n    - name: package\n      run: echo \"built $SLIPWAY_SHA\"\n";
+
+fn state(pairs: &[(String, String)]) -> Vec<&str> {
+    pairs.iter().map(|(s, _)| s.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_build_ends_in_success_with_one_sticky_comment() {
+    let mut h = Harness::new().await;
+    let sha = h
+        .commit(&[(".slipway.yml", PASSING), ("README.md", "hello\n")])
+        .await;
+    h.pipeline
+        .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
+        .await
+        .unwrap();
+    let run = h.report_next().await;
+
+    let statuses = h.statuses(&sha).await;
+    assert_eq!(
+        state(&statuses),
+        ["pending", "pending", "success"],
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[0].1, "Build queued");
+    assert_eq!(statuses[1].1, "Building");
+    assert_eq!(statuses[2].1, "Build passed");
+    let comments = h.comments(2).await;
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].starts_with("<!-- slipway:build -->"),
+        "{}",
+        comments[0]
+    );
+    assert!(
+        comments[0].contains("Build passed") && comments[0].contains("| package |"),
+        "{}",
+        comments[0]
+    );
+    assert!(comments[0].contains(&format!("http://slipway.test/runs/{run}")));
+    let stored = h.pipeline.state.get_run(&run).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_build_ends_in_failure_naming_the_step() {
+    let mut h = Harness::new().await;
+    let config = "version: 1\nbuild:\n  steps:\n    - name: unit tests\n      run: \"echo 'assertion failed: 1 == 2'; exit 1\"\n    - run: echo never\n";
+    let sha = h.commit(&[(".slipway.yml", config)]).await;
+    h.pipeline
+        .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
+        .await
+        .unwrap();
+    h.report_next().await;
+    let statuses = h.statuses(&sha).await;
+    assert_eq!(state(&statuses), ["pending", "pending", "failure"]);
+    assert_eq!(statuses[2].1, "Build failed at step \"unit tests\"");
+    let comment = &h.comments(2).await[0];
+    assert!(
+        comment.contains("❌ exit 1") && comment.contains("⏭️ skipped"),
+        "{comment}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_past_its_timeout_ends_timed_out() {
+    let mut h = Harness::new().await;
+    let config = "version: 1\nbuild:\n  timeout: 1s\n  steps:\n    - run: sleep 30\n";
+    let sha = h.commit(&[(".slipway.yml", config)]).await;
+    let started = std::time::Instant::now();
+    h.pipeline
+        .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
+        .await
+        .unwrap();
+    h.report_next().await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let statuses = h.statuses(&sha).await;
+    assert_eq!(state(&statuses), ["pending", "pending", "failure"]);
+    assert_eq!(statuses[2].1, "Build timed out after 1s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_push_cancels_the_superseded_build() {
+    let mut h = Harness::new().await;
+    let slow = "version: 1\nbuild:\n  steps:\n    - run: sleep 30\n";
+    let old = h.commit(&[(".slipway.yml", slow)]).await;
+    h.pipeline
+        .dispatch(&pr_event("d-1", PrAction::Opened, &old, false))
+        .await
+        .unwrap();
+    let new = h
+        .commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
+        .await;
+    let started = std::time::Instant::now();
+    h.pipeline
+        .dispatch(&pr_event("d-2", PrAction::Pushed, &new, false))
+        .await
+        .unwrap();
+    h.report_next().await;
+    h.report_next().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the slow build was stopped"
+    );
+
+    let old_statuses = h.statuses(&old).await;
+    assert_eq!(
+        state(&old_statuses),
+        ["pending", "pending", "error"],
+        "{old_statuses:?}"
+    );
+    assert_eq!(old_statuses[2].1, "Cancelled: superseded by a newer push");
+    let new_statuses = h.statuses(&new).await;
+    assert_eq!(state(&new_statuses), ["pending", "pending", "success"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_starts_one_build() {
+    let mut h = Harness::new().await;
+    let sha = h
+        .commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
+        .await;
+    let event = pr_event("same-delivery", PrAction::Opened, &sha, false);
+    h.pipeline.dispatch(&event).await.unwrap();
+    h.pipeline.dispatch(&event).await.unwrap();
+    h.report_next().await;
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), h.completions.recv())
+            .await
+            .is_err(),
+        "no second build"
+    );
+    assert_eq!(
+        state(&h.statuses(&sha).await),
+        ["pending", "pending", "success"]
+    );
+    let tarballs = h.server.received_requests().await.unwrap();
+    let downloads = tarballs
+        .iter()
+        .filter(|r| r.url.path().contains("/tarball/"))
+        .count();
+    assert_eq!(downloads, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_configs_and_untrusted_forks_get_a_check_that_says_why() {
+    let h = Harness::new().await;
+    let broken = h
+        .commit(&[(".slipway.yml", "version: 1\nbuild:\n  stepz: []\n")])
+        .await;
+    h.pipeline
+        .dispatch(&pr_event("d-1", PrAction::Opened, &broken, false))
+        .await
+        .unwrap();
+    let statuses = h.statuses(&broken).await;
+    assert_eq!(
+        statuses,
+        [("failure".to_owned(), "Invalid .slipway.yml".to_owned())]
+    );
+
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/collaborators/Codertocat/permission")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "permission": "read", "role_name": "read" })),
+        )
+        .mount(&h.server)
+        .await;
+    let fork = h.commit(&[(".slipway.yml", PASSING)]).await;
+    h.pipeline
+        .dispatch(&pr_event("d-2", PrAction::Opened, &fork, true))
+        .await
+        .unwrap();
+    let statuses = h.statuses(&fork).await;
+    assert_eq!(
+        statuses,
+        [("pending".to_owned(), "Waiting for /ok-to-test".to_owned())]
+    );
+
+    let silent = h.commit(&[("README.md", "no config here\n")]).await;
+    std::fs::remove_file(h.git.join(".slipway.yml")).unwrap();
+    h.pipeline
+        .dispatch(&pr_event("d-3", PrAction::Opened, &silent, false))
+        .await
+        .unwrap();
+    assert!(h.statuses(&silent).await.is_empty(), "no config, no noise");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_fails_a_build_that_never_reported() {
+    let h = Harness::new().await;
+    let sha = h.commit(&[(".slipway.yml", PASSING)]).await;
+    let mut run = lost_run(&sha);
+    h.pipeline.state.insert_run(&run).await.unwrap();
+    assert_eq!(h.pipeline.sweep(SystemTime::now()).await.unwrap(), 1);
+    let statuses = h.statuses(&sha).await;
+    assert_eq!(
+        statuses,
+        [(
+            "failure".to_owned(),
+            "Build lost — comment /build to retry".to_owned()
+        )]
+    );
+    run = h.pipeline.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Lost);
+    assert_eq!(
+        h.pipeline.sweep(SystemTime::now()).await.unwrap(),
+        0,
+        "swept once"
+    );
+}
+
+fn lost_run(sha: &CommitSha) -> slipway::run::Run {
+    slipway::run::Run {
+        id: RunId("lost-run".into()),
+        forge: ForgeKind::Github,
+        repo: Repo {
+            id: RepoId("186853002".into()),
+            full_name: "Codertocat/Hello-World".into(),
+            web_url: String::new(),
+            clone_url: String::new(),
+        },
+        installation_id: None,
+        sha: sha.clone(),
+        git_ref: "changes".into(),
+        pr: Some(PrNumber(2)),
+        trigger: slipway::plan::Trigger::PullRequest,
+        check_name: "slipway/build".into(),
+        check_id: None,
+        status: RunStatus::Running,
+        cancel_reason: None,
+        created_at: 1_000,
+        finished_at: None,
+        timeout_secs: 60,
+        runner_ref: Some("codebuild:gone".into()),
+    }
+}
