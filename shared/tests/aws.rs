@@ -251,3 +251,160 @@ async fn a_failed_enqueue_answers_503_and_leaves_the_delivery_redeliverable() {
     );
     assert_eq!(received_bodies(&sdk, &url).await.len(), 1);
 }
+
+/// Records the JSON bodies the SDK sends, keyed by operation (`X-Amz-Target`).
+#[derive(Debug, Default, Clone)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>);
+
+impl aws_sdk_codebuild::config::Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_codebuild::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_codebuild::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_codebuild::config::ConfigBag,
+    ) -> Result<(), aws_sdk_codebuild::error::BoxError> {
+        let request = context.request();
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("")
+            .to_owned();
+        let body = request.body().bytes().unwrap_or_default();
+        let json = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+        self.0.lock().unwrap().push((target, json));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
+    use aws_sdk_codebuild::types::{
+        ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+        ProjectSource, SourceType,
+    };
+    use slipway::runner::codebuild::{CodeBuildRunner, BUILDSPEC};
+    use slipway::runner::{BuildJob, Runner};
+
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let recorder = Recorder::default();
+    let config = aws_sdk_codebuild::config::Builder::from(&sdk)
+        .interceptor(recorder.clone())
+        .build();
+    let client = aws_sdk_codebuild::Client::from_conf(config);
+    let project = unique("slipway-builds");
+    client
+        .create_project()
+        .name(&project)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::Github)
+                .location("https://github.com/Codertocat/Hello-World.git")
+                .build()
+                .unwrap(),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .unwrap(),
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/amazonlinux-x86_64-standard:5.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/slipway-codebuild")
+        .send()
+        .await
+        .unwrap();
+
+    let runner = CodeBuildRunner::new(client.clone(), &project);
+    let run = sample_run("cb-run-1", Some(2), 100);
+    let job = BuildJob {
+        run_id: run.id.clone(),
+        sha: run.sha.clone(),
+        git_ref: "feature".into(),
+        pr: run.pr,
+        steps: vec![slipway::config::Step {
+            name: "test".into(),
+            run: "make test".into(),
+        }],
+        env: Default::default(),
+        timeout_secs: 600,
+    };
+    // The forge is not used by CodeBuild (it checks out the commit itself).
+    let github = slipway::forge::github::GithubClient::new(
+        "http://127.0.0.1:9",
+        slipway::forge::github::GithubAuth::Token(slipway::webhook::Secret::new("unused").unwrap()),
+        Default::default(),
+    )
+    .unwrap()
+    .forge(None);
+    let build_id = runner.start(&job, &github, &run.repo).await.unwrap();
+    assert!(build_id.starts_with(&format!("{project}:")), "{build_id}");
+
+    let builds = client
+        .batch_get_builds()
+        .ids(&build_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(builds.builds()[0].source_version(), Some(run.sha.as_str()));
+    let listed = client
+        .list_builds_for_project()
+        .project_name(&project)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.ids().len(), 1);
+
+    let started = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(t, _)| t.ends_with("StartBuild"))
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(started["sourceVersion"], run.sha.as_str());
+    assert_eq!(started["buildspecOverride"], BUILDSPEC);
+    assert_eq!(started["idempotencyToken"], "cb-run-1");
+    assert_eq!(started["timeoutInMinutesOverride"], 11);
+    let vars = started["environmentVariablesOverride"].as_array().unwrap();
+    let var = |name: &str| {
+        vars.iter().find(|v| v["name"] == name).unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(var("SLIPWAY_RUN_ID"), "cb-run-1");
+    let sent_job: BuildJob = serde_json::from_str(&var("SLIPWAY_JOB")).unwrap();
+    assert_eq!(sent_job, job);
+    assert!(
+        vars.iter().all(|v| v["type"] == "PLAINTEXT"),
+        "no secrets in a build's environment"
+    );
+
+    let mut running = run.clone();
+    running.runner_ref = Some(build_id.clone());
+    runner.cancel(&running).await.unwrap();
+    let stopped = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(t, _)| t.ends_with("StopBuild"))
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(stopped["id"], build_id.as_str());
+}

@@ -2,6 +2,8 @@
 //! process on one machine; both run `slipway agent` ([`agent`]).
 
 pub mod agent;
+#[cfg(feature = "aws")]
+pub mod codebuild;
 #[cfg(feature = "local")]
 pub mod local;
 
