@@ -17,6 +17,10 @@ pub const GITLAB_TOKEN: &str = "SLIPWAY_GITLAB_TOKEN";
 pub const GITLAB_URL: &str = "SLIPWAY_GITLAB_URL";
 /// DynamoDB table holding Slipway's state (cloud).
 pub const TABLE: &str = "SLIPWAY_TABLE";
+/// CodeBuild project that runs builds (cloud).
+pub const CODEBUILD_PROJECT: &str = "SLIPWAY_CODEBUILD_PROJECT";
+/// Base URL of the pages that show runs, linked from checks.
+pub const PUBLIC_URL: &str = "SLIPWAY_PUBLIC_URL";
 /// SQS queue between the webhook and dispatch functions (cloud).
 pub const QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
 

@@ -4,69 +4,14 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use slipway::app::WebhookApp;
 use slipway::event::{DeliveryId, ForgeKind, QueuedEvent};
 use slipway::queue::sqs::SqsQueue;
 use slipway::queue::Queue;
 use slipway::state::dynamodb::DynamoState;
 use slipway::state::StateStore;
+use support::aws::table;
 use support::*;
-
-async fn table(sdk: &aws_config::SdkConfig) -> String {
-    let client = aws_sdk_dynamodb::Client::new(sdk);
-    let name = unique("slipway-state");
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attr = |name: &str, kind: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .unwrap()
-    };
-    let index = |name: &str, hash: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(hash, KeyType::Hash))
-            .key_schema(key("created_at", KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(&name)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attr("pk", ScalarAttributeType::S))
-        .attribute_definitions(attr("sk", ScalarAttributeType::S))
-        .attribute_definitions(attr("pr_key", ScalarAttributeType::S))
-        .attribute_definitions(attr("unfinished", ScalarAttributeType::S))
-        .attribute_definitions(attr("created_at", ScalarAttributeType::N))
-        .global_secondary_indexes(index(slipway::state::dynamodb::BY_PR_INDEX, "pr_key"))
-        .global_secondary_indexes(index(
-            slipway::state::dynamodb::UNFINISHED_INDEX,
-            "unfinished",
-        ))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-    name
-}
 
 async fn queue_url(sdk: &aws_config::SdkConfig) -> String {
     let client = aws_sdk_sqs::Client::new(sdk);
@@ -282,10 +227,6 @@ impl aws_sdk_codebuild::config::Intercept for Recorder {
 
 #[tokio::test]
 async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
-    use aws_sdk_codebuild::types::{
-        ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
-        ProjectSource, SourceType,
-    };
     use slipway::runner::codebuild::{CodeBuildRunner, BUILDSPEC};
     use slipway::runner::{BuildJob, Runner};
 
@@ -296,36 +237,7 @@ async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
         .interceptor(recorder.clone())
         .build();
     let client = aws_sdk_codebuild::Client::from_conf(config);
-    let project = unique("slipway-builds");
-    client
-        .create_project()
-        .name(&project)
-        .source(
-            ProjectSource::builder()
-                .r#type(SourceType::Github)
-                .location("https://github.com/Codertocat/Hello-World.git")
-                .build()
-                .unwrap(),
-        )
-        .artifacts(
-            ProjectArtifacts::builder()
-                .r#type(ArtifactsType::NoArtifacts)
-                .build()
-                .unwrap(),
-        )
-        .environment(
-            ProjectEnvironment::builder()
-                .r#type(EnvironmentType::LinuxContainer)
-                .image("aws/codebuild/amazonlinux-x86_64-standard:5.0")
-                .compute_type(ComputeType::BuildGeneral1Small)
-                .build()
-                .unwrap(),
-        )
-        .service_role("arn:aws:iam::123456789012:role/slipway-codebuild")
-        .send()
-        .await
-        .unwrap();
-
+    let project = support::aws::codebuild_project(&client).await;
     let runner = CodeBuildRunner::new(client.clone(), &project);
     let run = sample_run("cb-run-1", Some(2), 100);
     let job = BuildJob {

@@ -50,16 +50,3 @@ fn respond(status: u16, body: Vec<u8>, content_type: &str) -> Response<Body> {
         .body(Body::from(body))
         .expect("a status code and a static header are always valid")
 }
-
-/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time() // CloudWatch stamps every line
-        .init();
-}

@@ -10,7 +10,7 @@ use slipway::state::dynamodb::DynamoState;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    slipway_webhook::init_tracing();
+    slipway::aws::init_tracing();
     let sdk = slipway::aws::sdk_config().await;
     let mut env = Env::from_process();
     slipway::aws::resolve_secret_arns(&sdk, &mut env).await?;

@@ -1,6 +1,7 @@
 //! Shared test helpers: fixtures, signing, apps on real local adapters, and moto_server.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod aws;
 pub mod openapi;
 
 use std::path::{Path, PathBuf};

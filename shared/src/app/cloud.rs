@@ -1,0 +1,93 @@
+//! The cloud functions' handlers: an SQS batch for dispatch, a CodeBuild state change for report,
+//! and the pipeline they share, wired from the environment.
+
+use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+
+use super::pipeline::{Outcome, Pipeline};
+use crate::event::QueuedEvent;
+use crate::run::RunId;
+use crate::runner::codebuild::{run_status, CodeBuildRunner};
+use crate::runner::Runner;
+use crate::settings::{self, Env};
+use crate::state::dynamodb::DynamoState;
+use crate::state::StateStore;
+use crate::BoxError;
+
+/// The pipeline on DynamoDB and CodeBuild, as the environment configures it.
+pub fn pipeline(
+    sdk: &aws_config::SdkConfig,
+    env: &Env,
+) -> Result<Pipeline<DynamoState, CodeBuildRunner>, BoxError> {
+    Ok(Pipeline {
+        state: DynamoState::from_sdk(sdk, env.require(settings::TABLE)?),
+        forges: settings::forges(env)?,
+        runner: CodeBuildRunner::from_sdk(sdk, env.require(settings::CODEBUILD_PROJECT)?),
+        public_url: env.get(settings::PUBLIC_URL).map(str::to_owned),
+    })
+}
+
+/// Dispatch each message; the ones that failed are returned for SQS to redeliver (and, after
+/// the queue's receive limit, to move to the dead-letter queue). A redelivered message finds its
+/// run already started and does nothing.
+pub async fn dispatch_batch<S: StateStore, R: Runner>(
+    pipeline: &Pipeline<S, R>,
+    batch: SqsEvent,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for message in batch.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let outcome = match message
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<QueuedEvent>)
+        {
+            Some(Ok(queued)) => {
+                let span = tracing::info_span!("dispatch", delivery = %queued.delivery, event = %queued.event.name);
+                let _entered = span.enter();
+                pipeline.dispatch(&queued).await
+            }
+            Some(Err(e)) => Err(format!("not a queued event: {e}").into()),
+            None => Err("an empty message".into()),
+        };
+        if let Err(error) = outcome {
+            tracing::error!(message = %id, %error, "dispatch failed; SQS will redeliver");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// A CodeBuild build changed state: report the finished ones. The run id travels in the build's
+/// `SLIPWAY_RUN_ID` variable; builds without it are not Slipway's.
+pub async fn report_codebuild<S: StateStore, R: Runner>(
+    pipeline: &Pipeline<S, R>,
+    event: CodeBuildEvent,
+) -> Result<(), BoxError> {
+    let detail = event.detail;
+    let Some(status) = detail.build_status.as_deref().and_then(run_status) else {
+        return Ok(());
+    };
+    if !status.is_finished() {
+        return Ok(());
+    }
+    let run_id = detail
+        .additional_information
+        .environment
+        .environment_variables
+        .iter()
+        .find(|v| v.name.as_deref() == Some("SLIPWAY_RUN_ID"))
+        .and_then(|v| v.value.clone());
+    let Some(run_id) = run_id else {
+        tracing::info!(build = ?detail.build_id, "a build that is not Slipway's");
+        return Ok(());
+    };
+    let outcome = Outcome {
+        result: None,
+        runner_status: Some(status),
+        log_tail: None,
+    };
+    pipeline.report(&RunId(run_id), outcome).await
+}

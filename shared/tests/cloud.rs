@@ -1,0 +1,191 @@
+//! The cloud pipeline end to end on moto (DynamoDB, CodeBuild) and a fake GitHub: an SQS batch
+//! with a redelivered message starts one build; CodeBuild's state change ends it.
+
+mod support;
+
+use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::{json, Value};
+use slipway::app::cloud::{dispatch_batch, report_codebuild};
+use slipway::app::pipeline::Pipeline;
+use slipway::event::{PrNumber, RepoId};
+use slipway::forge::github::{GithubAuth, GithubClient};
+use slipway::runner::codebuild::CodeBuildRunner;
+use slipway::settings::Forges;
+use slipway::state::dynamodb::DynamoState;
+use slipway::state::StateStore;
+use slipway::webhook::Secret;
+use support::*;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - run: make test\n";
+
+async fn fake_github() -> MockServer {
+    let server = MockServer::start().await;
+    let mounts = [
+        (
+            "GET",
+            "^/repos/Codertocat/Hello-World/contents/.slipway.yml$".to_owned(),
+            ResponseTemplate::new(200).set_body_string(CONFIG),
+        ),
+        (
+            "POST",
+            format!("^/repos/Codertocat/Hello-World/statuses/{SHA}$"),
+            ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })),
+        ),
+        (
+            "GET",
+            "^/user$".to_owned(),
+            ResponseTemplate::new(200).set_body_json(json!({ "login": "slipway-bot" })),
+        ),
+        (
+            "GET",
+            "^/repos/Codertocat/Hello-World/issues/2/comments$".to_owned(),
+            ResponseTemplate::new(200).set_body_json(json!([])),
+        ),
+        (
+            "POST",
+            "^/repos/Codertocat/Hello-World/issues/2/comments$".to_owned(),
+            ResponseTemplate::new(201).set_body_json(json!({ "id": 5 })),
+        ),
+    ];
+    for (verb, pattern, answer) in mounts {
+        Mock::given(method(verb))
+            .and(path_regex(pattern))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+async fn statuses(server: &MockServer) -> Vec<String> {
+    let requests = server.received_requests().await.unwrap();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().contains("/statuses/"))
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The opened pull request fixture, passed through the webhook edge, as SQS would carry it.
+async fn queued_body() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let app = local_app(dir.path());
+    let body = fixture("github/pull_request.opened.1.json");
+    let answer = app
+        .handle_webhook(
+            slipway::event::ForgeKind::Github,
+            &github_headers("pull_request", "cloud-1", &body),
+            &body,
+            now(),
+        )
+        .await;
+    assert_eq!(answer.status, 202);
+    let received = app
+        .queue
+        .receive(now(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::to_string(&received.event).unwrap()
+}
+
+#[tokio::test]
+async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let codebuild = aws_sdk_codebuild::Client::new(&sdk);
+    let project = support::aws::codebuild_project(&codebuild).await;
+    let github = fake_github().await;
+    let client = GithubClient::new(
+        &github.uri(),
+        GithubAuth::Token(Secret::new("ghp_x").unwrap()),
+        Default::default(),
+    )
+    .unwrap();
+    let pipeline = Pipeline {
+        state: DynamoState::from_sdk(&sdk, support::aws::table(&sdk).await),
+        forges: Forges {
+            github: Some(client),
+            gitlab: None,
+        },
+        runner: CodeBuildRunner::new(codebuild.clone(), &project),
+        public_url: None,
+    };
+
+    let body = queued_body().await;
+    let batch: SqsEvent = serde_json::from_value(json!({ "Records": [
+        { "messageId": "m1", "body": body, "eventSource": "aws:sqs" },
+        { "messageId": "m2", "body": body, "eventSource": "aws:sqs" },
+        { "messageId": "m3", "body": "not an event", "eventSource": "aws:sqs" },
+    ]}))
+    .unwrap();
+    let response = dispatch_batch(&pipeline, batch).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["m3"],
+        "only the malformed message goes back to the queue"
+    );
+    let builds = codebuild
+        .list_builds_for_project()
+        .project_name(&project)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        builds.ids().len(),
+        1,
+        "the redelivery started no second build"
+    );
+    assert_eq!(statuses(&github).await, ["pending", "pending"]);
+
+    let runs = pipeline
+        .state
+        .runs_for_pr(
+            slipway::event::ForgeKind::Github,
+            &RepoId("186853002".into()),
+            PrNumber(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.runner_ref.as_deref(), Some(builds.ids()[0].as_str()));
+
+    // Someone else's build: ignored.
+    let mut event: Value = json_fixture("aws/codebuild-state-change.json");
+    let foreign: CodeBuildEvent = serde_json::from_value(event.clone()).unwrap();
+    report_codebuild(&pipeline, foreign).await.unwrap();
+    assert_eq!(statuses(&github).await.len(), 2);
+
+    // Ours, finished: the final check and the sticky comment.
+    event["detail"]["build-status"] = "FAILED".into();
+    event["detail"]["additional-information"]["environment"]["environment-variables"] =
+        json!([{ "name": "SLIPWAY_RUN_ID", "type": "PLAINTEXT", "value": run.id.0 }]);
+    let ours: CodeBuildEvent = serde_json::from_value(event).unwrap();
+    report_codebuild(&pipeline, ours.clone()).await.unwrap();
+    assert_eq!(statuses(&github).await, ["pending", "pending", "failure"]);
+    let stored = pipeline.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, slipway::run::RunStatus::Failed);
+    let comments = github.received_requests().await.unwrap();
+    assert!(comments
+        .iter()
+        .any(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/issues/2/comments")));
+
+    // EventBridge delivers at least once: a second copy changes nothing.
+    report_codebuild(&pipeline, ours).await.unwrap();
+    assert_eq!(statuses(&github).await.len(), 3);
+}
