@@ -2,6 +2,7 @@
 //! `send` signs and posts a payload as a forge would; `agent` runs a build's steps.
 
 mod agent;
+mod config_check;
 mod send;
 mod serve;
 
@@ -36,6 +37,15 @@ enum Command {
     Send(send::SendArgs),
     /// Run a build job's steps in a checkout (what runners execute).
     Agent(agent::AgentArgs),
+    /// Work with `.slipway.yml`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a `.slipway.yml` (default: the one in this directory); exit 1 when it is invalid.
+    Check { file: Option<PathBuf> },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +65,7 @@ fn main() -> ExitCode {
             Command::Serve { listen, data_dir } => serve::run(listen, &data_dir).await,
             Command::Send(args) => send::run(args).await,
             Command::Agent(args) => agent::run(args).await,
+            Command::Config(ConfigCommand::Check { file }) => config_check::run(file),
         }
     });
     match result {

@@ -5,15 +5,20 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::Context as _;
-use slipway::app::WebhookApp;
+use slipway::app::pipeline::Pipeline;
+use slipway::app::{local, WebhookApp};
 use slipway::queue::local::LocalQueue;
+use slipway::runner::local::LocalRunner;
 use slipway::settings::{self, Env};
 use slipway::state::sqlite::SqliteState;
 
 pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode> {
     init_tracing();
-    let ingress = settings::ingress(&Env::from_process())?;
+    let env = Env::from_process();
+    let ingress = settings::ingress(&env)?;
     if ingress.secrets.github.is_empty() {
         tracing::warn!(
             "{} is not set: GitHub deliveries will be refused",
@@ -36,13 +41,52 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    tracing::info!("listening on http://{address}");
+    start_pipeline(&env, &db, data_dir, address, app.queue.clone())?;
     axum::serve(listener, slipway::server::router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The build pipeline behind the webhooks: queue worker, local runner, reporter, sweeper.
+fn start_pipeline(
+    env: &Env,
+    db: &Path,
+    data_dir: &Path,
+    address: SocketAddr,
+    queue: LocalQueue,
+) -> anyhow::Result<()> {
+    let forges = settings::forges(env)?;
+    if forges.github.is_none() && forges.gitlab.is_none() {
+        tracing::warn!(
+            "no forge credentials ({}, {} or {}): events are queued but nothing is built",
+            settings::GITHUB_APP_ID,
+            settings::GITHUB_TOKEN,
+            settings::GITLAB_TOKEN
+        );
+    }
+    let agent = std::env::current_exe().context("cannot find the slipway binary for the agent")?;
+    let (runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
+    let public_url = env
+        .get(settings::PUBLIC_URL)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("http://{address}"));
+    let pipeline = Arc::new(Pipeline {
+        state: SqliteState::open(db).map_err(anyhow::Error::from_boxed)?,
+        forges,
+        runner,
+        public_url: Some(public_url),
+    });
+    let worker = Arc::clone(&pipeline);
+    tokio::spawn(async move { local::work_queue(&worker, &queue).await });
+    let reporter = Arc::clone(&pipeline);
+    tokio::spawn(async move { local::report_completions(&reporter, completions).await });
+    tokio::spawn(async move { local::sweep_every(&pipeline, Duration::from_secs(60)).await });
+    Ok(())
 }
 
 fn init_tracing() {

@@ -325,8 +325,19 @@ fn valid_env_key(key: &str) -> bool {
         && !key.to_ascii_uppercase().starts_with("SLIPWAY_")
 }
 
+/// The parser's message without its own decorations (`error: line 5 column 3: ...`): our
+/// error puts the position first, once.
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_owned()
+    let line = s.lines().next().unwrap_or("").trim();
+    let line = line.strip_prefix("error:").unwrap_or(line).trim_start();
+    match line.split_once(": ") {
+        Some((position, rest))
+            if position.starts_with("line ") && position.contains(" column ") =>
+        {
+            rest.to_owned()
+        }
+        _ => line.to_owned(),
+    }
 }
 
 #[cfg(test)]

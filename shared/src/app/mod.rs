@@ -2,6 +2,8 @@
 
 #[cfg(all(feature = "aws", feature = "forges"))]
 pub mod cloud;
+#[cfg(all(feature = "local", feature = "forges"))]
+pub mod local;
 #[cfg(feature = "forges")]
 pub mod pipeline;
 mod webhook;

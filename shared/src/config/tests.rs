@@ -75,6 +75,10 @@ fn unknown_keys_are_errors_with_a_position() {
     let e = error("version: 1\nbuild:\n  steps:\n    - run: make\n  timout: 5m\n");
     assert_eq!((e.line, e.file.as_str()), (5, ".slipway.yml"), "{e}");
     assert!(e.message.contains("timout"), "{e}");
+    assert!(
+        e.message.starts_with("unknown field"),
+        "the position is said once: {e}"
+    );
     let e = error("version: 1\nbuild:\n  steps:\n    - run: make\n      shell: bash\n");
     assert_eq!(e.line, 5, "{e}");
     let e = error("version: 1\nbuild:\n  steps: [{run: make}]\nextra: 1\n");
