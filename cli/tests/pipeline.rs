@@ -1,11 +1,10 @@
 //! dispatch → local runner (the real `slipway agent` binary) → report, end to end, building real
 //! temporary git repositories, against a fake GitHub (wiremock) that records what it is told.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use slipway::app::pipeline::{Outcome, Pipeline};
 use slipway::event::{
     CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber, PullRequest,
@@ -20,93 +19,39 @@ use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
 use slipway::webhook::Secret;
 use tokio::sync::mpsc::UnboundedReceiver;
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
-const REPO: &str = "/repos/Codertocat/Hello-World";
+mod common;
+
+use common::{FakeGithub, REPO};
 
 struct Harness {
-    _tmp: tempfile::TempDir,
-    git: PathBuf,
-    server: MockServer,
+    gh: FakeGithub,
     pipeline: Pipeline<SqliteState, LocalRunner>,
     completions: UnboundedReceiver<Completion>,
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Slipway Test",
-            "-c",
-            "user.email=test@slipway.invalid",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 impl Harness {
     async fn new() -> Harness {
-        let tmp = tempfile::tempdir().unwrap();
-        let git_dir = tmp.path().join("repo");
-        std::fs::create_dir_all(&git_dir).unwrap();
-        git(&git_dir, &["init", "-q"]);
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/user"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({ "login": "slipway-bot" })),
-            )
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path_regex(
-                r"^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
-            ))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path_regex(
-                r"^/repos/Codertocat/Hello-World/issues/\d+/comments$",
-            ))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path_regex(
-                r"^/repos/Codertocat/Hello-World/issues/\d+/comments$",
-            ))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 99 })))
-            .mount(&server)
-            .await;
+        let gh = FakeGithub::start().await;
         let policy = RetryPolicy {
             max_attempts: 2,
             base_delay: Duration::from_millis(10),
             ..Default::default()
         };
         let github = GithubClient::new(
-            &server.uri(),
+            &gh.server.uri(),
             GithubAuth::Token(Secret::new("ghp_test").unwrap()),
             policy,
         )
         .unwrap();
         let (runner, completions) = LocalRunner::new(
             PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
-            tmp.path().join("runs"),
+            gh.tmp.path().join("runs"),
         );
         let pipeline = Pipeline {
-            state: SqliteState::open(&tmp.path().join("slipway.db")).unwrap(),
+            state: SqliteState::open(&gh.tmp.path().join("slipway.db")).unwrap(),
             forges: Forges {
                 github: Some(github),
                 gitlab: None,
@@ -115,49 +60,10 @@ impl Harness {
             public_url: Some("http://slipway.test".into()),
         };
         Harness {
-            _tmp: tmp,
-            git: git_dir,
-            server,
+            gh,
             pipeline,
             completions,
         }
-    }
-
-    /// Commit `files` (with `.slipway.yml` among them) and serve the commit like GitHub would.
-    async fn commit(&self, files: &[(&str, &str)]) -> CommitSha {
-        for (name, contents) in files {
-            std::fs::write(self.git.join(name), contents).unwrap();
-        }
-        git(&self.git, &["add", "-A"]);
-        git(&self.git, &["commit", "-q", "-m", "change"]);
-        let sha = git(&self.git, &["rev-parse", "HEAD"]).trim().to_owned();
-        let prefix = format!("--prefix=Codertocat-Hello-World-{}/", &sha[..7]);
-        let tarball = Command::new("git")
-            .args(["archive", "--format=tar.gz", &prefix, &sha])
-            .current_dir(&self.git)
-            .output()
-            .unwrap()
-            .stdout;
-        Mock::given(method("GET"))
-            .and(path(format!("{REPO}/tarball/{sha}")))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(tarball))
-            .mount(&self.server)
-            .await;
-        let config = files
-            .iter()
-            .find(|(n, _)| *n == ".slipway.yml")
-            .map(|(_, c)| *c);
-        let answer = match config {
-            Some(text) => ResponseTemplate::new(200).set_body_string(text),
-            None => ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })),
-        };
-        Mock::given(method("GET"))
-            .and(path(format!("{REPO}/contents/.slipway.yml")))
-            .and(wiremock::matchers::query_param("ref", sha.as_str()))
-            .respond_with(answer)
-            .mount(&self.server)
-            .await;
-        CommitSha::parse(&sha).unwrap()
     }
 
     /// Wait for the next local build to end and report it, as `slipway serve` does.
@@ -179,36 +85,6 @@ impl Harness {
             .await
             .unwrap();
         done.run_id
-    }
-
-    /// (state, description) of each commit status posted for `sha`, in order.
-    async fn statuses(&self, sha: &CommitSha) -> Vec<(String, String)> {
-        self.requests(&format!("{REPO}/statuses/{sha}"), "POST")
-            .await
-            .iter()
-            .map(|b| {
-                (
-                    b["state"].as_str().unwrap().to_owned(),
-                    b["description"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    }
-
-    async fn requests(&self, url: &str, verb: &str) -> Vec<Value> {
-        let all: Vec<Request> = self.server.received_requests().await.unwrap();
-        all.iter()
-            .filter(|r| r.method.as_str() == verb && r.url.path() == url)
-            .map(|r| serde_json::from_slice(&r.body).unwrap())
-            .collect()
-    }
-
-    async fn comments(&self, pr: u64) -> Vec<String> {
-        self.requests(&format!("{REPO}/issues/{pr}/comments"), "POST")
-            .await
-            .iter()
-            .map(|b| b["body"].as_str().unwrap().to_owned())
-            .collect()
     }
 }
 
@@ -256,16 +132,16 @@ fn state(pairs: &[(String, String)]) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passing_build_ends_in_success_with_one_sticky_comment() {
     let mut h = Harness::new().await;
-    let sha = h
-        .commit(&[(".slipway.yml", PASSING), ("README.md", "hello\n")])
-        .await;
+    let sha =
+        h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "hello\n")])
+            .await;
     h.pipeline
         .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
         .await
         .unwrap();
     let run = h.report_next().await;
 
-    let statuses = h.statuses(&sha).await;
+    let statuses = h.gh.statuses(&sha).await;
     assert_eq!(
         state(&statuses),
         ["pending", "pending", "success"],
@@ -274,7 +150,7 @@ async fn a_passing_build_ends_in_success_with_one_sticky_comment() {
     assert_eq!(statuses[0].1, "Build queued");
     assert_eq!(statuses[1].1, "Building");
     assert_eq!(statuses[2].1, "Build passed");
-    let comments = h.comments(2).await;
+    let comments = h.gh.comments(2).await;
     assert_eq!(comments.len(), 1);
     assert!(
         comments[0].starts_with("<!-- slipway:build -->"),
@@ -295,16 +171,16 @@ async fn a_passing_build_ends_in_success_with_one_sticky_comment() {
 async fn a_failing_build_ends_in_failure_naming_the_step() {
     let mut h = Harness::new().await;
     let config = "version: 1\nbuild:\n  steps:\n    - name: unit tests\n      run: \"echo 'assertion failed: 1 == 2'; exit 1\"\n    - run: echo never\n";
-    let sha = h.commit(&[(".slipway.yml", config)]).await;
+    let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
     h.pipeline
         .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
         .await
         .unwrap();
     h.report_next().await;
-    let statuses = h.statuses(&sha).await;
+    let statuses = h.gh.statuses(&sha).await;
     assert_eq!(state(&statuses), ["pending", "pending", "failure"]);
     assert_eq!(statuses[2].1, "Build failed at step \"unit tests\"");
-    let comment = &h.comments(2).await[0];
+    let comment = &h.gh.comments(2).await[0];
     assert!(
         comment.contains("❌ exit 1") && comment.contains("⏭️ skipped"),
         "{comment}"
@@ -315,7 +191,7 @@ async fn a_failing_build_ends_in_failure_naming_the_step() {
 async fn a_build_past_its_timeout_ends_timed_out() {
     let mut h = Harness::new().await;
     let config = "version: 1\nbuild:\n  timeout: 1s\n  steps:\n    - run: sleep 30\n";
-    let sha = h.commit(&[(".slipway.yml", config)]).await;
+    let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
     let started = std::time::Instant::now();
     h.pipeline
         .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
@@ -323,7 +199,7 @@ async fn a_build_past_its_timeout_ends_timed_out() {
         .unwrap();
     h.report_next().await;
     assert!(started.elapsed() < Duration::from_secs(20));
-    let statuses = h.statuses(&sha).await;
+    let statuses = h.gh.statuses(&sha).await;
     assert_eq!(state(&statuses), ["pending", "pending", "failure"]);
     assert_eq!(statuses[2].1, "Build timed out after 1s");
 }
@@ -332,14 +208,14 @@ async fn a_build_past_its_timeout_ends_timed_out() {
 async fn a_new_push_cancels_the_superseded_build() {
     let mut h = Harness::new().await;
     let slow = "version: 1\nbuild:\n  steps:\n    - run: sleep 30\n";
-    let old = h.commit(&[(".slipway.yml", slow)]).await;
+    let old = h.gh.commit(&[(".slipway.yml", slow)]).await;
     h.pipeline
         .dispatch(&pr_event("d-1", PrAction::Opened, &old, false))
         .await
         .unwrap();
-    let new = h
-        .commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
-        .await;
+    let new =
+        h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
+            .await;
     let started = std::time::Instant::now();
     h.pipeline
         .dispatch(&pr_event("d-2", PrAction::Pushed, &new, false))
@@ -352,23 +228,23 @@ async fn a_new_push_cancels_the_superseded_build() {
         "the slow build was stopped"
     );
 
-    let old_statuses = h.statuses(&old).await;
+    let old_statuses = h.gh.statuses(&old).await;
     assert_eq!(
         state(&old_statuses),
         ["pending", "pending", "error"],
         "{old_statuses:?}"
     );
     assert_eq!(old_statuses[2].1, "Cancelled: superseded by a newer push");
-    let new_statuses = h.statuses(&new).await;
+    let new_statuses = h.gh.statuses(&new).await;
     assert_eq!(state(&new_statuses), ["pending", "pending", "success"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_event_starts_one_build() {
     let mut h = Harness::new().await;
-    let sha = h
-        .commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
-        .await;
+    let sha =
+        h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
+            .await;
     let event = pr_event("same-delivery", PrAction::Opened, &sha, false);
     h.pipeline.dispatch(&event).await.unwrap();
     h.pipeline.dispatch(&event).await.unwrap();
@@ -380,10 +256,10 @@ async fn a_redelivered_event_starts_one_build() {
         "no second build"
     );
     assert_eq!(
-        state(&h.statuses(&sha).await),
+        state(&h.gh.statuses(&sha).await),
         ["pending", "pending", "success"]
     );
-    let tarballs = h.server.received_requests().await.unwrap();
+    let tarballs = h.gh.server.received_requests().await.unwrap();
     let downloads = tarballs
         .iter()
         .filter(|r| r.url.path().contains("/tarball/"))
@@ -394,14 +270,14 @@ async fn a_redelivered_event_starts_one_build() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_configs_and_untrusted_forks_get_a_check_that_says_why() {
     let h = Harness::new().await;
-    let broken = h
-        .commit(&[(".slipway.yml", "version: 1\nbuild:\n  stepz: []\n")])
-        .await;
+    let broken =
+        h.gh.commit(&[(".slipway.yml", "version: 1\nbuild:\n  stepz: []\n")])
+            .await;
     h.pipeline
         .dispatch(&pr_event("d-1", PrAction::Opened, &broken, false))
         .await
         .unwrap();
-    let statuses = h.statuses(&broken).await;
+    let statuses = h.gh.statuses(&broken).await;
     assert_eq!(
         statuses,
         [("failure".to_owned(), "Invalid .slipway.yml".to_owned())]
@@ -413,36 +289,39 @@ async fn broken_configs_and_untrusted_forks_get_a_check_that_says_why() {
             ResponseTemplate::new(200)
                 .set_body_json(json!({ "permission": "read", "role_name": "read" })),
         )
-        .mount(&h.server)
+        .mount(&h.gh.server)
         .await;
-    let fork = h.commit(&[(".slipway.yml", PASSING)]).await;
+    let fork = h.gh.commit(&[(".slipway.yml", PASSING)]).await;
     h.pipeline
         .dispatch(&pr_event("d-2", PrAction::Opened, &fork, true))
         .await
         .unwrap();
-    let statuses = h.statuses(&fork).await;
+    let statuses = h.gh.statuses(&fork).await;
     assert_eq!(
         statuses,
         [("pending".to_owned(), "Waiting for /ok-to-test".to_owned())]
     );
 
-    let silent = h.commit(&[("README.md", "no config here\n")]).await;
-    std::fs::remove_file(h.git.join(".slipway.yml")).unwrap();
+    let silent = h.gh.commit(&[("README.md", "no config here\n")]).await;
+    std::fs::remove_file(h.gh.git.join(".slipway.yml")).unwrap();
     h.pipeline
         .dispatch(&pr_event("d-3", PrAction::Opened, &silent, false))
         .await
         .unwrap();
-    assert!(h.statuses(&silent).await.is_empty(), "no config, no noise");
+    assert!(
+        h.gh.statuses(&silent).await.is_empty(),
+        "no config, no noise"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_fails_a_build_that_never_reported() {
     let h = Harness::new().await;
-    let sha = h.commit(&[(".slipway.yml", PASSING)]).await;
+    let sha = h.gh.commit(&[(".slipway.yml", PASSING)]).await;
     let mut run = lost_run(&sha);
     h.pipeline.state.insert_run(&run).await.unwrap();
     assert_eq!(h.pipeline.sweep(SystemTime::now()).await.unwrap(), 1);
-    let statuses = h.statuses(&sha).await;
+    let statuses = h.gh.statuses(&sha).await;
     assert_eq!(
         statuses,
         [(

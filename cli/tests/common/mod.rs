@@ -1,0 +1,151 @@
+//! A fake GitHub (wiremock) serving one real temporary git repository: its config and tarball
+//! at each commit, and recording the statuses and comments it is sent.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use slipway::event::CommitSha;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+pub const REPO: &str = "/repos/Codertocat/Hello-World";
+
+pub struct FakeGithub {
+    pub tmp: tempfile::TempDir,
+    pub git: PathBuf,
+    pub server: MockServer,
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Slipway Test",
+            "-c",
+            "user.email=test@slipway.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+impl FakeGithub {
+    pub async fn start() -> FakeGithub {
+        let tmp = tempfile::tempdir().unwrap();
+        let git_dir = tmp.path().join("repo");
+        std::fs::create_dir_all(&git_dir).unwrap();
+        git(&git_dir, &["init", "-q"]);
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/user"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({ "login": "slipway-bot" })),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/issues/\d+/comments$",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/issues/\d+/comments$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 99 })))
+            .mount(&server)
+            .await;
+        FakeGithub {
+            tmp,
+            git: git_dir,
+            server,
+        }
+    }
+
+    /// Commit `files` (with `.slipway.yml` among them) and serve the commit like GitHub would.
+    pub async fn commit(&self, files: &[(&str, &str)]) -> CommitSha {
+        for (name, contents) in files {
+            std::fs::write(self.git.join(name), contents).unwrap();
+        }
+        git(&self.git, &["add", "-A"]);
+        git(&self.git, &["commit", "-q", "-m", "change"]);
+        let sha = git(&self.git, &["rev-parse", "HEAD"]).trim().to_owned();
+        let prefix = format!("--prefix=Codertocat-Hello-World-{}/", &sha[..7]);
+        let tarball = Command::new("git")
+            .args(["archive", "--format=tar.gz", &prefix, &sha])
+            .current_dir(&self.git)
+            .output()
+            .unwrap()
+            .stdout;
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/tarball/{sha}")))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(tarball))
+            .mount(&self.server)
+            .await;
+        let config = files
+            .iter()
+            .find(|(n, _)| *n == ".slipway.yml")
+            .map(|(_, c)| *c);
+        let answer = match config {
+            Some(text) => ResponseTemplate::new(200).set_body_string(text),
+            None => ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })),
+        };
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/contents/.slipway.yml")))
+            .and(wiremock::matchers::query_param("ref", sha.as_str()))
+            .respond_with(answer)
+            .mount(&self.server)
+            .await;
+        CommitSha::parse(&sha).unwrap()
+    }
+
+    /// (state, description) of each commit status posted for `sha`, in order.
+    pub async fn statuses(&self, sha: &CommitSha) -> Vec<(String, String)> {
+        self.requests(&format!("{REPO}/statuses/{sha}"), "POST")
+            .await
+            .iter()
+            .map(|b| {
+                (
+                    b["state"].as_str().unwrap().to_owned(),
+                    b["description"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn requests(&self, url: &str, verb: &str) -> Vec<Value> {
+        let all: Vec<Request> = self.server.received_requests().await.unwrap();
+        all.iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path() == url)
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
+    pub async fn comments(&self, pr: u64) -> Vec<String> {
+        self.requests(&format!("{REPO}/issues/{pr}/comments"), "POST")
+            .await
+            .iter()
+            .map(|b| b["body"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}

@@ -1,0 +1,134 @@
+//! `slipway serve` and `slipway send`, run as an operator would, against a fake GitHub: a signed
+//! pull request event becomes a pending check, then a final check and the sticky comment.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::FakeGithub;
+
+const SECRET: &str = "serve-test-secret";
+const CONFIG: &str =
+    "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n";
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_serve(gh: &FakeGithub, port: u16) -> Serve {
+    let child = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(gh.tmp.path().join("data"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SLIPWAY_GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("SLIPWAY_GITHUB_TOKEN", "ghp_serve-test")
+        .env("SLIPWAY_GITHUB_API_URL", gh.server.uri())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "slipway serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Serve(child)
+}
+
+fn send(port: u16, file: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args([
+            "send",
+            "--forge",
+            "github",
+            "--event",
+            "pull_request",
+            "--secret",
+            SECRET,
+        ])
+        .args(["--url", &format!("http://127.0.0.1:{port}/webhooks/github")])
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_pull_request_event_is_built_and_reported() {
+    let gh = FakeGithub::start().await;
+    let sha = gh
+        .commit(&[(".slipway.yml", CONFIG), ("README.md", "hi\n")])
+        .await;
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/tests/fixtures/github/pull_request.opened.1.json"
+    );
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    payload["pull_request"]["head"]["sha"] = sha.as_str().into();
+    let file = gh.tmp.path().join("event.json");
+    std::fs::write(&file, serde_json::to_vec(&payload).unwrap()).unwrap();
+
+    let port = free_port();
+    let _serve = start_serve(&gh, port);
+    let (ok, answer) = send(port, &file);
+    assert!(ok, "{answer}");
+    assert!(answer.starts_with("202 "), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let statuses = gh.statuses(&sha).await;
+        if statuses.iter().any(|(state, _)| state != "pending") {
+            let states: Vec<&str> = statuses.iter().map(|(s, _)| s.as_str()).collect();
+            assert_eq!(states, ["pending", "pending", "success"], "{statuses:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no final check: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let comments = gh.comments(2).await;
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].contains("Build passed"), "{}", comments[0]);
+
+    // Signed with the wrong secret: refused, and `send` says so with its exit code.
+    let bad = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args([
+            "send",
+            "--forge",
+            "github",
+            "--event",
+            "pull_request",
+            "--secret",
+            "wrong-secret",
+        ])
+        .args(["--url", &format!("http://127.0.0.1:{port}/webhooks/github")])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("401 "));
+}
