@@ -56,7 +56,7 @@ fn start_serve(gh: &FakeGithub, port: u16) -> Serve {
     Serve(child)
 }
 
-fn send(port: u16, file: &std::path::Path) -> (bool, String) {
+fn send(port: u16, file: &std::path::Path, secret: &str) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args([
             "send",
@@ -65,7 +65,7 @@ fn send(port: u16, file: &std::path::Path) -> (bool, String) {
             "--event",
             "pull_request",
             "--secret",
-            SECRET,
+            secret,
         ])
         .args(["--url", &format!("http://127.0.0.1:{port}/webhooks/github")])
         .arg(file)
