@@ -6,6 +6,7 @@
 pub mod app;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod command;
 pub mod config;
 pub mod event;
 pub mod forge;

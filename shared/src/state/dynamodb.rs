@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::{pr_key, unix_secs, StateStore};
-use crate::event::{DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
 use crate::BoxError;
 
@@ -151,6 +151,52 @@ impl StateStore for DynamoState {
     async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError> {
         self.query_index(UNFINISHED_INDEX, "unfinished", "1".into())
             .await
+    }
+
+    async fn set_trusted_sha(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+    ) -> Result<(), BoxError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                AttributeValue::S(format!("TRUST#{}", pr_key(forge, repo, pr))),
+            )
+            .item("sk", AttributeValue::S("TRUST".into()))
+            .item("sha", AttributeValue::S(sha.to_string()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn trusted_sha(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+    ) -> Result<Option<CommitSha>, BoxError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("TRUST#{}", pr_key(forge, repo, pr))),
+            )
+            .key("sk", AttributeValue::S("TRUST".into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let sha = out
+            .item()
+            .and_then(|i| i.get("sha"))
+            .and_then(|v| v.as_s().ok());
+        Ok(sha.and_then(|s| CommitSha::parse(s).ok()))
     }
 }
 

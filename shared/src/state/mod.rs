@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use crate::event::{DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
 use crate::BoxError;
 
@@ -52,6 +52,23 @@ pub trait StateStore: Send + Sync {
 
     /// Runs still queued or running, for the sweeper.
     async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError>;
+
+    /// Remember that a maintainer trusted this head of a fork pull request (`/ok-to-test`).
+    async fn set_trusted_sha(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+    ) -> Result<(), BoxError>;
+
+    /// The head a maintainer last trusted for this pull request.
+    async fn trusted_sha(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+    ) -> Result<Option<CommitSha>, BoxError>;
 }
 
 /// The key that groups a pull request's runs.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{pr_key, unix_secs, StateStore};
-use crate::event::{DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
 use crate::BoxError;
 
@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_pr ON runs (pr_key, created_at);
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (unfinished);
+CREATE TABLE IF NOT EXISTS trust (
+    pr_key TEXT PRIMARY KEY,
+    sha    TEXT NOT NULL
+);
 ";
 
 #[derive(Clone)]
@@ -170,6 +174,42 @@ impl StateStore for SqliteState {
             None,
         )
         .await
+    }
+
+    async fn set_trusted_sha(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+    ) -> Result<(), BoxError> {
+        let (key, sha) = (pr_key(forge, repo, pr), sha.to_string());
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO trust (pr_key, sha) VALUES (?1, ?2) ON CONFLICT (pr_key) DO UPDATE SET sha = excluded.sha",
+                params![key, sha],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn trusted_sha(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+    ) -> Result<Option<CommitSha>, BoxError> {
+        let key = pr_key(forge, repo, pr);
+        let sha = self
+            .with_conn(move |conn| {
+                conn.query_row("SELECT sha FROM trust WHERE pr_key = ?1", [key], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
+            })
+            .await?;
+        Ok(sha.and_then(|s| CommitSha::parse(&s).ok()))
     }
 }
 

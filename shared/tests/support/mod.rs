@@ -212,7 +212,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::R
 
 /// What every StateStore must do with runs.
 pub async fn run_store_contract(state: &dyn slipway::state::StateStore) {
-    use slipway::event::{ForgeKind, PrNumber, RepoId};
+    use slipway::event::{CommitSha, ForgeKind, PrNumber, RepoId};
     use slipway::run::{RunId, RunStatus};
     let first = sample_run("run-a", Some(7), 100);
     let second = sample_run("run-b", Some(7), 200);
