@@ -265,4 +265,23 @@ pub async fn run_store_contract(state: &dyn slipway::state::StateStore) {
         ["run-a", "run-d", "run-c"],
         "finished runs leave, oldest first"
     );
+
+    let sha1 = CommitSha::parse(&"1".repeat(40)).unwrap();
+    let sha2 = CommitSha::parse(&"2".repeat(40)).unwrap();
+    let trusted = |pr| state.trusted_sha(ForgeKind::Github, &repo, PrNumber(pr));
+    assert_eq!(trusted(7).await.unwrap(), None);
+    state
+        .set_trusted_sha(ForgeKind::Github, &repo, PrNumber(7), &sha1)
+        .await
+        .unwrap();
+    state
+        .set_trusted_sha(ForgeKind::Github, &repo, PrNumber(7), &sha2)
+        .await
+        .unwrap();
+    assert_eq!(
+        trusted(7).await.unwrap(),
+        Some(sha2),
+        "the latest trust wins"
+    );
+    assert_eq!(trusted(8).await.unwrap(), None);
 }
