@@ -1,23 +1,18 @@
 //! dispatch → local runner (the real `slipway agent` binary) → report, end to end, building real
 //! temporary git repositories, against a fake GitHub (wiremock) that records what it is told.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use slipway::app::pipeline::{Outcome, Pipeline};
+use slipway::app::pipeline::Pipeline;
 use slipway::event::{
     CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber, PullRequest,
     QueuedEvent, Repo, RepoId, User,
 };
-use slipway::forge::github::{GithubAuth, GithubClient};
-use slipway::forge::retry::RetryPolicy;
 use slipway::run::{RunId, RunStatus};
-use slipway::runner::local::{read_output, Completion, LocalRunner};
-use slipway::settings::Forges;
+use slipway::runner::local::{Completion, LocalRunner};
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
-use slipway::webhook::Secret;
 use tokio::sync::mpsc::UnboundedReceiver;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -35,30 +30,7 @@ struct Harness {
 impl Harness {
     async fn new() -> Harness {
         let gh = FakeGithub::start().await;
-        let policy = RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(10),
-            ..Default::default()
-        };
-        let github = GithubClient::new(
-            &gh.server.uri(),
-            GithubAuth::Token(Secret::new("ghp_test").unwrap()),
-            policy,
-        )
-        .unwrap();
-        let (runner, completions) = LocalRunner::new(
-            PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
-            gh.tmp.path().join("runs"),
-        );
-        let pipeline = Pipeline {
-            state: SqliteState::open(&gh.tmp.path().join("slipway.db")).unwrap(),
-            forges: Forges {
-                github: Some(github),
-                gitlab: None,
-            },
-            runner,
-            public_url: Some("http://slipway.test".into()),
-        };
+        let (pipeline, completions) = common::local_pipeline(&gh, Some("http://slipway.test"));
         Harness {
             gh,
             pipeline,
@@ -68,23 +40,7 @@ impl Harness {
 
     /// Wait for the next local build to end and report it, as `slipway serve` does.
     async fn report_next(&mut self) -> RunId {
-        let done = tokio::time::timeout(Duration::from_secs(30), self.completions.recv())
-            .await
-            .expect("a build ends within 30 s")
-            .unwrap();
-        let (result, log_tail) = read_output(&done.out_dir);
-        self.pipeline
-            .report(
-                &done.run_id,
-                Outcome {
-                    result,
-                    runner_status: None,
-                    log_tail,
-                },
-            )
-            .await
-            .unwrap();
-        done.run_id
+        common::report_next(&self.pipeline, &mut self.completions).await
     }
 }
 
@@ -302,8 +258,8 @@ async fn broken_configs_and_untrusted_forks_get_a_check_that_says_why() {
         [("pending".to_owned(), "Waiting for /ok-to-test".to_owned())]
     );
 
-    let silent = h.gh.commit(&[("README.md", "no config here\n")]).await;
     std::fs::remove_file(h.gh.git.join(".slipway.yml")).unwrap();
+    let silent = h.gh.commit(&[("README.md", "no config here\n")]).await;
     h.pipeline
         .dispatch(&pr_event("d-3", PrAction::Opened, &silent, false))
         .await

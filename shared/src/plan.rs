@@ -35,6 +35,7 @@ pub enum Trigger {
     Rerun,
     MergeQueue,
     Push,
+    /// `/build` or `/ok-to-test`.
     Command,
 }
 
@@ -55,6 +56,8 @@ pub enum CancelReason {
     Closed,
     /// Converted to draft, and drafts are not built.
     Draft,
+    /// Someone commented `/cancel`.
+    Requested,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
+use slipway::app::pipeline::{Outcome, Pipeline};
 use slipway::event::CommitSha;
+use slipway::forge::github::{GithubAuth, GithubClient};
+use slipway::forge::retry::RetryPolicy;
+use slipway::runner::local::{read_output, Completion, LocalRunner};
+use slipway::settings::Forges;
+use slipway::state::sqlite::SqliteState;
+use slipway::webhook::Secret;
+use tokio::sync::mpsc::UnboundedReceiver;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -102,13 +112,16 @@ impl FakeGithub {
             .respond_with(ResponseTemplate::new(200).set_body_bytes(tarball))
             .mount(&self.server)
             .await;
-        let config = files
-            .iter()
-            .find(|(n, _)| *n == ".slipway.yml")
-            .map(|(_, c)| *c);
-        let answer = match config {
-            Some(text) => ResponseTemplate::new(200).set_body_string(text),
-            None => ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })),
+        // The config as the commit's tree has it, whichever commit added it.
+        let config = Command::new("git")
+            .args(["show", &format!("{sha}:.slipway.yml")])
+            .current_dir(&self.git)
+            .output()
+            .unwrap();
+        let answer = if config.status.success() {
+            ResponseTemplate::new(200).set_body_bytes(config.stdout)
+        } else {
+            ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" }))
         };
         Mock::given(method("GET"))
             .and(path(format!("{REPO}/contents/.slipway.yml")))
@@ -148,4 +161,63 @@ impl FakeGithub {
             .map(|b| b["body"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+pub type LocalPipeline = Pipeline<SqliteState, LocalRunner>;
+
+/// The pipeline on SQLite and the local runner (the real `slipway` binary as agent), talking to
+/// this fake GitHub with a token.
+pub fn local_pipeline(
+    gh: &FakeGithub,
+    public_url: Option<&str>,
+) -> (LocalPipeline, UnboundedReceiver<Completion>) {
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let github = GithubClient::new(
+        &gh.server.uri(),
+        GithubAuth::Token(Secret::new("ghp_test").unwrap()),
+        policy,
+    )
+    .unwrap();
+    let (runner, completions) = LocalRunner::new(
+        PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
+        gh.tmp.path().join("runs"),
+    );
+    let pipeline = Pipeline {
+        state: SqliteState::open(&gh.tmp.path().join("slipway.db")).unwrap(),
+        forges: Forges {
+            github: Some(github),
+            gitlab: None,
+        },
+        runner,
+        public_url: public_url.map(str::to_owned),
+    };
+    (pipeline, completions)
+}
+
+/// Wait for the next local build to end and report it, as `slipway serve` does.
+pub async fn report_next(
+    pipeline: &LocalPipeline,
+    completions: &mut UnboundedReceiver<Completion>,
+) -> slipway::run::RunId {
+    let done = tokio::time::timeout(Duration::from_secs(30), completions.recv())
+        .await
+        .expect("a build ends within 30 s")
+        .unwrap();
+    let (result, log_tail) = read_output(&done.out_dir);
+    pipeline
+        .report(
+            &done.run_id,
+            Outcome {
+                result,
+                runner_status: None,
+                log_tail,
+            },
+        )
+        .await
+        .unwrap();
+    done.run_id
 }

@@ -1,5 +1,7 @@
 //! The handlers, wired to ports: the webhook edge, and (with the forges) the build pipeline.
 
+#[cfg(feature = "forges")]
+mod chatops;
 #[cfg(all(feature = "aws", feature = "forges"))]
 pub mod cloud;
 #[cfg(all(feature = "local", feature = "forges"))]

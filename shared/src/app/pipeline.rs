@@ -63,6 +63,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             return Ok(());
         };
         let forge = self.forge((event.forge, event.installation_id))?;
+        if let EventKind::Comment { .. } = event.kind {
+            return self.handle_comment(queued, forge.as_ref(), repo).await;
+        }
         let loaded = match plan::config_sha(event) {
             Some(sha) => load_config(forge.as_ref(), repo, sha).await?,
             None => Loaded::Absent,
@@ -138,7 +141,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         }
     }
 
-    async fn start_build(
+    pub(super) async fn start_build(
         &self,
         queued: &QueuedEvent,
         forge: &dyn Forge,
@@ -228,7 +231,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         }
     }
 
-    async fn cancel(
+    pub(super) async fn cancel(
         &self,
         forge: &dyn Forge,
         mut run: Run,
@@ -333,7 +336,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 }
 
-enum Loaded {
+pub(super) enum Loaded {
     Absent,
     Broken(ConfigError),
     Valid(Box<Config>),
@@ -349,7 +352,11 @@ impl Loaded {
     }
 }
 
-async fn load_config(forge: &dyn Forge, repo: &Repo, sha: &CommitSha) -> Result<Loaded, BoxError> {
+pub(super) async fn load_config(
+    forge: &dyn Forge,
+    repo: &Repo,
+    sha: &CommitSha,
+) -> Result<Loaded, BoxError> {
     let Some(bytes) = forge.read_file(repo, sha, CONFIG_PATH).await? else {
         return Ok(Loaded::Absent);
     };

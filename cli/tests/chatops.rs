@@ -1,0 +1,339 @@
+//! ChatOps over a fake GitHub with real local builds: the permission matrix, the fork flow,
+//! bots ignored, and `/cancel` of a running build.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FakeGithub, REPO};
+use serde_json::{json, Value};
+use slipway::app::pipeline::Pipeline;
+use slipway::event::{
+    Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
+    PullRequest, QueuedEvent, Repo, RepoId, User,
+};
+use slipway::runner::local::{Completion, LocalRunner};
+use slipway::state::sqlite::SqliteState;
+use tokio::sync::mpsc::UnboundedReceiver;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, ResponseTemplate};
+
+const AUTHOR_ID: u64 = 21031067;
+const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging:\n    url: https://staging.example.com\n";
+
+struct Harness {
+    gh: FakeGithub,
+    pipeline: Pipeline<SqliteState, LocalRunner>,
+    completions: UnboundedReceiver<Completion>,
+}
+
+fn repo() -> Repo {
+    Repo {
+        id: RepoId("186853002".into()),
+        full_name: "Codertocat/Hello-World".into(),
+        web_url: String::new(),
+        clone_url: String::new(),
+    }
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let gh = FakeGithub::start().await;
+        let users = [
+            ("Codertocat", "read"),
+            ("nobody", "none"),
+            ("reader", "read"),
+            ("triager", "triage"),
+            ("writer", "write"),
+            ("maintainer", "maintain"),
+            ("admin", "admin"),
+        ];
+        for (login, role) in users {
+            let permission = if role == "triage" {
+                "read"
+            } else if role == "maintain" {
+                "write"
+            } else {
+                role
+            };
+            Mock::given(method("GET"))
+                .and(path(format!("{REPO}/collaborators/{login}/permission")))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(json!({ "permission": permission, "role_name": role })),
+                )
+                .mount(&gh.server)
+                .await;
+        }
+        Mock::given(method("POST"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/issues/comments/\d+/reactions$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+            .mount(&gh.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/pulls/2/reviews")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&gh.server)
+            .await;
+        let (pipeline, completions) = common::local_pipeline(&gh, None);
+        Harness {
+            gh,
+            pipeline,
+            completions,
+        }
+    }
+
+    /// GitHub answers `GET /pulls/2` with this head (highest priority wins, so the latest call counts).
+    async fn pull_request_head(&self, sha: &CommitSha, fork: bool, priority: u8) {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/tests/fixtures/github/pull_request.opened.1.json"
+        );
+        let mut pull: Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+        let mut pull = pull["pull_request"].take();
+        pull["head"]["sha"] = sha.as_str().into();
+        if fork {
+            pull["head"]["repo"]["id"] = 999.into();
+        }
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/pulls/2")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(pull))
+            .with_priority(priority)
+            .mount(&self.gh.server)
+            .await;
+    }
+
+    async fn comment(&self, id: u64, login: &str, body: &str) {
+        let user_id = if login == "Codertocat" {
+            AUTHOR_ID
+        } else {
+            1000 + id
+        };
+        let queued = QueuedEvent {
+            delivery: DeliveryId(format!("comment-{id}")),
+            received_at: 0,
+            event: Event {
+                forge: ForgeKind::Github,
+                repo: Some(repo()),
+                installation_id: None,
+                sender: None,
+                name: "issue_comment.created".into(),
+                kind: EventKind::Comment {
+                    action: CommentAction::Created,
+                    pr: PrNumber(2),
+                    pr_head_sha: None,
+                    comment: Comment {
+                        id,
+                        author: User {
+                            id: user_id,
+                            login: Some(login.into()),
+                            is_bot: false,
+                        },
+                        body: Some(body.into()),
+                    },
+                },
+            },
+        };
+        self.pipeline.dispatch(&queued).await.unwrap();
+    }
+
+    async fn pull_request(&self, delivery: &str, action: PrAction, sha: &CommitSha, fork: bool) {
+        let queued = QueuedEvent {
+            delivery: DeliveryId(delivery.into()),
+            received_at: 0,
+            event: Event {
+                forge: ForgeKind::Github,
+                repo: Some(repo()),
+                installation_id: None,
+                sender: None,
+                name: "pull_request".into(),
+                kind: EventKind::PullRequest {
+                    action,
+                    pr: PullRequest {
+                        number: PrNumber(2),
+                        head_sha: sha.clone(),
+                        head_branch: "changes".into(),
+                        base_branch: "master".into(),
+                        from_fork: fork,
+                        draft: false,
+                        author: User {
+                            id: AUTHOR_ID,
+                            login: Some("Codertocat".into()),
+                            is_bot: false,
+                        },
+                    },
+                },
+            },
+        };
+        self.pipeline.dispatch(&queued).await.unwrap();
+    }
+
+    /// The reactions put on comment `id`, in order.
+    async fn reactions(&self, id: u64) -> Vec<String> {
+        self.gh
+            .requests(&format!("{REPO}/issues/comments/{id}/reactions"), "POST")
+            .await
+            .iter()
+            .map(|b| b["content"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn report_next(&mut self) {
+        common::report_next(&self.pipeline, &mut self.completions).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_permission_matrix() {
+    let mut h = Harness::new().await;
+    let sha = h.gh.commit(&[(".slipway.yml", CONFIG)]).await;
+    h.pull_request_head(&sha, false, 1).await;
+    let levels = [
+        "nobody",
+        "reader",
+        "triager",
+        "writer",
+        "maintainer",
+        "admin",
+    ];
+    let commands = [
+        "/build",
+        "/cancel",
+        "/status",
+        "/help",
+        "/ok-to-test",
+        "/deploy staging",
+    ];
+    let mut id = 100;
+    let mut builds = 0;
+    for (level, login) in levels.iter().enumerate() {
+        let writer = level >= 3;
+        for command in commands {
+            id += 1;
+            h.comment(id, login, command).await;
+            let allowed = match command {
+                "/build" | "/cancel" | "/ok-to-test" => writer,
+                "/status" | "/help" => true,
+                _ => false, // deployments are not configured yet
+            };
+            let expected = if allowed {
+                ["eyes", "rocket"]
+            } else {
+                ["eyes", "confused"]
+            };
+            assert_eq!(h.reactions(id).await, expected, "{login} {command}");
+            if allowed && (command == "/build" || command == "/ok-to-test") {
+                builds += 1;
+            }
+        }
+    }
+    // The pull request's author may /build and /cancel without write access.
+    h.comment(900, "Codertocat", "/build").await;
+    assert_eq!(h.reactions(900).await, ["eyes", "rocket"]);
+    builds += 1;
+    for _ in 0..builds {
+        h.report_next().await;
+    }
+    let replies = h.gh.comments(2).await;
+    assert!(
+        replies.iter().any(|r| r.contains(
+            "`build` needs to be the author or have write access; you have read access."
+        )),
+        "{replies:?}"
+    );
+    assert!(replies
+        .iter()
+        .any(|r| r.contains("Deployments are not configured")));
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.contains("| `/deploy <environment>` |")
+                && r.contains("| `staging` | write |")),
+        "help lists commands and environments"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_builds_only_after_ok_to_test_for_that_head() {
+    let mut h = Harness::new().await;
+    let first = h.gh.commit(&[(".slipway.yml", CONFIG)]).await;
+    h.pull_request_head(&first, true, 2).await;
+    h.pull_request("open", PrAction::Opened, &first, true).await;
+    assert_eq!(
+        h.gh.statuses(&first).await,
+        [("pending".to_owned(), "Waiting for /ok-to-test".to_owned())]
+    );
+
+    h.comment(1, "Codertocat", "/build").await;
+    assert_eq!(
+        h.reactions(1).await,
+        ["eyes", "confused"],
+        "the fork's author cannot trust their own code"
+    );
+
+    h.comment(2, "maintainer", "/ok-to-test").await;
+    assert_eq!(h.reactions(2).await, ["eyes", "rocket"]);
+    h.report_next().await;
+    let states: Vec<String> =
+        h.gh.statuses(&first)
+            .await
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+    assert_eq!(states, ["pending", "pending", "pending", "success"]);
+
+    // A new push is not trusted by the old /ok-to-test.
+    let second = h.gh.commit(&[("README.md", "more\n")]).await;
+    h.pull_request_head(&second, true, 1).await;
+    h.pull_request("push", PrAction::Pushed, &second, true)
+        .await;
+    assert_eq!(
+        h.gh.statuses(&second).await,
+        [("pending".to_owned(), "Waiting for /ok-to-test".to_owned())]
+    );
+    h.comment(3, "Codertocat", "/build").await;
+    assert_eq!(h.reactions(3).await, ["eyes", "confused"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_by_slipway_and_without_commands_are_ignored() {
+    let h = Harness::new().await;
+    let sha = h.gh.commit(&[(".slipway.yml", CONFIG)]).await;
+    h.pull_request_head(&sha, false, 1).await;
+    h.comment(1, "slipway-bot", "/build").await;
+    h.comment(2, "writer", "Looks good, /build later maybe")
+        .await;
+    h.comment(3, "writer", "```\n/build\n```").await;
+    for id in 1..=3 {
+        assert!(h.reactions(id).await.is_empty(), "comment {id}");
+    }
+    assert!(h.gh.statuses(&sha).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_build() {
+    let mut h = Harness::new().await;
+    let slow = "version: 1\nbuild:\n  steps:\n    - run: sleep 30\n";
+    let sha = h.gh.commit(&[(".slipway.yml", slow)]).await;
+    h.pull_request_head(&sha, false, 1).await;
+    h.pull_request("open", PrAction::Opened, &sha, false).await;
+    let started = std::time::Instant::now();
+    h.comment(7, "Codertocat", "/cancel").await;
+    assert_eq!(h.reactions(7).await, ["eyes", "rocket"]);
+    h.report_next().await; // the cancelled build ends; its report changes nothing
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let statuses = h.gh.statuses(&sha).await;
+    let last = statuses.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.as_str()),
+        ("error", "Cancelled with /cancel")
+    );
+    assert!(h
+        .gh
+        .comments(2)
+        .await
+        .iter()
+        .any(|c| c.contains("Cancelled 1 build.")));
+}

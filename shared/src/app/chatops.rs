@@ -1,0 +1,251 @@
+//! ChatOps: a new comment on a pull request, read for commands, each authorised against the
+//! commenter's live permission on the forge (never `author_association`, never a name pattern).
+//!
+//! An accepted comment gets 👀 at once; then 🚀 when every command was done, or 😕 with one
+//! reply that says why for each refusal. Edited comments are not read (the edge drops them), nor
+//! are comments by bots, Slipway included.
+
+use super::pipeline::{load_config, Loaded, Pipeline};
+use crate::command::{self, Command, MAX_COMMANDS};
+use crate::config::Config;
+use crate::event::{Comment, CommentAction, EventKind, PrNumber, QueuedEvent, Repo};
+use crate::forge::{Forge, Permission, PrFacts, Reaction};
+use crate::plan::{BuildTarget, CancelReason, Trigger};
+use crate::render;
+use crate::runner::Runner;
+use crate::state::StateStore;
+use crate::BoxError;
+
+/// What one command came to.
+enum Done {
+    Quietly,
+    Reply(String),
+    Refused(String),
+}
+
+struct Context<'a> {
+    queued: &'a QueuedEvent,
+    forge: &'a dyn Forge,
+    repo: &'a Repo,
+    pr: PrNumber,
+    comment: &'a Comment,
+    facts: PrFacts,
+    config: &'a Config,
+    permission: Option<Permission>,
+}
+
+impl Context<'_> {
+    /// The commenter's permission, asked once and only when a command needs it.
+    async fn permission(&mut self) -> Result<Permission, BoxError> {
+        if let Some(p) = self.permission {
+            return Ok(p);
+        }
+        let p = self
+            .forge
+            .permission(self.repo, &self.comment.author)
+            .await?;
+        self.permission = Some(p);
+        Ok(p)
+    }
+
+    /// `/build` and `/cancel` belong to the pull request's author and to writers.
+    fn unless_author_or_writer(&self, command: &Command, permission: Permission) -> Option<Done> {
+        let is_author = self.comment.author.id == self.facts.author.id;
+        (!is_author && permission < Permission::Write).then(|| {
+            Done::Refused(render::refused_permission(
+                command,
+                "to be the author or have write access",
+                permission,
+            ))
+        })
+    }
+}
+
+/// Cheap test before any forge call: does any line start like a command at all?
+fn may_hold_commands(body: &str) -> bool {
+    body.lines().any(|line| {
+        line.trim_start()
+            .chars()
+            .next()
+            .is_some_and(|c| !c.is_alphanumeric() && !c.is_whitespace())
+    })
+}
+
+impl<S: StateStore, R: Runner> Pipeline<S, R> {
+    pub(super) async fn handle_comment(
+        &self,
+        queued: &QueuedEvent,
+        forge: &dyn Forge,
+        repo: &Repo,
+    ) -> Result<(), BoxError> {
+        let EventKind::Comment {
+            action: CommentAction::Created,
+            pr,
+            comment,
+            ..
+        } = &queued.event.kind
+        else {
+            return Ok(());
+        };
+        let Some(body) = comment.body.as_deref().filter(|b| may_hold_commands(b)) else {
+            return Ok(());
+        };
+        if comment.author.is_bot
+            || comment.author.login.as_deref() == Some(forge.bot_login().await?.as_str())
+        {
+            return Ok(());
+        }
+        let facts = forge.pull_request(repo, *pr).await?;
+        let loaded = load_config(forge, repo, &facts.head_sha).await?;
+        let config = match &loaded {
+            Loaded::Absent => return Ok(()), // Slipway is silent where it is not configured
+            Loaded::Broken(error) => {
+                if !command::parse(body, "/", &[]).commands.is_empty() {
+                    forge
+                        .create_comment(
+                            repo,
+                            *pr,
+                            &render::config_broken_for_commands(&error.to_string()),
+                        )
+                        .await?;
+                }
+                return Ok(());
+            }
+            Loaded::Valid(config) => config,
+        };
+        let environments: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+        let parsed = command::parse(body, &config.commands.prefix, &environments);
+        if parsed.commands.is_empty() {
+            return Ok(());
+        }
+        forge
+            .add_reaction(repo, *pr, comment_id(comment), Reaction::Eyes)
+            .await?;
+        let mut ctx = Context {
+            queued,
+            forge,
+            repo,
+            pr: *pr,
+            comment,
+            facts,
+            config,
+            permission: None,
+        };
+        let (mut replies, mut refused) = (Vec::new(), false);
+        for parsed in parsed.commands {
+            let done = match parsed {
+                Ok(command) => self.run_command(&mut ctx, command).await?,
+                Err(error) => Done::Refused(error.to_string() + "\n\n" + &render::help(config)),
+            };
+            match done {
+                Done::Quietly => {}
+                Done::Reply(text) => replies.push(text),
+                Done::Refused(text) => {
+                    refused = true;
+                    replies.push(text);
+                }
+            }
+        }
+        if parsed.truncated {
+            replies.push(render::too_many_commands(MAX_COMMANDS));
+        }
+        if !replies.is_empty() {
+            forge
+                .create_comment(repo, *pr, &replies.join("\n\n---\n\n"))
+                .await?;
+        }
+        let last = if refused {
+            Reaction::Confused
+        } else {
+            Reaction::Rocket
+        };
+        forge
+            .add_reaction(repo, *pr, comment_id(comment), last)
+            .await?;
+        Ok(())
+    }
+
+    async fn run_command(&self, ctx: &mut Context<'_>, command: Command) -> Result<Done, BoxError> {
+        match command {
+            Command::Help => Ok(Done::Reply(render::help(ctx.config))),
+            Command::Status => {
+                let runs = self
+                    .state
+                    .runs_for_pr(ctx.queued.event.forge, &ctx.repo.id, ctx.pr)
+                    .await?;
+                Ok(Done::Reply(render::status(&runs)))
+            }
+            Command::Build => {
+                let permission = ctx.permission().await?;
+                if let Some(refusal) = ctx.unless_author_or_writer(&command, permission) {
+                    return Ok(refusal);
+                }
+                let trusted = self
+                    .state
+                    .trusted_sha(ctx.queued.event.forge, &ctx.repo.id, ctx.pr)
+                    .await?;
+                if ctx.facts.from_fork
+                    && permission < Permission::Write
+                    && trusted.as_ref() != Some(&ctx.facts.head_sha)
+                {
+                    return Ok(Done::Refused(render::refused_untrusted_fork()));
+                }
+                self.build_head(ctx).await?;
+                Ok(Done::Quietly)
+            }
+            Command::OkToTest => {
+                let permission = ctx.permission().await?;
+                if permission < Permission::Write {
+                    return Ok(Done::Refused(render::refused_permission(
+                        &command,
+                        "write access",
+                        permission,
+                    )));
+                }
+                let head = ctx.facts.head_sha.clone();
+                self.state
+                    .set_trusted_sha(ctx.queued.event.forge, &ctx.repo.id, ctx.pr, &head)
+                    .await?;
+                self.build_head(ctx).await?;
+                Ok(Done::Reply(render::ok_to_test_recorded(head.as_str())))
+            }
+            Command::Cancel => {
+                let permission = ctx.permission().await?;
+                if let Some(refusal) = ctx.unless_author_or_writer(&command, permission) {
+                    return Ok(refusal);
+                }
+                let mut cancelled = 0;
+                for run in self
+                    .state
+                    .runs_for_pr(ctx.queued.event.forge, &ctx.repo.id, ctx.pr)
+                    .await?
+                {
+                    if !run.status.is_finished() {
+                        self.cancel(ctx.forge, run, CancelReason::Requested, None)
+                            .await?;
+                        cancelled += 1;
+                    }
+                }
+                Ok(Done::Reply(render::cancelled_builds(cancelled)))
+            }
+            Command::Deploy { .. } | Command::Rollback { .. } => {
+                Ok(Done::Refused(render::deployments_not_configured()))
+            }
+        }
+    }
+
+    async fn build_head(&self, ctx: &Context<'_>) -> Result<(), BoxError> {
+        let target = BuildTarget {
+            sha: ctx.facts.head_sha.clone(),
+            git_ref: ctx.facts.head_branch.clone(),
+            pr: Some(ctx.pr),
+            trigger: Trigger::Command,
+        };
+        self.start_build(ctx.queued, ctx.forge, ctx.repo, ctx.config, target)
+            .await
+    }
+}
+
+fn comment_id(comment: &Comment) -> crate::forge::CommentId {
+    crate::forge::CommentId(comment.id)
+}

@@ -1,0 +1,187 @@
+//! Build checks and the sticky build comment.
+
+use crate::event::CommitSha;
+use crate::plan::CancelReason;
+use crate::render::fence_safe;
+use crate::run::{Run, RunStatus};
+use crate::runner::agent::{BuildResult, StepStatus};
+
+pub fn queued_title() -> String {
+    "Build queued".into()
+}
+
+pub fn running_title() -> String {
+    "Building".into()
+}
+
+pub fn queued_summary(run: &Run) -> String {
+    format!(
+        "Building `{}` ({}) — timeout {}.",
+        run.sha.short(),
+        run.git_ref,
+        humantime::format_duration(std::time::Duration::from_secs(run.timeout_secs))
+    )
+}
+
+pub fn config_error_title() -> String {
+    "Invalid .slipway.yml".into()
+}
+
+pub fn config_error_summary(error: &str) -> String {
+    format!(
+        "Slipway could not read the configuration:\n\n```\n{}\n```\n\nFix the file and push again.",
+        fence_safe(error)
+    )
+}
+
+pub fn awaiting_approval_title() -> String {
+    "Waiting for /ok-to-test".into()
+}
+
+pub fn awaiting_approval_summary(sha: &CommitSha) -> String {
+    format!(
+        "This pull request comes from a fork, and its author does not have write access. A \
+         maintainer (write access or above) can review the changes and comment `/ok-to-test` to \
+         build commit `{}`. Every new push needs a new `/ok-to-test`.",
+        sha.short()
+    )
+}
+
+pub fn not_started_title() -> String {
+    "Build could not start".into()
+}
+
+pub fn not_started_summary(error: &str) -> String {
+    format!(
+        "The build could not be started:\n\n```\n{}\n```\n\nComment `/build` to try again.",
+        fence_safe(error)
+    )
+}
+
+pub fn cancelled_title(reason: CancelReason) -> String {
+    match reason {
+        CancelReason::Superseded => "Cancelled: superseded by a newer push".into(),
+        CancelReason::Closed => "Cancelled: the pull request was closed".into(),
+        CancelReason::Draft => "Cancelled: the pull request is a draft".into(),
+        CancelReason::Requested => "Cancelled with /cancel".into(),
+    }
+}
+
+pub fn cancelled_summary(reason: CancelReason, newer: Option<&CommitSha>) -> String {
+    match (reason, newer) {
+        (CancelReason::Superseded, Some(sha)) => {
+            format!("A newer commit, `{}`, is being built instead.", sha.short())
+        }
+        _ => cancelled_title(reason),
+    }
+}
+
+pub fn finished_title(run: &Run, result: Option<&BuildResult>) -> String {
+    let failed_step = result.and_then(|r| {
+        r.steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut))
+    });
+    match (run.status, failed_step) {
+        (RunStatus::Succeeded, _) => "Build passed".into(),
+        (RunStatus::Failed, Some(step)) => format!("Build failed at step \"{}\"", step.name),
+        (RunStatus::Failed, None) if result.is_none() => "Build failed: it left no result".into(),
+        (RunStatus::Failed, None) => "Build failed".into(),
+        (RunStatus::TimedOut, _) => format!(
+            "Build timed out after {}",
+            humantime::format_duration(std::time::Duration::from_secs(run.timeout_secs))
+        ),
+        (RunStatus::Cancelled, _) => "Build cancelled".into(),
+        (RunStatus::Lost, _) => "Build lost — comment /build to retry".into(),
+        (RunStatus::Queued | RunStatus::Running, _) => "Building".into(),
+    }
+}
+
+fn step_icon(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Passed => "✅",
+        StepStatus::Failed => "❌",
+        StepStatus::TimedOut => "⏱️",
+        StepStatus::Cancelled => "🛑",
+        StepStatus::Skipped => "⏭️",
+    }
+}
+
+fn steps_table(result: &BuildResult) -> String {
+    let mut table = String::from("| step | result | time |\n|---|---|---|\n");
+    for step in &result.steps {
+        let outcome = match (step.status, step.exit_code) {
+            (StepStatus::Failed, Some(code)) => format!("{} exit {code}", step_icon(step.status)),
+            (status, _) => format!(
+                "{} {}",
+                step_icon(status),
+                format!("{status:?}").to_lowercase()
+            ),
+        };
+        table.push_str(&format!(
+            "| {} | {} | {:.1}s |\n",
+            step.name.replace('|', "\\|"),
+            outcome,
+            step.duration_ms as f64 / 1000.0
+        ));
+    }
+    table
+}
+
+pub fn finished_summary(
+    run: &Run,
+    result: Option<&BuildResult>,
+    log_tail: Option<&str>,
+    log_url: Option<&str>,
+) -> String {
+    let mut text = format!("Commit `{}` on `{}`.\n\n", run.sha.short(), run.git_ref);
+    match result {
+        Some(result) => text.push_str(&steps_table(result)),
+        None if run.status == RunStatus::Lost => text.push_str(
+            "The build never reported back, so Slipway gave up on it. Comment `/build` to retry.\n",
+        ),
+        None => text.push_str("The build ended without a result, so it is counted as failed.\n"),
+    }
+    if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
+        text.push_str(&format!(
+            "\n<details><summary>Log (last lines)</summary>\n\n```\n{}\n```\n</details>\n",
+            fence_safe(tail)
+        ));
+    }
+    if let Some(url) = log_url {
+        text.push_str(&format!("\n[Full log]({url})\n"));
+    }
+    text
+}
+
+fn status_icon(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Succeeded => "✅",
+        RunStatus::Failed | RunStatus::Lost => "❌",
+        RunStatus::TimedOut => "⏱️",
+        RunStatus::Cancelled => "🛑",
+        RunStatus::Queued | RunStatus::Running => "⏳",
+    }
+}
+
+/// The sticky build comment on a pull request: the latest run, replaced in place.
+pub fn build_comment(run: &Run, result: Option<&BuildResult>, log_url: Option<&str>) -> String {
+    let mut text = format!(
+        "### {} {} — `{}`\n\n",
+        status_icon(run.status),
+        finished_title(run, result),
+        run.sha.short()
+    );
+    if let Some(result) = result {
+        text.push_str(&steps_table(result));
+        text.push_str(&format!(
+            "\nTotal {:.1}s",
+            result.duration_ms as f64 / 1000.0
+        ));
+    }
+    if let Some(url) = log_url {
+        text.push_str(&format!(" · [log]({url})"));
+    }
+    text.push('\n');
+    text
+}
