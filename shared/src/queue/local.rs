@@ -2,15 +2,14 @@
 //! not acknowledged once its visibility timeout passes (the same contract as SQS).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
 use super::Queue;
 use crate::event::QueuedEvent;
-use crate::state::sqlite::open_connection;
+use crate::state::db::Db;
 use crate::BoxError;
 
 const SCHEMA: &str = "
@@ -32,7 +31,7 @@ pub struct Received {
 
 #[derive(Clone)]
 pub struct LocalQueue {
-    conn: Arc<Mutex<Connection>>,
+    db: Db,
 }
 
 fn unix_millis(t: SystemTime) -> i64 {
@@ -43,24 +42,9 @@ fn unix_millis(t: SystemTime) -> i64 {
 
 impl LocalQueue {
     pub fn open(path: &Path) -> Result<Self, BoxError> {
-        let conn = open_connection(path)?;
-        conn.execute_batch(SCHEMA)?;
         Ok(LocalQueue {
-            conn: Arc::new(Mutex::new(conn)),
+            db: Db::open(path, SCHEMA)?,
         })
-    }
-
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, BoxError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, BoxError> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&guard)
-        })
-        .await?
     }
 
     /// Take the oldest visible message and hide it for `visibility`; it comes back unless acked.
@@ -71,44 +55,47 @@ impl LocalQueue {
     ) -> Result<Option<Received>, BoxError> {
         let now_ms = unix_millis(now);
         let hidden_until = now_ms + visibility.as_millis() as i64;
-        self.with_conn(move |conn| {
-            let row = conn
-                .query_row(
-                    "UPDATE queue SET visible_at = ?1, attempts = attempts + 1
+        self.db
+            .call(move |conn| -> Result<_, BoxError> {
+                let row = conn
+                    .query_row(
+                        "UPDATE queue SET visible_at = ?1, attempts = attempts + 1
                      WHERE seq = (SELECT seq FROM queue WHERE visible_at <= ?2 ORDER BY seq LIMIT 1)
                      RETURNING seq, body, attempts",
-                    params![hidden_until, now_ms],
-                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?)),
-                )
-                .optional()?;
-            let Some((seq, body, attempts)) = row else {
-                return Ok(None);
-            };
-            let event = serde_json::from_str(&body)?;
-            Ok(Some(Received {
-                seq,
-                attempts,
-                event,
-            }))
-        })
-        .await
+                        params![hidden_until, now_ms],
+                        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?)),
+                    )
+                    .optional()?;
+                let Some((seq, body, attempts)) = row else {
+                    return Ok(None);
+                };
+                let event = serde_json::from_str(&body)?;
+                Ok(Some(Received {
+                    seq,
+                    attempts,
+                    event,
+                }))
+            })
+            .await
     }
 
     pub async fn ack(&self, seq: i64) -> Result<(), BoxError> {
-        self.with_conn(move |conn| {
-            conn.execute("DELETE FROM queue WHERE seq = ?1", [seq])?;
-            Ok(())
-        })
-        .await
+        self.db
+            .call(move |conn| -> Result<_, BoxError> {
+                conn.execute("DELETE FROM queue WHERE seq = ?1", [seq])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Messages waiting or in flight.
     pub async fn depth(&self) -> Result<u64, BoxError> {
-        self.with_conn(|conn| {
-            let n: i64 = conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))?;
-            Ok(n as u64)
-        })
-        .await
+        self.db
+            .call(|conn| -> Result<_, BoxError> {
+                let n: i64 = conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))?;
+                Ok(n as u64)
+            })
+            .await
     }
 }
 
@@ -116,13 +103,14 @@ impl LocalQueue {
 impl Queue for LocalQueue {
     async fn enqueue(&self, event: &QueuedEvent) -> Result<(), BoxError> {
         let body = serde_json::to_string(event)?;
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO queue (body, visible_at) VALUES (?1, 0)",
-                params![body],
-            )?;
-            Ok(())
-        })
-        .await
+        self.db
+            .call(move |conn| -> Result<_, BoxError> {
+                conn.execute(
+                    "INSERT INTO queue (body, visible_at) VALUES (?1, 0)",
+                    params![body],
+                )?;
+                Ok(())
+            })
+            .await
     }
 }

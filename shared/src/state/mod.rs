@@ -2,6 +2,8 @@
 //!
 //! Two adapters: DynamoDB in the cloud, SQLite on one machine.
 
+#[cfg(feature = "local")]
+pub mod db;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 #[cfg(feature = "local")]

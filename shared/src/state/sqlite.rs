@@ -1,12 +1,12 @@
 //! SQLite state for one machine: a single file under the data directory.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
+use super::db::Db;
 use super::{pr_key, unix_secs, StateStore};
 use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
@@ -37,45 +37,15 @@ CREATE TABLE IF NOT EXISTS trust (
 
 #[derive(Clone)]
 pub struct SqliteState {
-    conn: Arc<Mutex<Connection>>,
+    db: Db,
 }
 
 impl SqliteState {
     pub fn open(path: &Path) -> Result<Self, BoxError> {
-        let conn = open_connection(path)?;
-        conn.execute_batch(SCHEMA)?;
         Ok(SqliteState {
-            conn: Arc::new(Mutex::new(conn)),
+            db: Db::open(path, SCHEMA)?,
         })
     }
-
-    /// Run `f` on the connection off the async executor: SQLite calls block (fsync).
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, BoxError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await?
-        .map_err(Into::into)
-    }
-}
-
-/// Open a database file the way every Slipway adapter wants it: WAL (readers never block the
-/// writer), a busy timeout instead of instant "database is locked" errors.
-pub(crate) fn open_connection(path: &Path) -> Result<Connection, BoxError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
 }
 
 #[async_trait]
@@ -90,34 +60,36 @@ impl StateStore for SqliteState {
         let id = id.0.clone();
         let now = unix_secs(now);
         let expires_at = now + ttl.as_secs() as i64;
-        self.with_conn(move |conn| {
-            let tx = conn.transaction()?;
-            tx.execute("DELETE FROM deliveries WHERE expires_at <= ?1", [now])?;
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO deliveries (forge, id, expires_at) VALUES (?1, ?2, ?3)",
-                params![forge.as_str(), id, expires_at],
-            )?;
-            tx.commit()?;
-            Ok(inserted == 1)
-        })
-        .await
+        self.db
+            .call(move |conn| -> rusqlite::Result<_> {
+                let tx = conn.transaction()?;
+                tx.execute("DELETE FROM deliveries WHERE expires_at <= ?1", [now])?;
+                let inserted = tx.execute(
+                    "INSERT OR IGNORE INTO deliveries (forge, id, expires_at) VALUES (?1, ?2, ?3)",
+                    params![forge.as_str(), id, expires_at],
+                )?;
+                tx.commit()?;
+                Ok(inserted == 1)
+            })
+            .await
     }
 
     async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError> {
         let id = id.0.clone();
-        self.with_conn(move |conn| {
-            conn.execute(
-                "DELETE FROM deliveries WHERE forge = ?1 AND id = ?2",
-                params![forge.as_str(), id],
-            )
-            .map(drop)
-        })
-        .await
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM deliveries WHERE forge = ?1 AND id = ?2",
+                    params![forge.as_str(), id],
+                )
+                .map(drop)
+            })
+            .await
     }
 
     async fn insert_run(&self, run: &Run) -> Result<bool, BoxError> {
         let row = RunRow::of(run)?;
-        self.with_conn(move |conn| {
+        self.db.call(move |conn| -> rusqlite::Result<_> {
             let inserted = conn.execute(
                 "INSERT OR IGNORE INTO runs (id, pr_key, unfinished, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![row.id, row.pr_key, row.unfinished, row.created_at, row.data],
@@ -129,7 +101,7 @@ impl StateStore for SqliteState {
 
     async fn save_run(&self, run: &Run) -> Result<(), BoxError> {
         let row = RunRow::of(run)?;
-        self.with_conn(move |conn| {
+        self.db.call(move |conn| {
             conn.execute(
                 "INSERT INTO runs (id, pr_key, unfinished, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (id) DO UPDATE SET unfinished = excluded.unfinished, data = excluded.data",
@@ -143,7 +115,8 @@ impl StateStore for SqliteState {
     async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError> {
         let id = id.0.clone();
         let data = self
-            .with_conn(move |conn| {
+            .db
+            .call(move |conn| {
                 conn.query_row("SELECT data FROM runs WHERE id = ?1", [id], |r| {
                     r.get::<_, String>(0)
                 })
@@ -184,7 +157,7 @@ impl StateStore for SqliteState {
         sha: &CommitSha,
     ) -> Result<(), BoxError> {
         let (key, sha) = (pr_key(forge, repo, pr), sha.to_string());
-        self.with_conn(move |conn| {
+        self.db.call(move |conn| {
             conn.execute(
                 "INSERT INTO trust (pr_key, sha) VALUES (?1, ?2) ON CONFLICT (pr_key) DO UPDATE SET sha = excluded.sha",
                 params![key, sha],
@@ -202,7 +175,8 @@ impl StateStore for SqliteState {
     ) -> Result<Option<CommitSha>, BoxError> {
         let key = pr_key(forge, repo, pr);
         let sha = self
-            .with_conn(move |conn| {
+            .db
+            .call(move |conn| {
                 conn.query_row("SELECT sha FROM trust WHERE pr_key = ?1", [key], |r| {
                     r.get::<_, String>(0)
                 })
@@ -241,7 +215,8 @@ impl SqliteState {
         key: Option<String>,
     ) -> Result<Vec<Run>, BoxError> {
         let rows: Vec<String> = self
-            .with_conn(move |conn| {
+            .db
+            .call(move |conn| {
                 let mut statement = conn.prepare_cached(sql)?;
                 match key {
                     Some(key) => statement.query_map([key], |r| r.get(0))?.collect(),
