@@ -3,6 +3,7 @@
 
 mod agent;
 mod config_check;
+mod local;
 mod send;
 mod serve;
 
@@ -35,6 +36,11 @@ enum Command {
     },
     /// Sign a payload file and POST it like a forge would; exit 0 on a 2xx answer.
     Send(send::SendArgs),
+    /// Build a commit of a local repository as if a pull request were opened; exit 0 when it
+    /// passed, 1 when it failed, 2 for usage or configuration errors.
+    Run(local::RunArgs),
+    /// Comment on the local repository's pull request (ChatOps on one machine).
+    Comment(local::CommentArgs),
     /// Run a build job's steps in a checkout (what runners execute).
     Agent(agent::AgentArgs),
     /// Work with `.slipway.yml`.
@@ -64,6 +70,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { listen, data_dir } => serve::run(listen, &data_dir).await,
             Command::Send(args) => send::run(args).await,
+            Command::Run(args) => local::run(args).await,
+            Command::Comment(args) => local::comment(args).await,
             Command::Agent(args) => agent::run(args).await,
             Command::Config(ConfigCommand::Check { file }) => config_check::run(file),
         }

@@ -129,9 +129,13 @@ pub fn ingress(env: &Env) -> Result<Ingress, SettingsError> {
 
 /// The forges Slipway can talk to, as configured; either may be absent.
 #[cfg(feature = "forges")]
+#[derive(Default)]
 pub struct Forges {
     pub github: Option<std::sync::Arc<crate::forge::github::GithubClient>>,
     pub gitlab: Option<std::sync::Arc<crate::forge::gitlab::GitlabForge>>,
+    /// Git repositories on this machine (`slipway run`, `slipway comment`).
+    #[cfg(feature = "local")]
+    pub local: Option<crate::forge::local::LocalForge>,
 }
 
 #[cfg(feature = "forges")]
@@ -149,6 +153,12 @@ impl Forges {
                 .as_ref()
                 .map(|client| std::sync::Arc::new(client.forge(installation)) as _),
             ForgeKind::Gitlab => self.gitlab.clone().map(|forge| forge as _),
+            #[cfg(feature = "local")]
+            ForgeKind::Local => self
+                .local
+                .clone()
+                .map(|forge| std::sync::Arc::new(forge) as _),
+            #[cfg(not(feature = "local"))]
             ForgeKind::Local => None,
         }
     }
@@ -221,7 +231,11 @@ pub fn forges(env: &Env) -> Result<Forges, SettingsError> {
             GitlabForge::new(url, &token, RetryPolicy::default()).map_err(invalid(GITLAB_TOKEN))
         })
         .transpose()?;
-    Ok(Forges { github, gitlab })
+    Ok(Forges {
+        github,
+        gitlab,
+        ..Forges::default()
+    })
 }
 
 #[cfg(test)]

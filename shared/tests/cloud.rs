@@ -116,6 +116,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
         forges: Forges {
             github: Some(client),
             gitlab: None,
+            ..Default::default()
         },
         runner: CodeBuildRunner::new(codebuild.clone(), &project),
         public_url: None,

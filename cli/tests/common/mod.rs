@@ -191,6 +191,7 @@ pub fn local_pipeline(
         forges: Forges {
             github: Some(github),
             gitlab: None,
+            ..Default::default()
         },
         runner,
         public_url: public_url.map(str::to_owned),

@@ -7,6 +7,8 @@ mod archive;
 pub mod github;
 #[cfg(feature = "forges")]
 pub mod gitlab;
+#[cfg(all(feature = "forges", feature = "local"))]
+pub mod local;
 pub mod retry;
 pub mod text;
 

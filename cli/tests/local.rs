@@ -1,0 +1,140 @@
+//! `slipway run` and `slipway comment` on one machine, as a newcomer would use them.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn slipway(args: &[&str], data_dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn example() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/hello-service").to_owned()
+}
+
+/// A plain directory (not a git repository) with these files.
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_example_builds_and_reports_as_json() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = slipway(&["run", "--repo", &example(), "--json"], data.path());
+    assert_eq!(code, 0, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["status"], "succeeded");
+    let checks = doc["checks"].as_array().unwrap();
+    assert_eq!(checks.last().unwrap()["name"], "slipway/build");
+    assert_eq!(checks.last().unwrap()["state"], "success");
+    assert_eq!(doc["result"]["steps"].as_array().unwrap().len(), 2);
+    assert!(doc["comment"].as_str().unwrap().contains("Build passed"));
+    let log = std::fs::read_to_string(doc["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("2 tests passed"), "{log}");
+}
+
+#[test]
+fn the_summary_shows_progress_steps_and_the_comment() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = slipway(&["run", "--repo", &example()], data.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("==> [1/2] test") && stderr.contains("<== passed"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("slipway/build: success — Build passed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("The pull request comment:"), "{stdout}");
+}
+
+#[test]
+fn a_failing_build_exits_1_and_bad_configs_exit_2() {
+    let data = tempfile::tempdir().unwrap();
+    let failing = project(&[(
+        ".slipway.yml",
+        "version: 1\nbuild:\n  steps:\n    - run: exit 4\n",
+    )]);
+    let (code, stdout, _) = slipway(
+        &["run", "--repo", failing.path().to_str().unwrap()],
+        data.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(stdout.contains("slipway/build: failure"), "{stdout}");
+
+    let broken = project(&[(".slipway.yml", "version: 1\nbuild:\n  steps: []\n")]);
+    let (code, _, stderr) = slipway(
+        &["run", "--repo", broken.path().to_str().unwrap()],
+        data.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains(".slipway.yml:3:"), "{stderr}");
+
+    let none = project(&[("README.md", "hi")]);
+    let (code, _, stderr) = slipway(
+        &["run", "--repo", none.path().to_str().unwrap()],
+        data.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nothing to build"), "{stderr}");
+}
+
+#[test]
+fn chatops_on_the_local_forge() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = example();
+    let (code, stdout, stderr) = slipway(
+        &["comment", "--repo", &repo, "--json", "/build"],
+        data.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["reactions"], serde_json::json!(["eyes", "rocket"]));
+
+    let (code, stdout, _) = slipway(
+        &["comment", "--repo", &repo, "/deploy staging"],
+        data.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("reactions: eyes confused")
+            && stdout.contains("Deployments are not configured"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = slipway(
+        &[
+            "comment",
+            "--repo",
+            &repo,
+            "--as",
+            "visitor",
+            "--permission",
+            "read",
+            "/build",
+        ],
+        data.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(stdout.contains("you have read access"), "{stdout}");
+
+    let (code, stdout, _) = slipway(&["comment", "--repo", &repo, "/status"], data.path());
+    assert_eq!(code, 0);
+    assert!(stdout.contains("✅ passed"), "{stdout}");
+}
