@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
-use slipway::app::pipeline::{Outcome, Pipeline};
+use slipway::app::pipeline::Pipeline;
 use slipway::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
     PullRequest, QueuedEvent, Repo, RepoId, User,
@@ -225,16 +225,7 @@ impl Local {
             if let Some(watcher) = watcher {
                 let _ = watcher.await;
             }
-            let (result, log_tail) = read_output(&done.out_dir);
-            self.pipeline
-                .report(
-                    &done.run_id,
-                    Outcome {
-                        result,
-                        runner_status: None,
-                        log_tail,
-                    },
-                )
+            slipway::app::local::report_completion(&self.pipeline, &done)
                 .await
                 .map_err(anyhow::Error::from_boxed)?;
         }

@@ -8,11 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use slipway::app::pipeline::{Outcome, Pipeline};
+use slipway::app::pipeline::Pipeline;
 use slipway::event::CommitSha;
 use slipway::forge::github::{GithubAuth, GithubClient};
 use slipway::forge::retry::RetryPolicy;
-use slipway::runner::local::{read_output, Completion, LocalRunner};
+use slipway::runner::local::{Completion, LocalRunner};
 use slipway::settings::Forges;
 use slipway::state::sqlite::SqliteState;
 use slipway::webhook::Secret;
@@ -208,16 +208,7 @@ pub async fn report_next(
         .await
         .expect("a build ends within 30 s")
         .unwrap();
-    let (result, log_tail) = read_output(&done.out_dir);
-    pipeline
-        .report(
-            &done.run_id,
-            Outcome {
-                result,
-                runner_status: None,
-                log_tail,
-            },
-        )
+    slipway::app::local::report_completion(pipeline, &done)
         .await
         .unwrap();
     done.run_id

@@ -48,6 +48,24 @@ pub async fn work_queue<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, que
     }
 }
 
+/// Report one local build that ended, from the result and log in its output directory.
+pub async fn report_completion<S: StateStore, R: Runner>(
+    pipeline: &Pipeline<S, R>,
+    done: &Completion,
+) -> Result<(), crate::BoxError> {
+    let (result, log_tail) = read_output(&done.out_dir);
+    pipeline
+        .report(
+            &done.run_id,
+            Outcome {
+                result,
+                runner_status: None,
+                log_tail,
+            },
+        )
+        .await
+}
+
 /// Report each local build as it ends.
 pub async fn report_completions<S: StateStore, R: Runner>(
     pipeline: &Pipeline<S, R>,
