@@ -44,7 +44,11 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
     start_pipeline(&env, &db, data_dir, address, app.queue.clone())?;
-    axum::serve(listener, slipway::server::router(app))
+    let pages = slipway::server::run_pages(
+        Arc::new(SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?),
+        data_dir.join("runs"),
+    );
+    axum::serve(listener, slipway::server::router(app).merge(pages))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

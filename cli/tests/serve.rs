@@ -114,6 +114,23 @@ async fn a_signed_pull_request_event_is_built_and_reported() {
     assert_eq!(comments.len(), 1);
     assert!(comments[0].contains("Build passed"), "{}", comments[0]);
 
+    // The comment links the run's page, which serve shows.
+    let base = format!("http://127.0.0.1:{port}/runs/");
+    let start = comments[0].find(&base).expect("a link to the run page") + base.len();
+    let id: String = comments[0][start..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    let page = reqwest::get(format!("{base}{id}")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Build passed") && html.contains("==&gt; [1/1] test"),
+        "{html}"
+    );
+    let missing = reqwest::get(format!("{base}..%2F..%2Fetc")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+
     // Signed with the wrong secret: refused, and `send` says so with its exit code.
     let (ok, answer) = send(port, &file, "wrong-secret");
     assert!(!ok);

@@ -90,6 +90,37 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
     Ok(buf)
 }
 
+/// `GET /runs/{id}`: a readable page of a local build, from `<runs_dir>/<id>`.
+pub fn run_pages<S: StateStore + 'static>(state: Arc<S>, runs_dir: std::path::PathBuf) -> Router {
+    Router::new()
+        .route("/runs/{id}", get(run_page::<S>))
+        .with_state((state, Arc::new(runs_dir)))
+}
+
+async fn run_page<S: StateStore>(
+    State((state, runs_dir)): State<(Arc<S>, Arc<std::path::PathBuf>)>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    // Run ids are 16 hex digits: anything else never reaches the file system.
+    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return (StatusCode::NOT_FOUND, "no such run\n").into_response();
+    }
+    let run = state
+        .get_run(&crate::run::RunId(id.clone()))
+        .await
+        .ok()
+        .flatten();
+    let out = runs_dir.join(&id).join("out");
+    if run.is_none() && !out.exists() {
+        return (StatusCode::NOT_FOUND, "no such run\n").into_response();
+    }
+    let (result, _) = crate::runner::local::read_output(&out);
+    let log =
+        crate::runner::agent::log_tail(&out.join(crate::runner::agent::LOG_FILE), 5000, 4 << 20)
+            .unwrap_or_default();
+    axum::response::Html(render::run_page(run.as_ref(), result.as_ref(), &log)).into_response()
+}
+
 fn into_response(response: WebhookResponse) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
     (status, axum::Json(response.body)).into_response()

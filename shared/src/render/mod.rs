@@ -11,8 +11,10 @@ use crate::webhook::{AuthFailure, IgnoreReason, Rejection};
 
 mod build;
 mod chatops;
+mod pages;
 pub use build::*;
 pub use chatops::*;
+pub use pages::*;
 
 /// An HTTP answer to a webhook delivery: status and a small JSON body.
 #[derive(Debug, Clone, PartialEq)]
