@@ -100,9 +100,14 @@ pub fn config_sha(event: &Event) -> Option<&CommitSha> {
     }
 }
 
-/// Whether the plan for `event` needs the author's permission (a pull request from a fork).
+/// Whether the plan for `event` needs the author's permission: a fork's pull request that may
+/// be built (closing or drafting one builds nothing).
 pub fn needs_author_permission(event: &Event) -> bool {
-    matches!(&event.kind, EventKind::PullRequest { pr, .. } if pr.from_fork)
+    matches!(
+        &event.kind,
+        EventKind::PullRequest { pr, action }
+            if pr.from_fork && !matches!(action, PrAction::Closed { .. } | PrAction::ConvertedToDraft)
+    )
 }
 
 pub fn plan(event: &Event, config: ConfigState, facts: &Facts) -> Vec<Action> {
