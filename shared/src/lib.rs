@@ -4,6 +4,7 @@
 //! [`state`] and [`queue`], each with an AWS and a one-machine implementation.
 
 pub mod app;
+pub mod artifacts;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod command;

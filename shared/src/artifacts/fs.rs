@@ -1,0 +1,98 @@
+//! Artifacts in a directory on this machine (`slipway serve` serves them under `/artifacts/`).
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{ArtifactStore, Stored};
+use crate::BoxError;
+
+pub struct FsStore {
+    root: PathBuf,
+    /// Where the directory is served (`http://host:port/artifacts`); `file://` links otherwise.
+    base_url: Option<String>,
+}
+
+impl FsStore {
+    pub fn new(root: PathBuf, base_url: Option<String>) -> Self {
+        FsStore { root, base_url }
+    }
+
+    /// The file behind a key; keys with `..` or absolute parts name nothing.
+    pub fn path_of(&self, key: &str) -> Option<PathBuf> {
+        let relative = Path::new(key);
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        plain.then(|| self.root.join(relative))
+    }
+
+    async fn target(&self, key: &str) -> Result<PathBuf, BoxError> {
+        let path = self
+            .path_of(key)
+            .ok_or_else(|| format!("not a valid artifact key: {key:?}"))?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        Ok(path)
+    }
+}
+
+#[async_trait]
+impl ArtifactStore for FsStore {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        _content_type: &str,
+    ) -> Result<Stored, BoxError> {
+        let target = self.target(key).await?;
+        let partial = target.with_extension("partial");
+        let mut from = tokio::fs::File::open(path).await?;
+        let mut to = tokio::fs::File::create(&partial).await?;
+        let (mut hasher, mut size, mut buf) = (Sha256::new(), 0u64, vec![0u8; 1 << 20]);
+        loop {
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            to.write_all(&buf[..n]).await?;
+            size += n as u64;
+        }
+        to.flush().await?;
+        tokio::fs::rename(&partial, &target).await?;
+        Ok(Stored {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<Stored, BoxError> {
+        let target = self.target(key).await?;
+        let stored = Stored {
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        };
+        tokio::fs::write(&target, bytes).await?;
+        Ok(stored)
+    }
+
+    async fn link(&self, key: &str, _lifetime: Duration) -> Result<String, BoxError> {
+        let path = self
+            .path_of(key)
+            .ok_or_else(|| format!("not a valid artifact key: {key:?}"))?;
+        Ok(match &self.base_url {
+            Some(base) => format!("{}/{key}", base.trim_end_matches('/')),
+            None => format!("file://{}", path.display()),
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! What a build leaves behind: files matching `build.artifacts`, stored with their SHA-256 under
+//! `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/<path>`, and a `manifest.json` beside them.
+//! Two stores: S3 in the cloud (or any S3 endpoint), a directory on one machine.
+
+pub mod fs;
+#[cfg(feature = "aws")]
+pub mod s3;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{CommitSha, ForgeKind};
+use crate::run::RunId;
+use crate::BoxError;
+
+/// Presigned links never outlive S3's own limit.
+pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What the store says about an object it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    pub size: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    /// Store a file's bytes under `key`, streaming (memory bounded whatever the size).
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<Stored, BoxError>;
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Stored, BoxError>;
+
+    /// A link that downloads `key`, valid for `lifetime` (at most [`MAX_LINK_LIFETIME`]).
+    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError>;
+}
+
+/// One `build.artifacts` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactPattern {
+    pub pattern: String,
+    /// A pattern matching nothing is an error unless it is optional.
+    pub optional: bool,
+}
+
+/// One stored artifact, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// Relative to the checkout.
+    pub path: String,
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: RunId,
+    pub sha: CommitSha,
+    pub files: Vec<StoredFile>,
+}
+
+/// `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
+pub fn prefix(forge: ForgeKind, repo_full_name: &str, sha: &CommitSha, run: &RunId) -> String {
+    format!("artifacts/{forge}/{repo_full_name}/{sha}/{run}/")
+}
+
+/// The content type stored with an artifact, by its name.
+pub fn content_type(path: &str) -> &'static str {
+    let lower = path.to_ascii_lowercase();
+    let by_suffix = [
+        (".tar.gz", "application/gzip"),
+        (".tgz", "application/gzip"),
+        (".gz", "application/gzip"),
+        (".zip", "application/zip"),
+        (".tar", "application/x-tar"),
+        (".json", "application/json"),
+        (".txt", "text/plain; charset=utf-8"),
+        (".log", "text/plain; charset=utf-8"),
+        (".md", "text/markdown; charset=utf-8"),
+        (".html", "text/html; charset=utf-8"),
+        (".wasm", "application/wasm"),
+    ];
+    by_suffix
+        .iter()
+        .find(|(suffix, _)| lower.ends_with(suffix))
+        .map_or("application/octet-stream", |(_, ct)| ct)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("artifact pattern {0:?} matched no file")]
+    NothingMatched(String),
+    #[error("artifact pattern {0:?} is not a valid glob: {1}")]
+    BadPattern(String, String),
+    #[error("storing {path} failed: {reason}")]
+    Store { path: String, reason: String },
+}
+
+/// The regular files under `workdir` matching the patterns, each once, in a stable order.
+/// Symlinks are not followed out of the checkout: only regular files inside it are taken.
+pub fn matching_files(
+    workdir: &Path,
+    patterns: &[ArtifactPattern],
+) -> Result<Vec<(String, PathBuf)>, ArtifactError> {
+    let root = workdir.canonicalize().map_err(|e| ArtifactError::Store {
+        path: workdir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for entry in patterns {
+        let full = format!(
+            "{}/{}",
+            glob::Pattern::escape(&root.to_string_lossy()),
+            entry.pattern
+        );
+        let paths = glob::glob(&full)
+            .map_err(|e| ArtifactError::BadPattern(entry.pattern.clone(), e.to_string()))?;
+        let mut matched = 0;
+        for path in paths.flatten() {
+            let Ok(real) = path.canonicalize() else {
+                continue;
+            };
+            let inside = real.starts_with(&root);
+            let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+            if !inside || !regular {
+                continue;
+            }
+            matched += 1;
+            let relative = real
+                .strip_prefix(&root)
+                .unwrap_or(&real)
+                .to_string_lossy()
+                .into_owned();
+            if !found.iter().any(|(r, _)| *r == relative) {
+                found.push((relative, real));
+            }
+        }
+        if matched == 0 && !entry.optional {
+            return Err(ArtifactError::NothingMatched(entry.pattern.clone()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Store every matching file and the manifest; returns the manifest.
+pub async fn upload(
+    store: &dyn ArtifactStore,
+    prefix: &str,
+    workdir: &Path,
+    patterns: &[ArtifactPattern],
+    run_id: &RunId,
+    sha: &CommitSha,
+) -> Result<Manifest, ArtifactError> {
+    let mut files = Vec::new();
+    for (relative, path) in matching_files(workdir, patterns)? {
+        let key = format!("{prefix}{relative}");
+        let content_type = content_type(&relative);
+        let stored = store
+            .put_file(&key, &path, content_type)
+            .await
+            .map_err(|e| ArtifactError::Store {
+                path: relative.clone(),
+                reason: e.to_string(),
+            })?;
+        files.push(StoredFile {
+            path: relative,
+            key,
+            size: stored.size,
+            sha256: stored.sha256,
+            content_type: content_type.to_owned(),
+        });
+    }
+    let manifest = Manifest {
+        run_id: run_id.clone(),
+        sha: sha.clone(),
+        files,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ArtifactError::Store {
+        path: "manifest.json".into(),
+        reason: e.to_string(),
+    })?;
+    store
+        .put_bytes(&format!("{prefix}manifest.json"), json, "application/json")
+        .await
+        .map_err(|e| ArtifactError::Store {
+            path: "manifest.json".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests;
