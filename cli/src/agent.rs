@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use slipway::artifacts::fs::FsStore;
+use slipway::artifacts::s3::S3Store;
+use slipway::artifacts::ArtifactStore;
 use slipway::run::RunStatus;
 use slipway::runner::agent::{self, BuildJob};
 
@@ -22,6 +25,33 @@ pub struct AgentArgs {
     /// Where the log and result.json go.
     #[arg(long, default_value = "slipway-out")]
     out: PathBuf,
+    /// Store artifacts in this directory when SLIPWAY_BUCKET is not set.
+    #[arg(long)]
+    artifacts_dir: Option<PathBuf>,
+    /// Where `--artifacts-dir` is served, for links (e.g. http://127.0.0.1:3000/artifacts).
+    #[arg(long)]
+    artifacts_url: Option<String>,
+}
+
+/// The artifact store: S3 when configured (`SLIPWAY_BUCKET`, with `SLIPWAY_S3_ENDPOINT` for any
+/// S3-compatible endpoint), else the directory given, else none.
+async fn artifact_store(args: &AgentArgs) -> Option<Box<dyn ArtifactStore>> {
+    let Some(bucket) = std::env::var("SLIPWAY_BUCKET")
+        .ok()
+        .filter(|b| !b.is_empty())
+    else {
+        let dir = args.artifacts_dir.clone()?;
+        return Some(Box::new(FsStore::new(dir, args.artifacts_url.clone())));
+    };
+    let sdk = slipway::aws::sdk_config().await;
+    let mut config = aws_sdk_s3::config::Builder::from(&sdk);
+    if let Ok(endpoint) = std::env::var("SLIPWAY_S3_ENDPOINT") {
+        config = config.endpoint_url(endpoint).force_path_style(true);
+    }
+    Some(Box::new(S3Store::new(
+        aws_sdk_s3::Client::from_conf(config.build()),
+        bucket,
+    )))
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -39,7 +69,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let cancelled = async move {
         terminate.recv().await;
     };
-    let result = agent::run(&job, &args.workdir, &args.out, cancelled).await?;
+    let store = artifact_store(&args).await;
+    let result = agent::run(&job, &args.workdir, &args.out, store.as_deref(), cancelled).await?;
     eprintln!(
         "slipway agent: {:?} in {:.1}s",
         result.status,

@@ -162,7 +162,11 @@ impl Local {
             .await
             .map_err(anyhow::Error::from_boxed)?;
         let agent = std::env::current_exe().context("cannot find the slipway binary")?;
-        let (runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
+        let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
+        runner.agent_args = vec![
+            "--artifacts-dir".into(),
+            data_dir.join("artifacts").display().to_string(),
+        ];
         let pipeline = Pipeline {
             state: SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?,
             forges: Forges {
@@ -380,6 +384,15 @@ fn print_summary(
         println!("{}: {} — {}", check.name, check.state, check.title);
     }
     if let Some(result) = result {
+        for artifact in &result.artifacts {
+            println!(
+                "artifact {} ({} bytes, sha256 {})\n  {}",
+                artifact.file.path,
+                artifact.file.size,
+                artifact.file.sha256,
+                artifact.link.as_deref().unwrap_or(&artifact.file.key)
+            );
+        }
         for step in &result.steps {
             println!(
                 "  {:<30} {:<10} {:>6.1}s",

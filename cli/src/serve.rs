@@ -47,6 +47,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     let pages = slipway::server::run_pages(
         Arc::new(SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?),
         data_dir.join("runs"),
+        data_dir.join("artifacts"),
     );
     axum::serve(listener, slipway::server::router(app).merge(pages))
         .with_graceful_shutdown(async {

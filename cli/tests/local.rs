@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use sha2::Digest;
 
 fn slipway(args: &[&str], data_dir: &Path) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
@@ -42,10 +43,31 @@ fn the_example_builds_and_reports_as_json() {
     let checks = doc["checks"].as_array().unwrap();
     assert_eq!(checks.last().unwrap()["name"], "slipway/build");
     assert_eq!(checks.last().unwrap()["state"], "success");
-    assert_eq!(doc["result"]["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        doc["result"]["steps"].as_array().unwrap().len(),
+        3,
+        "test, package, store artifacts"
+    );
     assert!(doc["comment"].as_str().unwrap().contains("Build passed"));
     let log = std::fs::read_to_string(doc["log"].as_str().unwrap()).unwrap();
     assert!(log.contains("2 tests passed"), "{log}");
+
+    // The packaged artifact is stored, with the digest of its bytes.
+    let artifacts = doc["result"]["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 1);
+    let artifact = &artifacts[0];
+    assert!(artifact["path"]
+        .as_str()
+        .unwrap()
+        .starts_with("dist/hello-service-"));
+    let stored = data
+        .path()
+        .join("artifacts")
+        .join(artifact["key"].as_str().unwrap());
+    let bytes = std::fs::read(stored).unwrap();
+    let digest = sha2::Sha256::digest(&bytes);
+    assert_eq!(artifact["sha256"], hex::encode(digest));
+    assert_eq!(artifact["size"], bytes.len());
 }
 
 #[test]

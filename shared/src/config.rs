@@ -31,7 +31,7 @@ pub struct Build {
     pub steps: Vec<Step>,
     pub timeout: Duration,
     pub env: BTreeMap<String, String>,
-    pub artifacts: Vec<String>,
+    pub artifacts: Vec<crate::artifacts::ArtifactPattern>,
     /// Build draft pull requests too (default true).
     pub drafts: bool,
 }
@@ -113,9 +113,21 @@ struct RawBuild {
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
-    artifacts: Vec<Spanned<String>>,
+    artifacts: Vec<Spanned<RawArtifact>>,
     #[serde(default)]
     drafts: Option<bool>,
+}
+
+/// `- dist/*.tar.gz`, or `- { path: "reports/*.xml", optional: true }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawArtifact {
+    Pattern(String),
+    Entry {
+        path: String,
+        #[serde(default)]
+        optional: bool,
+    },
 }
 
 #[derive(Deserialize)]
@@ -244,7 +256,10 @@ fn build(raw: RawBuild, at: At) -> Result<Build, ConfigError> {
     }
     let mut artifacts = Vec::new();
     for glob in raw.artifacts {
-        let pattern = glob.value.trim();
+        let (pattern, optional) = match &glob.value {
+            RawArtifact::Pattern(p) => (p.trim(), false),
+            RawArtifact::Entry { path, optional } => (path.trim(), *optional),
+        };
         if pattern.is_empty() || pattern.starts_with('/') || pattern.split('/').any(|p| p == "..") {
             return Err(at(
                 &glob.referenced,
@@ -253,7 +268,16 @@ fn build(raw: RawBuild, at: At) -> Result<Build, ConfigError> {
                 ),
             ));
         }
-        artifacts.push(pattern.to_owned());
+        if let Err(e) = glob::Pattern::new(pattern) {
+            return Err(at(
+                &glob.referenced,
+                format!("artifact pattern {pattern:?} is not a valid glob: {e}"),
+            ));
+        }
+        artifacts.push(crate::artifacts::ArtifactPattern {
+            pattern: pattern.to_owned(),
+            optional,
+        });
     }
     Ok(Build {
         steps,

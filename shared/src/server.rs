@@ -91,10 +91,39 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
 }
 
 /// `GET /runs/{id}`: a readable page of a local build, from `<runs_dir>/<id>`.
-pub fn run_pages<S: StateStore + 'static>(state: Arc<S>, runs_dir: std::path::PathBuf) -> Router {
+/// and `GET /artifacts/{key}`: the directory artifact store's files.
+pub fn run_pages<S: StateStore + 'static>(
+    state: Arc<S>,
+    runs_dir: std::path::PathBuf,
+    artifacts_dir: std::path::PathBuf,
+) -> Router {
+    let store = Arc::new(crate::artifacts::fs::FsStore::new(artifacts_dir, None));
     Router::new()
         .route("/runs/{id}", get(run_page::<S>))
         .with_state((state, Arc::new(runs_dir)))
+        .merge(
+            Router::new()
+                .route("/artifacts/{*key}", get(artifact))
+                .with_state(store),
+        )
+}
+
+async fn artifact(
+    State(store): State<Arc<crate::artifacts::fs::FsStore>>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Response {
+    let Some(path) = store.path_of(&key) else {
+        return (StatusCode::NOT_FOUND, "no such artifact\n").into_response();
+    };
+    match tokio::fs::File::open(&path).await {
+        Ok(file) => {
+            let content_type = crate::artifacts::content_type(&key);
+            // Streamed in chunks: a large artifact is never read whole into memory.
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+            ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Err(_) => (StatusCode::NOT_FOUND, "no such artifact\n").into_response(),
+    }
 }
 
 async fn run_page<S: StateStore>(

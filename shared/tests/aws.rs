@@ -251,6 +251,8 @@ async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
         }],
         env: Default::default(),
         timeout_secs: 600,
+        artifacts: Vec::new(),
+        artifact_prefix: String::new(),
     };
     // The forge is not used by CodeBuild (it checks out the commit itself).
     let github = slipway::forge::github::GithubClient::new(

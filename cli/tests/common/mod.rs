@@ -182,10 +182,14 @@ pub fn local_pipeline(
         policy,
     )
     .unwrap();
-    let (runner, completions) = LocalRunner::new(
+    let (mut runner, completions) = LocalRunner::new(
         PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
         gh.tmp.path().join("runs"),
     );
+    runner.agent_args = vec![
+        "--artifacts-dir".into(),
+        gh.tmp.path().join("artifacts").display().to_string(),
+    ];
     let pipeline = Pipeline {
         state: SqliteState::open(&gh.tmp.path().join("slipway.db")).unwrap(),
         forges: Forges {

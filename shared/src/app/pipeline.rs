@@ -192,6 +192,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         self.state.save_run(&run).await?;
 
         let job = BuildJob {
+            artifact_prefix: crate::artifacts::prefix(run.forge, &repo.full_name, &run.sha, &id),
             run_id: id,
             sha: run.sha.clone(),
             git_ref: run.git_ref.clone(),
@@ -199,6 +200,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             steps: config.build.steps.clone(),
             env: config.build.env.clone(),
             timeout_secs: run.timeout_secs,
+            artifacts: config.build.artifacts.clone(),
         };
         match self.runner.start(&job, forge, repo).await {
             Ok(reference) => {

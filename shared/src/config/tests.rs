@@ -10,6 +10,7 @@ build:
   env: { RUST_LOG: info }
   artifacts:
     - dist/*.tar.gz
+    - { path: "reports/*.xml", optional: true }
   drafts: false
 environments:
   staging:
@@ -45,7 +46,16 @@ fn a_full_config_parses_with_every_field() {
     );
     assert_eq!(config.build.timeout, Duration::from_secs(900));
     assert_eq!(config.build.env["RUST_LOG"], "info");
-    assert_eq!(config.build.artifacts, ["dist/*.tar.gz"]);
+    let patterns: Vec<(&str, bool)> = config
+        .build
+        .artifacts
+        .iter()
+        .map(|a| (a.pattern.as_str(), a.optional))
+        .collect();
+    assert_eq!(
+        patterns,
+        [("dist/*.tar.gz", false), ("reports/*.xml", true)]
+    );
     assert!(!config.build.drafts);
     let staging = &config.environments["staging"];
     assert_eq!(staging.auto_deploy.as_deref(), Some("main"));
@@ -96,6 +106,7 @@ fn values_are_checked_with_a_position() {
         ("version: 1\nbuild:\n  steps: [{run: make}]\n  env:\n    SLIPWAY_SHA: x\n", 5, "SLIPWAY_"),
         ("version: 1\nbuild:\n  steps: [{run: make}]\n  env:\n    1X: x\n", 5, "letters"),
         ("version: 1\nbuild:\n  steps: [{run: make}]\n  artifacts: [../secret]\n", 4, "without .."),
+        ("version: 1\nbuild:\n  steps: [{run: make}]\n  artifacts: [\"dist/[\"]\n", 4, "not a valid glob"),
         ("version: 1\nbuild:\n  steps: [{run: make}]\nenvironments:\n  prod:\n    allow: owner\n", 6, "unknown permission"),
         ("version: 1\nbuild:\n  steps: [{run: make}]\nenvironments:\n  prod:\n    url: ftp://x\n", 6, "https://"),
         ("version: 1\nbuild:\n  steps: [{run: make}]\nenvironments:\n  prod:\n    require: [luck]\n", 6, "luck"),

@@ -4,7 +4,7 @@ use crate::event::CommitSha;
 use crate::plan::CancelReason;
 use crate::render::fence_safe;
 use crate::run::{Run, RunStatus};
-use crate::runner::agent::{BuildResult, StepStatus};
+use crate::runner::agent::{BuildResult, PublishedArtifact, StepStatus};
 
 pub fn queued_title() -> String {
     "Build queued".into()
@@ -128,6 +128,42 @@ fn steps_table(result: &BuildResult) -> String {
     table
 }
 
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
+
+/// The stored artifacts: name (linked), size, SHA-256.
+fn artifacts_table(artifacts: &[PublishedArtifact]) -> String {
+    if artifacts.is_empty() {
+        return String::new();
+    }
+    let mut table = String::from("\n| artifact | size | sha256 |\n|---|---|---|\n");
+    for a in artifacts {
+        let name = a.file.path.replace('|', "\\|");
+        let name = match &a.link {
+            Some(link) => format!("[{name}]({link})"),
+            None => name,
+        };
+        table.push_str(&format!(
+            "| {name} | {} | `{}` |\n",
+            human_size(a.file.size),
+            a.file.sha256
+        ));
+    }
+    table
+}
+
 pub fn finished_summary(
     run: &Run,
     result: Option<&BuildResult>,
@@ -136,7 +172,10 @@ pub fn finished_summary(
 ) -> String {
     let mut text = format!("Commit `{}` on `{}`.\n\n", run.sha.short(), run.git_ref);
     match result {
-        Some(result) => text.push_str(&steps_table(result)),
+        Some(result) => {
+            text.push_str(&steps_table(result));
+            text.push_str(&artifacts_table(&result.artifacts));
+        }
         None if run.status == RunStatus::Lost => text.push_str(
             "The build never reported back, so Slipway gave up on it. Comment `/build` to retry.\n",
         ),
@@ -174,6 +213,7 @@ pub fn build_comment(run: &Run, result: Option<&BuildResult>, log_url: Option<&s
     );
     if let Some(result) = result {
         text.push_str(&steps_table(result));
+        text.push_str(&artifacts_table(&result.artifacts));
         text.push_str(&format!(
             "\nTotal {:.1}s",
             result.duration_ms as f64 / 1000.0

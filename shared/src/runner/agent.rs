@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
+use crate::artifacts::{self, ArtifactPattern, ArtifactStore, StoredFile, MAX_LINK_LIFETIME};
 use crate::config::Step;
 use crate::event::{CommitSha, PrNumber};
 use crate::run::{RunId, RunStatus};
@@ -30,6 +31,12 @@ pub struct BuildJob {
     pub steps: Vec<Step>,
     pub env: BTreeMap<String, String>,
     pub timeout_secs: u64,
+    /// `build.artifacts`, stored after every step passed.
+    #[serde(default)]
+    pub artifacts: Vec<ArtifactPattern>,
+    /// Where they go: `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
+    #[serde(default)]
+    pub artifact_prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +65,17 @@ pub struct BuildResult {
     pub status: RunStatus,
     pub steps: Vec<StepResult>,
     pub duration_ms: u64,
+    /// What was stored, with download links.
+    #[serde(default)]
+    pub artifacts: Vec<PublishedArtifact>,
+}
+
+/// A stored artifact and a link that downloads it (presigned links last 7 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedArtifact {
+    #[serde(flatten)]
+    pub file: StoredFile,
+    pub link: Option<String>,
 }
 
 /// Variables every step sees, on top of the job's own.
@@ -89,6 +107,7 @@ pub async fn run(
     job: &BuildJob,
     workdir: &Path,
     out: &Path,
+    store: Option<&dyn ArtifactStore>,
     cancelled: impl Future<Output = ()>,
 ) -> std::io::Result<BuildResult> {
     tokio::fs::create_dir_all(out).await?;
@@ -186,16 +205,80 @@ pub async fn run(
             duration_ms,
         });
     }
+    let mut published = Vec::new();
+    if outcome == RunStatus::Succeeded && !job.artifacts.is_empty() {
+        let step_started = Instant::now();
+        let stored = match store {
+            Some(store) => publish(job, workdir, store).await,
+            None => Err("no artifact store is configured for this runner".to_owned()),
+        };
+        let status = match stored {
+            Ok(files) => {
+                let lines: String = files
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "    {} ({} bytes, sha256 {})\n",
+                            a.file.path, a.file.size, a.file.sha256
+                        )
+                    })
+                    .collect();
+                log.write_all(
+                    format!("==> artifacts\n{lines}<== stored {} file(s)\n", files.len())
+                        .as_bytes(),
+                )
+                .await?;
+                published = files;
+                StepStatus::Passed
+            }
+            Err(reason) => {
+                log.write_all(format!("==> artifacts\n<== failed: {reason}\n").as_bytes())
+                    .await?;
+                outcome = RunStatus::Failed;
+                StepStatus::Failed
+            }
+        };
+        steps.push(StepResult {
+            name: "store artifacts".into(),
+            status,
+            exit_code: None,
+            duration_ms: step_started.elapsed().as_millis() as u64,
+        });
+    }
     log.flush().await?;
     let result = BuildResult {
         run_id: job.run_id.clone(),
         status: outcome,
         steps,
         duration_ms: started.elapsed().as_millis() as u64,
+        artifacts: published,
     };
     let json = serde_json::to_vec_pretty(&result).map_err(std::io::Error::other)?;
     tokio::fs::write(out.join(RESULT_FILE), json).await?;
     Ok(result)
+}
+
+async fn publish(
+    job: &BuildJob,
+    workdir: &Path,
+    store: &dyn ArtifactStore,
+) -> Result<Vec<PublishedArtifact>, String> {
+    let manifest = artifacts::upload(
+        store,
+        &job.artifact_prefix,
+        workdir,
+        &job.artifacts,
+        &job.run_id,
+        &job.sha,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut published = Vec::new();
+    for file in manifest.files {
+        let link = store.link(&file.key, MAX_LINK_LIFETIME).await.ok();
+        published.push(PublishedArtifact { file, link });
+    }
+    Ok(published)
 }
 
 /// Stop a step and everything it started: each step leads its own process group.

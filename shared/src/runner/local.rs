@@ -32,6 +32,8 @@ pub struct Completion {
 
 pub struct LocalRunner {
     agent: PathBuf,
+    /// Extra `slipway agent` arguments (where artifacts go).
+    pub agent_args: Vec<String>,
     workspace: PathBuf,
     completions: mpsc::UnboundedSender<Completion>,
     running: Arc<Mutex<HashMap<RunId, u32>>>,
@@ -43,6 +45,7 @@ impl LocalRunner {
         let (completions, receiver) = mpsc::unbounded_channel();
         let runner = LocalRunner {
             agent,
+            agent_args: Vec::new(),
             workspace,
             completions,
             running: Arc::default(),
@@ -90,6 +93,7 @@ impl Runner for LocalRunner {
             .arg(&src)
             .arg("--out")
             .arg(&out)
+            .args(&self.agent_args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(agent_log.try_clone()?))
             .stderr(Stdio::from(agent_log))

@@ -17,6 +17,8 @@ fn job(steps: &[(&str, &str)], timeout_secs: u64) -> BuildJob {
             .collect(),
         env: BTreeMap::from([("GREETING".into(), "hello world".into())]),
         timeout_secs,
+        artifacts: Vec::new(),
+        artifact_prefix: String::new(),
     }
 }
 
@@ -26,7 +28,9 @@ async fn run_job(job: &BuildJob) -> (BuildResult, String, tempfile::TempDir) {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("input.txt"), "from the checkout\n").unwrap();
     let out = dir.path().join("out");
-    let result = run(job, &work, &out, std::future::pending()).await.unwrap();
+    let result = run(job, &work, &out, None, std::future::pending())
+        .await
+        .unwrap();
     let log = std::fs::read_to_string(out.join(LOG_FILE)).unwrap();
     let saved: BuildResult =
         serde_json::from_slice(&std::fs::read(out.join(RESULT_FILE)).unwrap()).unwrap();
@@ -109,7 +113,7 @@ async fn a_cancellation_stops_the_build() {
     let job = job(&[("slow", "sleep 30"), ("after", "true")], 60);
     let cancel = tokio::time::sleep(Duration::from_millis(300));
     let started = Instant::now();
-    let result = run(&job, dir.path(), &dir.path().join("out"), cancel)
+    let result = run(&job, dir.path(), &dir.path().join("out"), None, cancel)
         .await
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));

@@ -1,0 +1,146 @@
+//! `slipway run` with artifacts in S3 (moto_server): stored with the right checksums; a failing
+//! build stores nothing.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use sha2::Digest;
+
+/// The moto_server scripts/test started, or our own, stopped when dropped.
+struct Moto {
+    url: String,
+    child: Option<Child>,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        if let Ok(url) = std::env::var("SLIPWAY_TEST_MOTO_URL") {
+            return Moto { url, child: None };
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is needed (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn s3(moto: &Moto) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&moto.url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+fn run(moto: &Moto, bucket: &str, repo: &str, data: &std::path::Path) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["run", "--repo", repo, "--json", "--data-dir"])
+        .arg(data)
+        .env("SLIPWAY_BUCKET", bucket)
+        .env("SLIPWAY_S3_ENDPOINT", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+async fn keys(client: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let listed = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_go_to_s3_with_their_checksums_and_failures_store_nothing() {
+    let moto = Moto::start();
+    let client = s3(&moto);
+    let bucket = format!("slipway-run-{}", std::process::id());
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/hello-service");
+
+    let (code, doc) = run(&moto, &bucket, example, data.path());
+    assert_eq!(code, 0, "{doc}");
+    let artifact = &doc["result"]["artifacts"][0];
+    let key = artifact["key"].as_str().unwrap();
+    assert!(key.starts_with("artifacts/local/hello-service/"), "{key}");
+    let object = client
+        .get_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(
+        artifact["sha256"],
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+    let link = artifact["link"].as_str().unwrap();
+    assert!(
+        link.contains("X-Amz-Signature="),
+        "a presigned link: {link}"
+    );
+    let manifest_key = format!("{}manifest.json", key.rsplit_once("dist/").unwrap().0);
+    assert!(keys(&client, &bucket).await.contains(&manifest_key));
+
+    let failing = tempfile::tempdir().unwrap();
+    std::fs::write(
+        failing.path().join(".slipway.yml"),
+        "version: 1\nbuild:\n  steps:\n    - run: mkdir dist && touch dist/x.bin && exit 1\n  artifacts: [dist/*]\n",
+    )
+    .unwrap();
+    let before = keys(&client, &bucket).await.len();
+    let (code, doc) = run(
+        &moto,
+        &bucket,
+        failing.path().to_str().unwrap(),
+        data.path(),
+    );
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(
+        keys(&client, &bucket).await.len(),
+        before,
+        "a failed build uploads nothing"
+    );
+}
