@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::archive::ArchiveSink;
-use super::encode_segment;
 use super::github::{failure, status_error};
 use super::retry::{self, ResponseHead, RetryPolicy};
 use super::text::cut_chars;
+use super::{all_pages, encode_segment, PAGE_SIZE};
 use super::{
     CheckId, CheckRun, CheckState, CommentId, DeploymentId, DeploymentState, DeploymentStatus,
     Forge, ForgeComment, ForgeError, NewDeployment, Permission, PrFacts, Reaction,
@@ -28,8 +28,6 @@ use crate::webhook::Secret;
 pub const COMMENT_LIMIT: usize = 1_000_000;
 /// Commit status descriptions are cut here.
 pub const DESCRIPTION_LIMIT: usize = 255;
-const PAGE_SIZE: usize = 100;
-const MAX_PAGES: usize = 50;
 
 impl ResponseHead for reqwest::Response {
     fn status(&self) -> u16 {
@@ -129,18 +127,12 @@ impl GitlabForge {
         path: &str,
         what: &str,
     ) -> Result<Vec<T>, ForgeError> {
-        let mut all = Vec::new();
         let joiner = if path.contains('?') { '&' } else { '?' };
-        for page in 1..=MAX_PAGES {
+        all_pages(|page| {
             let url = format!("{path}{joiner}per_page={PAGE_SIZE}&page={page}");
-            let items: Vec<T> = self.call_json(Method::GET, &url, None, what).await?;
-            let last = items.len() < PAGE_SIZE;
-            all.extend(items);
-            if last {
-                break;
-            }
-        }
-        Ok(all)
+            async move { self.call_json(Method::GET, &url, None, what).await }
+        })
+        .await
     }
 }
 

@@ -357,6 +357,29 @@ pub trait Forge: Send + Sync {
     ) -> Result<(), ForgeError>;
 }
 
+/// Items per page when listing, and the most pages read (5,000 items).
+pub(crate) const PAGE_SIZE: usize = 100;
+const MAX_PAGES: usize = 50;
+
+/// Every item of a paged listing: `fetch(page)` returns one page (numbered from 1); a page shorter
+/// than [`PAGE_SIZE`] is the last.
+pub(crate) async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ForgeError>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, ForgeError>>,
+{
+    let mut all = Vec::new();
+    for page in 1..=MAX_PAGES {
+        let items = fetch(page).await?;
+        let last = items.len() < PAGE_SIZE;
+        all.extend(items);
+        if last {
+            break;
+        }
+    }
+    Ok(all)
+}
+
 /// The hidden line that identifies a sticky comment, e.g. `<!-- slipway:build -->`.
 pub fn sticky_marker(key: &str) -> String {
     format!("<!-- slipway:{key} -->")

@@ -68,17 +68,7 @@ impl StateStore for DynamoState {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service_error = err.into_service_error();
-                if service_error.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(service_error.into())
-                }
-            }
-        }
+        written_unless_present(result)
     }
 
     async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError> {
@@ -102,17 +92,7 @@ impl StateStore for DynamoState {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service_error = err.into_service_error();
-                if service_error.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(service_error.into())
-                }
-            }
-        }
+        written_unless_present(result)
     }
 
     async fn save_run(&self, run: &Run) -> Result<(), BoxError> {
@@ -257,4 +237,25 @@ fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Ru
         .and_then(|v| v.as_s().ok())
         .ok_or("a run item without its data")?;
     Ok(serde_json::from_str(data)?)
+}
+
+/// A conditional put's outcome: `true` when written, `false` when the condition (the item is
+/// absent) failed; any other error is an error.
+fn written_unless_present(
+    result: Result<
+        aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
+    >,
+) -> Result<bool, BoxError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) => {
+            let service_error = err.into_service_error();
+            if service_error.is_conditional_check_failed_exception() {
+                Ok(false)
+            } else {
+                Err(service_error.into())
+            }
+        }
+    }
 }

@@ -22,7 +22,7 @@ use auth::{InstallationToken, TokenCache};
 
 use super::retry::{self, RetryPolicy};
 use super::text::cut_chars;
-use super::{encode_segment, ForgeError};
+use super::{all_pages, encode_segment, ForgeError, PAGE_SIZE};
 use crate::event::Repo;
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -32,8 +32,6 @@ pub const COMMENT_LIMIT: usize = 65_536;
 pub const SUMMARY_LIMIT: usize = 65_535;
 /// Commit status and deployment status descriptions.
 pub const DESCRIPTION_LIMIT: usize = 140;
-const PAGE_SIZE: usize = 100;
-const MAX_PAGES: usize = 50;
 
 type Response = http::Response<http_body_util::combinators::BoxBody<Bytes, octocrab::Error>>;
 
@@ -177,17 +175,11 @@ impl GithubForge {
         path: &str,
         what: &str,
     ) -> Result<Vec<T>, ForgeError> {
-        let mut all = Vec::new();
-        for page in 1..=MAX_PAGES {
+        all_pages(|page| {
             let url = format!("{path}?per_page={PAGE_SIZE}&page={page}");
-            let items: Vec<T> = self.call_json(Method::GET, &url, None, what).await?;
-            let last = items.len() < PAGE_SIZE;
-            all.extend(items);
-            if last {
-                break;
-            }
-        }
-        Ok(all)
+            async move { self.call_json(Method::GET, &url, None, what).await }
+        })
+        .await
     }
 }
 
