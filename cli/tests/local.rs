@@ -159,4 +159,8 @@ fn chatops_on_the_local_forge() {
     let (code, stdout, _) = slipway(&["comment", "--repo", &repo, "/status"], data.path());
     assert_eq!(code, 0);
     assert!(stdout.contains("✅ passed"), "{stdout}");
+    assert!(
+        stdout.contains("Artifacts of") && stdout.contains("dist/hello-service-"),
+        "{stdout}"
+    );
 }

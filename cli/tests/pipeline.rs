@@ -317,5 +317,6 @@ fn lost_run(sha: &CommitSha) -> slipway::run::Run {
         finished_at: None,
         timeout_secs: 60,
         runner_ref: Some("codebuild:gone".into()),
+        artifacts: Vec::new(),
     }
 }

@@ -78,6 +78,9 @@ pub struct Run {
     pub timeout_secs: u64,
     /// The runner's own reference (CodeBuild build id, local process id).
     pub runner_ref: Option<String>,
+    /// What the build stored, as its result reported it.
+    #[serde(default)]
+    pub artifacts: Vec<crate::runner::agent::PublishedArtifact>,
 }
 
 #[cfg(test)]

@@ -168,6 +168,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             finished_at: None,
             timeout_secs: config.build.timeout.as_secs(),
             runner_ref: None,
+            artifacts: Vec::new(),
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {
@@ -277,6 +278,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             (None, _) => RunStatus::Failed,
         };
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+        run.artifacts = outcome
+            .result
+            .as_ref()
+            .map(|r| r.artifacts.clone())
+            .unwrap_or_default();
         self.finish(run, &outcome).await
     }
 

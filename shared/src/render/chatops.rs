@@ -168,5 +168,16 @@ pub fn status(runs: &[Run]) -> String {
             run.sha.short()
         ));
     }
+    if let Some(latest) = runs.iter().rev().find(|r| !r.artifacts.is_empty()) {
+        text.push_str(&format!("\nArtifacts of `{}`:\n", latest.sha.short()));
+        for artifact in &latest.artifacts {
+            let name = artifact.file.path.replace(['[', ']'], "");
+            let shown = match &artifact.link {
+                Some(link) => format!("[{name}]({link})"),
+                None => name,
+            };
+            text.push_str(&format!("- {shown} — sha256 `{}`\n", artifact.file.sha256));
+        }
+    }
     text
 }

@@ -207,6 +207,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::R
         finished_at: None,
         timeout_secs: 600,
         runner_ref: None,
+        artifacts: Vec::new(),
     }
 }
 
