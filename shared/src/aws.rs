@@ -11,6 +11,14 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// Every Lambda's cold start: the SDK configuration and the settings, secrets resolved. Read once.
+pub async fn environment() -> Result<(SdkConfig, Env), BoxError> {
+    let sdk = sdk_config().await;
+    let mut env = Env::from_process();
+    resolve_secret_arns(&sdk, &mut env).await?;
+    Ok((sdk, env))
+}
+
 /// Resolve each secret setting given as `<NAME>_ARN` from Secrets Manager into `env`, so the rest
 /// of the configuration reads it like a plain variable. Runs once, at cold start.
 pub async fn resolve_secret_arns(sdk: &SdkConfig, env: &mut Env) -> Result<(), BoxError> {

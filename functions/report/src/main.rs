@@ -5,14 +5,11 @@ use std::sync::Arc;
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use slipway::app::cloud;
-use slipway::settings::Env;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     slipway::aws::init_tracing();
-    let sdk = slipway::aws::sdk_config().await;
-    let mut env = Env::from_process();
-    slipway::aws::resolve_secret_arns(&sdk, &mut env).await?;
+    let (sdk, env) = slipway::aws::environment().await?;
     let pipeline = Arc::new(cloud::pipeline(&sdk, &env)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<CodeBuildEvent>| {
         let pipeline = Arc::clone(&pipeline);

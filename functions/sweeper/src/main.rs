@@ -6,14 +6,11 @@ use std::time::SystemTime;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use slipway::app::cloud;
-use slipway::settings::Env;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     slipway::aws::init_tracing();
-    let sdk = slipway::aws::sdk_config().await;
-    let mut env = Env::from_process();
-    slipway::aws::resolve_secret_arns(&sdk, &mut env).await?;
+    let (sdk, env) = slipway::aws::environment().await?;
     let pipeline = Arc::new(cloud::pipeline(&sdk, &env)?);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let pipeline = Arc::clone(&pipeline);

@@ -5,15 +5,13 @@ use std::sync::Arc;
 use lambda_http::{service_fn, Error};
 use slipway::app::WebhookApp;
 use slipway::queue::sqs::SqsQueue;
-use slipway::settings::{self, Env};
+use slipway::settings;
 use slipway::state::dynamodb::DynamoState;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     slipway::aws::init_tracing();
-    let sdk = slipway::aws::sdk_config().await;
-    let mut env = Env::from_process();
-    slipway::aws::resolve_secret_arns(&sdk, &mut env).await?;
+    let (sdk, env) = slipway::aws::environment().await?;
     let app = Arc::new(WebhookApp {
         ingress: settings::ingress(&env)?,
         state: DynamoState::from_sdk(&sdk, env.require(settings::TABLE)?),
