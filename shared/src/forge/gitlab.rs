@@ -16,7 +16,7 @@ use super::archive::ArchiveSink;
 use super::github::{failure, status_error};
 use super::retry::{self, ResponseHead, RetryPolicy};
 use super::text::cut_chars;
-use super::{all_pages, encode_segment, PAGE_SIZE};
+use super::{all_pages, decode_json, encode_segment, PAGE_SIZE};
 use super::{
     CheckId, CheckRun, CheckState, CommentId, DeploymentId, DeploymentState, DeploymentStatus,
     Forge, ForgeComment, ForgeError, NewDeployment, Permission, PrFacts, Reaction,
@@ -99,11 +99,7 @@ impl GitlabForge {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ForgeError::Unavailable {
-                what: what.to_owned(),
-                attempts: 1,
-                last: e.to_string(),
-            })?;
+            .map_err(|e| ForgeError::body_lost(what, e))?;
         status_error(what, status, &bytes)?;
         Ok(bytes)
     }
@@ -116,10 +112,7 @@ impl GitlabForge {
         what: &str,
     ) -> Result<T, ForgeError> {
         let bytes = self.call_bytes(method, path, body, what).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ForgeError::Decode {
-            what: what.to_owned(),
-            detail: e.to_string(),
-        })
+        decode_json(what, &bytes)
     }
 
     async fn paged<T: DeserializeOwned>(
@@ -293,11 +286,7 @@ impl Forge for GitlabForge {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| ForgeError::Unavailable {
-                what: what.clone(),
-                attempts: 1,
-                last: e.to_string(),
-            })?
+            .map_err(|e| ForgeError::body_lost(&what, e))?
         {
             sink.write(&chunk).await?;
         }

@@ -266,6 +266,28 @@ pub enum ForgeError {
     Io(String),
 }
 
+impl ForgeError {
+    /// The connection broke while a response's body was being read.
+    pub(crate) fn body_lost(what: &str, error: impl fmt::Display) -> ForgeError {
+        ForgeError::Unavailable {
+            what: what.to_owned(),
+            attempts: 1,
+            last: error.to_string(),
+        }
+    }
+}
+
+/// A JSON answer as `T`, or a `Decode` error naming the call.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    body: &[u8],
+) -> Result<T, ForgeError> {
+    serde_json::from_slice(body).map_err(|e| ForgeError::Decode {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
 #[async_trait]
 pub trait Forge: Send + Sync {
     fn kind(&self) -> ForgeKind;

@@ -161,11 +161,7 @@ impl Forge for GithubForge {
         let mut body = response.into_body();
         let mut sink = crate::forge::archive::ArchiveSink::create(dest).await?;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ForgeError::Unavailable {
-                what: what.clone(),
-                attempts: 1,
-                last: e.to_string(),
-            })?;
+            let frame = frame.map_err(|e| ForgeError::body_lost(&what, e))?;
             if let Ok(data) = frame.into_data() {
                 sink.write(&data).await?;
             }

@@ -22,7 +22,7 @@ use auth::{InstallationToken, TokenCache};
 
 use super::retry::{self, RetryPolicy};
 use super::text::cut_chars;
-use super::{all_pages, encode_segment, ForgeError, PAGE_SIZE};
+use super::{all_pages, decode_json, encode_segment, ForgeError, PAGE_SIZE};
 use crate::event::Repo;
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -195,11 +195,7 @@ async fn read_all(what: &str, response: Response) -> Result<(u16, Bytes), ForgeE
         .into_body()
         .collect()
         .await
-        .map_err(|e| ForgeError::Unavailable {
-            what: what.to_owned(),
-            attempts: 1,
-            last: e.to_string(),
-        })?
+        .map_err(|e| ForgeError::body_lost(what, e))?
         .to_bytes();
     Ok((status, body))
 }
@@ -243,10 +239,7 @@ pub(crate) fn failure(what: &str, status: u16, body: &[u8]) -> ForgeError {
 
 async fn json_body<T: DeserializeOwned>(what: &str, response: Response) -> Result<T, ForgeError> {
     let body = ensure_success(what, response).await?;
-    serde_json::from_slice(&body).map_err(|e| ForgeError::Decode {
-        what: what.to_owned(),
-        detail: e.to_string(),
-    })
+    decode_json(what, &body)
 }
 
 #[cfg(test)]
