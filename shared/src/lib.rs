@@ -11,6 +11,8 @@ pub mod command;
 pub mod config;
 pub mod event;
 pub mod forge;
+#[cfg(feature = "image")]
+pub mod image;
 pub mod plan;
 pub mod queue;
 pub mod render;

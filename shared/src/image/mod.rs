@@ -1,0 +1,231 @@
+//! Container images without a Docker daemon, as ko, jib and apko make them.
+//!
+//! A build assembles its image into an OCI image layout (`build`), from a base pulled from a
+//! registry (or `scratch`) and one reproducible layer of the build's files (`layer`); then an
+//! [`ImageStore`] takes it: a registry over the OCI distribution API (`registry`), ECR (`ecr`),
+//! or a layout directory on one machine (`layout`). Stores also move tags without rebuilding,
+//! which is how environments are deployed.
+
+pub mod build;
+#[cfg(feature = "aws")]
+pub mod ecr;
+pub mod layer;
+pub mod layout;
+mod name;
+pub mod registry;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+pub use name::ImageName;
+
+use crate::BoxError;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// `build.image` in `.slipway.yml`: what goes into the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSpec {
+    /// The repository name in the registry, e.g. `hello-service`.
+    pub repository: String,
+    /// A reference to pull, or `None` for `scratch`.
+    pub base: Option<String>,
+    pub platform: Platform,
+    pub files: Vec<ImageFile>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A file or directory of the checkout, put at `to` in the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageFile {
+    /// Relative to the checkout.
+    pub from: String,
+    /// Absolute in the image.
+    pub to: String,
+    /// Permission bits; by default 0755 for executables and directories, 0644 for the rest.
+    pub mode: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+}
+
+impl std::str::FromStr for Platform {
+    type Err = String;
+
+    /// `linux/amd64`, `linux/arm64/v8`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric());
+        match parts.as_slice() {
+            [os, arch] if ok(os) && ok(arch) => Ok(Platform {
+                os: (*os).into(),
+                architecture: (*arch).into(),
+                variant: None,
+            }),
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform {
+                os: (*os).into(),
+                architecture: (*arch).into(),
+                variant: Some((*variant).into()),
+            }),
+            _ => Err(format!(
+                "platform {s:?} must look like linux/amd64 or linux/arm64/v8"
+            )),
+        }
+    }
+}
+
+/// A content-addressed blob or manifest, as manifests and indexes refer to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<DescriptorPlatform>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: sha256_digest(bytes),
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescriptorPlatform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// An image manifest (OCI, or Docker schema 2: the same shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An image index (OCI) or manifest list (Docker): one manifest per platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    pub manifests: Vec<Descriptor>,
+}
+
+impl Index {
+    /// The manifest for `platform`, as the index lists it.
+    pub fn pick(&self, platform: &Platform) -> Option<&Descriptor> {
+        self.manifests.iter().find(|d| {
+            d.platform.as_ref().is_some_and(|p| {
+                p.os == platform.os
+                    && p.architecture == platform.architecture
+                    && (platform.variant.is_none() || p.variant == platform.variant)
+            })
+        })
+    }
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The hex part of a `sha256:` digest, checked, so it is safe as a file name.
+pub fn digest_hex(digest: &str) -> Option<&str> {
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
+}
+
+/// An image a build published: `repository@digest`, and the tags that point at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedImage {
+    /// Where it lives, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-service`.
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+}
+
+impl PublishedImage {
+    /// The immutable reference deploys use.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.repository, self.digest)
+    }
+}
+
+/// What a push sent, so a second push of the same image can be seen to send no layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushStats {
+    pub blobs_uploaded: usize,
+    pub blobs_present: usize,
+    pub bytes_uploaded: u64,
+}
+
+/// Where images go: a registry, ECR, or a layout directory.
+#[async_trait]
+pub trait ImageStore: Send + Sync {
+    /// Copy the image `manifest` from `source` to `repository`, tagged with each of `tags`.
+    async fn push(
+        &self,
+        source: &layout::Layout,
+        manifest: &Descriptor,
+        repository: &str,
+        tags: &[String],
+    ) -> Result<(PublishedImage, PushStats), BoxError>;
+
+    /// Point `tag` at the image `digest` already in `repository`, without rebuilding.
+    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), BoxError>;
+
+    /// The digest `tag` points at, if the tag exists.
+    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, BoxError>;
+
+    /// How the repository is named in references (`host/repo`, or the layout's path).
+    fn repository_name(&self, repository: &str) -> String;
+}
+
+#[cfg(test)]
+mod tests;
