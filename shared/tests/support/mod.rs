@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod openapi;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
