@@ -10,6 +10,7 @@ use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
 use slipway::run::RunStatus;
 use slipway::runner::agent::{self, BuildJob};
+use slipway::settings::{self, Env};
 
 #[derive(Args)]
 pub struct AgentArgs {
@@ -31,27 +32,20 @@ pub struct AgentArgs {
     /// Where `--artifacts-dir` is served, for links (e.g. http://127.0.0.1:3000/artifacts).
     #[arg(long)]
     artifacts_url: Option<String>,
+    /// Keep images in OCI layouts under this directory when SLIPWAY_REGISTRY is not set.
+    #[arg(long)]
+    images_dir: Option<PathBuf>,
 }
 
 /// The artifact store: S3 when configured (`SLIPWAY_BUCKET`, with `SLIPWAY_S3_ENDPOINT` for any
 /// S3-compatible endpoint), else the directory given, else none.
-async fn artifact_store(args: &AgentArgs) -> Option<Box<dyn ArtifactStore>> {
-    let Some(bucket) = std::env::var("SLIPWAY_BUCKET")
-        .ok()
-        .filter(|b| !b.is_empty())
-    else {
-        let dir = args.artifacts_dir.clone()?;
-        return Some(Box::new(FsStore::new(dir, args.artifacts_url.clone())));
-    };
-    let sdk = slipway::aws::sdk_config().await;
-    let mut config = aws_sdk_s3::config::Builder::from(&sdk);
-    if let Ok(endpoint) = std::env::var("SLIPWAY_S3_ENDPOINT") {
-        config = config.endpoint_url(endpoint).force_path_style(true);
+async fn artifact_store(args: &AgentArgs, env: &Env) -> Option<Box<dyn ArtifactStore>> {
+    if env.get(settings::BUCKET).is_some() {
+        let sdk = slipway::aws::sdk_config().await;
+        return S3Store::from_settings(&sdk, env).map(|s| Box::new(s) as Box<dyn ArtifactStore>);
     }
-    Some(Box::new(S3Store::new(
-        aws_sdk_s3::Client::from_conf(config.build()),
-        bucket,
-    )))
+    let dir = args.artifacts_dir.clone()?;
+    Some(Box::new(FsStore::new(dir, args.artifacts_url.clone())))
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -69,8 +63,26 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let cancelled = async move {
         terminate.recv().await;
     };
-    let store = artifact_store(&args).await;
-    let result = agent::run(&job, &args.workdir, &args.out, store.as_deref(), cancelled).await?;
+    let env = Env::from_process();
+    let store = artifact_store(&args, &env).await;
+    let images = match &job.image {
+        Some(_) => {
+            // A store that cannot be reached fails the image step, with the steps' log kept.
+            match slipway::image::target::from_settings(&env, args.images_dir.as_deref()).await {
+                Ok(target) => target,
+                Err(e) => {
+                    eprintln!("slipway agent: the image store is unavailable: {e}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let outputs = agent::Outputs {
+        artifacts: store.as_deref(),
+        images: images.as_ref(),
+    };
+    let result = agent::run(&job, &args.workdir, &args.out, outputs, cancelled).await?;
     eprintln!(
         "slipway agent: {:?} in {:.1}s",
         result.status,

@@ -163,10 +163,7 @@ impl Local {
             .map_err(anyhow::Error::from_boxed)?;
         let agent = std::env::current_exe().context("cannot find the slipway binary")?;
         let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
-        runner.agent_args = vec![
-            "--artifacts-dir".into(),
-            data_dir.join("artifacts").display().to_string(),
-        ];
+        runner.agent_args = agent_args(&data_dir, None);
         let pipeline = Pipeline {
             state: SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?,
             forges: Forges {
@@ -371,6 +368,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Where a local build's outputs go: artifacts and image layouts under the data directory
+/// (unless `SLIPWAY_BUCKET` / `SLIPWAY_REGISTRY` point elsewhere), linked from `public_url`.
+pub fn agent_args(data_dir: &Path, public_url: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "--artifacts-dir".into(),
+        data_dir.join("artifacts").display().to_string(),
+        "--images-dir".into(),
+        data_dir.join("images").display().to_string(),
+    ];
+    if let Some(url) = public_url {
+        args.push("--artifacts-url".into());
+        args.push(format!("{}/artifacts", url.trim_end_matches('/')));
+    }
+    args
 }
 
 fn print_summary(

@@ -75,11 +75,12 @@ fn start_pipeline(
         );
     }
     let agent = std::env::current_exe().context("cannot find the slipway binary for the agent")?;
-    let (runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
+    let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
     let public_url = env
         .get(settings::PUBLIC_URL)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("http://{address}"));
+    runner.agent_args = crate::local::agent_args(data_dir, Some(&public_url));
     let pipeline = Arc::new(Pipeline {
         state: SqliteState::open(db).map_err(anyhow::Error::from_boxed)?,
         forges,

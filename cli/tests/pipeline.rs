@@ -318,5 +318,6 @@ fn lost_run(sha: &CommitSha) -> slipway::run::Run {
         timeout_secs: 60,
         runner_ref: Some("codebuild:gone".into()),
         artifacts: Vec::new(),
+        image: None,
     }
 }

@@ -130,7 +130,7 @@ async fn artifacts_go_to_s3_with_their_checksums_and_failures_store_nothing() {
         "version: 1\nbuild:\n  steps:\n    - run: mkdir dist && touch dist/x.bin && exit 1\n  artifacts: [dist/*]\n",
     )
     .unwrap();
-    let before = keys(&client, &bucket).await.len();
+    let before = keys(&client, &bucket).await;
     let (code, doc) = run(
         &moto,
         &bucket,
@@ -138,9 +138,17 @@ async fn artifacts_go_to_s3_with_their_checksums_and_failures_store_nothing() {
         data.path(),
     );
     assert_eq!(code, 1, "{doc}");
-    assert_eq!(
-        keys(&client, &bucket).await.len(),
-        before,
-        "a failed build uploads nothing"
+    let added: Vec<String> = keys(&client, &bucket)
+        .await
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    // Only the build's own record (what the report reads in the cloud), no artifact.
+    assert_eq!(added.len(), 2, "{added:?}");
+    assert!(
+        added
+            .iter()
+            .all(|k| k.ends_with("/log.txt") || k.ends_with("/result.json")),
+        "a failed build uploads no artifact: {added:?}"
     );
 }

@@ -34,6 +34,8 @@ pub struct Build {
     pub artifacts: Vec<crate::artifacts::ArtifactPattern>,
     /// Build draft pull requests too (default true).
     pub drafts: bool,
+    /// The container image to assemble and push after the steps pass.
+    pub image: Option<crate::image::ImageSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,7 +52,28 @@ pub struct Environment {
     /// Minimum permission to `/deploy` (default write).
     pub allow: Permission,
     pub require: Vec<Requirement>,
-    pub steps: Vec<Step>,
+    /// What a deploy does besides moving the `env-<name>` tag: at most one of these.
+    pub target: Target,
+    /// Variables the deploy steps see.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Where an environment runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Target {
+    /// Only the tag and `current.json` (something else watches them).
+    #[default]
+    TagOnly,
+    /// Deploy commands, run by the runner.
+    Steps(Vec<Step>),
+    /// A container-image Lambda function: new code, a published version, the alias moved.
+    Lambda { function: String, alias: String },
+    /// An ECS service: a task definition revision with the new image for one container.
+    Ecs {
+        cluster: String,
+        service: String,
+        container: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -116,6 +139,8 @@ struct RawBuild {
     artifacts: Vec<Spanned<RawArtifact>>,
     #[serde(default)]
     drafts: Option<bool>,
+    #[serde(default)]
+    image: Option<image::RawImage>,
 }
 
 /// `- dist/*.tar.gz`, or `- { path: "reports/*.xml", optional: true }`.
@@ -151,6 +176,28 @@ struct RawEnvironment {
     require: Vec<Requirement>,
     #[serde(default)]
     steps: Vec<RawStep>,
+    #[serde(default)]
+    lambda: Option<RawLambda>,
+    #[serde(default)]
+    ecs: Option<RawEcs>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLambda {
+    function: String,
+    #[serde(default)]
+    alias: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEcs {
+    cluster: String,
+    service: String,
+    container: String,
 }
 
 #[derive(Deserialize)]
@@ -193,7 +240,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
                 format!("environment name {name:?} must be lowercase letters, digits, - and _");
             return Err(at(&env.referenced, message));
         }
-        environments.insert(name, environment(env.value, &at)?);
+        environments.insert(name, environment(env.value, &env.referenced, &at)?);
     }
     let commands = match raw.commands {
         None => Commands { prefix: "/".into() },
@@ -285,6 +332,7 @@ fn build(raw: RawBuild, at: At) -> Result<Build, ConfigError> {
         env,
         artifacts,
         drafts: raw.drafts.unwrap_or(true),
+        image: raw.image.map(|i| image::image(i, at)).transpose()?,
     })
 }
 
@@ -308,7 +356,11 @@ fn steps(raw: Vec<RawStep>, field: &str, at: At) -> Result<Vec<Step>, ConfigErro
         .collect()
 }
 
-fn environment(raw: RawEnvironment, at: At) -> Result<Environment, ConfigError> {
+fn environment(
+    raw: RawEnvironment,
+    position: &serde_saphyr::Location,
+    at: At,
+) -> Result<Environment, ConfigError> {
     let allow = match raw.allow {
         None => Permission::Write,
         Some(a) => a.value.parse().map_err(|e: String| at(&a.referenced, e))?,
@@ -325,12 +377,53 @@ fn environment(raw: RawEnvironment, at: At) -> Result<Environment, ConfigError> 
             ))
         }
     };
+    let mut env = BTreeMap::new();
+    for (key, value) in raw.env {
+        if !valid_env_key(&key) {
+            let message = format!("env key {key:?} must be letters, digits and _, not starting with a digit or SLIPWAY_");
+            return Err(at(&value.referenced, message));
+        }
+        env.insert(key, value.value);
+    }
+    let target = match (raw.steps.is_empty(), raw.lambda, raw.ecs) {
+        (true, None, None) => Target::TagOnly,
+        (false, None, None) => Target::Steps(steps(raw.steps, "steps", at)?),
+        (true, Some(l), None) if !l.function.trim().is_empty() => Target::Lambda {
+            function: l.function.trim().to_owned(),
+            alias: l.alias.unwrap_or_else(|| "live".into()),
+        },
+        (true, None, Some(e))
+            if ![&e.cluster, &e.service, &e.container]
+                .iter()
+                .any(|v| v.trim().is_empty()) =>
+        {
+            Target::Ecs {
+                cluster: e.cluster,
+                service: e.service,
+                container: e.container,
+            }
+        }
+        (true, Some(_), None) | (true, None, Some(_)) => {
+            return Err(at(
+                position,
+                "lambda.function, ecs.cluster, ecs.service and ecs.container must not be empty"
+                    .into(),
+            ))
+        }
+        _ => {
+            return Err(at(
+                position,
+                "an environment deploys with at most one of steps, lambda and ecs".into(),
+            ))
+        }
+    };
     Ok(Environment {
         auto_deploy: raw.auto_deploy,
         url,
         allow,
         require: raw.require,
-        steps: steps(raw.steps, "steps", at)?,
+        target,
+        env,
     })
 }
 
@@ -342,7 +435,7 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn valid_env_key(key: &str) -> bool {
+pub(crate) fn valid_env_key(key: &str) -> bool {
     let mut bytes = key.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -364,5 +457,6 @@ fn first_line(s: &str) -> String {
     }
 }
 
+mod image;
 #[cfg(test)]
 mod tests;

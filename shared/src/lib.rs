@@ -9,9 +9,9 @@ pub mod artifacts;
 pub mod aws;
 pub mod command;
 pub mod config;
+pub mod deploy;
 pub mod event;
 pub mod forge;
-#[cfg(feature = "image")]
 pub mod image;
 pub mod plan;
 pub mod queue;

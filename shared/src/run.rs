@@ -81,6 +81,9 @@ pub struct Run {
     /// What the build stored, as its result reported it.
     #[serde(default)]
     pub artifacts: Vec<crate::runner::agent::PublishedArtifact>,
+    /// The image the build pushed, by digest: what deploys of this commit ship.
+    #[serde(default)]
+    pub image: Option<crate::image::PublishedImage>,
 }
 
 #[cfg(test)]

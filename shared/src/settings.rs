@@ -24,9 +24,26 @@ pub const PUBLIC_URL: &str = "SLIPWAY_PUBLIC_URL";
 /// SQS queue between the webhook and dispatch functions (cloud).
 pub const QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
 
+/// The S3 bucket for artifacts, results and environment records.
+pub const BUCKET: &str = "SLIPWAY_BUCKET";
+/// Another S3-compatible endpoint (tests: moto).
+pub const S3_ENDPOINT: &str = "SLIPWAY_S3_ENDPOINT";
+/// Where images go: `http(s)://host[:port]` of an OCI registry or ECR (a bare host means
+/// https, or http on the loopback). Unset: the layout directory on one machine.
+pub const REGISTRY: &str = "SLIPWAY_REGISTRY";
+/// Basic auth for `SLIPWAY_REGISTRY` (not for ECR, which signs in with the AWS credentials).
+pub const REGISTRY_USERNAME: &str = "SLIPWAY_REGISTRY_USERNAME";
+pub const REGISTRY_PASSWORD: &str = "SLIPWAY_REGISTRY_PASSWORD";
+/// `ecr` to sign in to `SLIPWAY_REGISTRY` with ECR tokens even when its host does not look like
+/// ECR's (tests, VPC endpoints); ECR hosts are recognised without it.
+pub const REGISTRY_AUTH: &str = "SLIPWAY_REGISTRY_AUTH";
+/// `true` to create missing ECR repositories (scan on push) at the first push.
+pub const ECR_CREATE_REPOSITORIES: &str = "SLIPWAY_ECR_CREATE_REPOSITORIES";
+
 /// Settings that hold secrets; each may instead be given as `<NAME>_ARN` (Secrets Manager).
-pub fn secret_env_names() -> [&'static str; 6] {
+pub fn secret_env_names() -> [&'static str; 7] {
     [
+        REGISTRY_PASSWORD,
         GITHUB_WEBHOOK_SECRET,
         GITLAB_WEBHOOK_TOKEN,
         GITLAB_SIGNING_TOKEN,

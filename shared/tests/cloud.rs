@@ -169,7 +169,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     // Someone else's build: ignored.
     let mut event: Value = json_fixture("aws/codebuild-state-change.json");
     let foreign: CodeBuildEvent = serde_json::from_value(event.clone()).unwrap();
-    report_codebuild(&pipeline, foreign).await.unwrap();
+    report_codebuild(&pipeline, None, foreign).await.unwrap();
     assert_eq!(statuses(&github).await.len(), 2);
 
     // Ours, finished: the final check and the sticky comment.
@@ -177,7 +177,9 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     event["detail"]["additional-information"]["environment"]["environment-variables"] =
         json!([{ "name": "SLIPWAY_RUN_ID", "type": "PLAINTEXT", "value": run.id.0 }]);
     let ours: CodeBuildEvent = serde_json::from_value(event).unwrap();
-    report_codebuild(&pipeline, ours.clone()).await.unwrap();
+    report_codebuild(&pipeline, None, ours.clone())
+        .await
+        .unwrap();
     assert_eq!(statuses(&github).await, ["pending", "pending", "failure"]);
     let stored = pipeline.state.get_run(&run.id).await.unwrap().unwrap();
     assert_eq!(stored.status, slipway::run::RunStatus::Failed);
@@ -187,6 +189,6 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
         .any(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/issues/2/comments")));
 
     // EventBridge delivers at least once: a second copy changes nothing.
-    report_codebuild(&pipeline, ours).await.unwrap();
+    report_codebuild(&pipeline, None, ours).await.unwrap();
     assert_eq!(statuses(&github).await.len(), 3);
 }

@@ -5,8 +5,10 @@ use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
 use super::pipeline::{Outcome, Pipeline};
+use crate::artifacts::ArtifactStore;
 use crate::event::QueuedEvent;
 use crate::run::RunId;
+use crate::runner::agent::{BuildResult, LOG_FILE, RESULT_FILE};
 use crate::runner::codebuild::{run_status, CodeBuildRunner};
 use crate::runner::Runner;
 use crate::settings::{self, Env};
@@ -64,6 +66,7 @@ pub async fn dispatch_batch<S: StateStore, R: Runner>(
 /// `SLIPWAY_RUN_ID` variable; builds without it are not Slipway's.
 pub async fn report_codebuild<S: StateStore, R: Runner>(
     pipeline: &Pipeline<S, R>,
+    results: Option<&dyn ArtifactStore>,
     event: CodeBuildEvent,
 ) -> Result<(), BoxError> {
     let detail = event.detail;
@@ -84,10 +87,45 @@ pub async fn report_codebuild<S: StateStore, R: Runner>(
         tracing::info!(build = ?detail.build_id, "a build that is not Slipway's");
         return Ok(());
     };
-    let outcome = Outcome {
-        result: None,
-        runner_status: Some(status),
-        log_tail: None,
+    let run_id = RunId(run_id);
+    let (result, log_tail) = match (results, pipeline.state.get_run(&run_id).await?) {
+        (Some(store), Some(run)) => stored_result(store, &run).await,
+        _ => (None, None),
     };
-    pipeline.report(&RunId(run_id), outcome).await
+    let outcome = Outcome {
+        result,
+        runner_status: Some(status),
+        log_tail,
+    };
+    pipeline.report(&run_id, outcome).await
+}
+
+/// What the agent stored beside the artifacts: its result and the end of its log.
+async fn stored_result(
+    store: &dyn ArtifactStore,
+    run: &crate::run::Run,
+) -> (Option<BuildResult>, Option<String>) {
+    let prefix = crate::artifacts::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id);
+    let result = match store
+        .read_tail(&format!("{prefix}{RESULT_FILE}"), 1 << 20)
+        .await
+    {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(run = %run.id, error = %e, "reading the build's result failed");
+            None
+        }
+    };
+    let log_tail = store
+        .read_tail(&format!("{prefix}{LOG_FILE}"), 16 << 10)
+        .await
+        .ok()
+        .flatten()
+        .map(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        });
+    (result, log_tail)
 }

@@ -169,6 +169,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             timeout_secs: config.build.timeout.as_secs(),
             runner_ref: None,
             artifacts: Vec::new(),
+            image: None,
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {
@@ -202,6 +203,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             env: config.build.env.clone(),
             timeout_secs: run.timeout_secs,
             artifacts: config.build.artifacts.clone(),
+            image: config.build.image.clone(),
+            source_url: Some(repo.web_url.clone()).filter(|u| u.starts_with("http")),
         };
         match self.runner.start(&job, forge, repo).await {
             Ok(reference) => {
@@ -283,6 +286,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             .as_ref()
             .map(|r| r.artifacts.clone())
             .unwrap_or_default();
+        run.image = outcome.result.as_ref().and_then(|r| r.image.clone());
         self.finish(run, &outcome).await
     }
 

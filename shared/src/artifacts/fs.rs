@@ -86,6 +86,24 @@ impl ArtifactStore for FsStore {
         Ok(stored)
     }
 
+    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        use tokio::io::AsyncSeekExt;
+        let path = self
+            .path_of(key)
+            .ok_or_else(|| format!("not a valid artifact key: {key:?}"))?;
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = file.metadata().await?.len();
+        file.seek(std::io::SeekFrom::Start(len.saturating_sub(max_bytes)))
+            .await?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).await?;
+        Ok(Some(bytes))
+    }
+
     async fn link(&self, key: &str, _lifetime: Duration) -> Result<String, BoxError> {
         let path = self
             .path_of(key)

@@ -44,6 +44,9 @@ pub trait ArtifactStore: Send + Sync {
         content_type: &str,
     ) -> Result<Stored, BoxError>;
 
+    /// The object's bytes, or its last `max_bytes` when it is longer; None when absent.
+    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BoxError>;
+
     /// A link that downloads `key`, valid for `lifetime` (at most [`MAX_LINK_LIFETIME`]).
     async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError>;
 }
@@ -72,6 +75,9 @@ pub struct Manifest {
     pub run_id: RunId,
     pub sha: CommitSha,
     pub files: Vec<StoredFile>,
+    /// The image the build pushed, if it made one.
+    #[serde(default)]
+    pub image: Option<crate::image::PublishedImage>,
 }
 
 /// `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
@@ -166,6 +172,7 @@ pub async fn upload(
     patterns: &[ArtifactPattern],
     run_id: &RunId,
     sha: &CommitSha,
+    image: Option<&crate::image::PublishedImage>,
 ) -> Result<Manifest, ArtifactError> {
     let mut files = Vec::new();
     for (relative, path) in matching_files(workdir, patterns)? {
@@ -190,6 +197,7 @@ pub async fn upload(
         run_id: run_id.clone(),
         sha: sha.clone(),
         files,
+        image: image.cloned(),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ArtifactError::Store {
         path: "manifest.json".into(),

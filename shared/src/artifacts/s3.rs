@@ -43,6 +43,17 @@ fn b64(digest: &[u8]) -> String {
 }
 
 impl S3Store {
+    /// The store the settings name (`SLIPWAY_BUCKET`, and `SLIPWAY_S3_ENDPOINT` for any
+    /// S3-compatible endpoint), or None.
+    pub fn from_settings(sdk: &aws_config::SdkConfig, env: &crate::settings::Env) -> Option<Self> {
+        let bucket = env.get(crate::settings::BUCKET)?;
+        let mut config = aws_sdk_s3::config::Builder::from(sdk);
+        if let Some(endpoint) = env.get(crate::settings::S3_ENDPOINT) {
+            config = config.endpoint_url(endpoint).force_path_style(true);
+        }
+        Some(S3Store::new(Client::from_conf(config.build()), bucket))
+    }
+
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         S3Store {
             client,
@@ -251,6 +262,22 @@ impl ArtifactStore for S3Store {
         content_type: &str,
     ) -> Result<Stored, BoxError> {
         self.put_whole(key, bytes, content_type).await
+    }
+
+    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=-{max_bytes}"))
+            .send()
+            .await;
+        match answer {
+            Ok(object) => Ok(Some(object.body.collect().await?.into_bytes().to_vec())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError> {

@@ -94,6 +94,7 @@ async fn the_directory_store_keeps_files_their_digest_and_a_manifest() {
         &patterns(&[("dist/*", false)]),
         &run,
         &sha,
+        None,
     )
     .await
     .unwrap();

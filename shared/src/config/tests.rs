@@ -66,7 +66,7 @@ fn a_full_config_parses_with_every_field() {
         production.require,
         [Requirement::BuildGreen, Requirement::Approved]
     );
-    assert_eq!(production.steps.len(), 1);
+    assert!(matches!(&production.target, Target::Steps(steps) if steps.len() == 1));
     assert_eq!(config.commands.prefix, "!");
 }
 
@@ -146,4 +146,151 @@ fn environment_names_are_checked() {
         "version: 1\nbuild:\n  steps: [{run: make}]\nenvironments:\n  Prod!:\n    url: https://x\n",
     );
     assert!(e.message.contains("environment name"), "{e}");
+}
+
+const WITH_IMAGE: &str = r#"version: 1
+build:
+  steps: [{run: make}]
+  image:
+    repository: team/hello-service
+    base: 127.0.0.1:5000/library/busybox:1.36
+    platform: linux/arm64/v8
+    files:
+      - { from: dist/hello, to: /usr/local/bin/hello, mode: "0755" }
+      - { from: static, to: /srv/static }
+    entrypoint: ["/usr/local/bin/hello"]
+    cmd: ["--port", "8080"]
+    env: { PORT: "8080" }
+    workdir: /srv
+    labels: { team: web }
+"#;
+
+#[test]
+fn an_image_parses_with_every_field() {
+    let image = parse(".slipway.yml", WITH_IMAGE)
+        .unwrap()
+        .build
+        .image
+        .unwrap();
+    assert_eq!(image.repository, "team/hello-service");
+    assert_eq!(
+        image.base.as_deref(),
+        Some("127.0.0.1:5000/library/busybox:1.36")
+    );
+    assert_eq!(image.platform.architecture, "arm64");
+    assert_eq!(image.platform.variant.as_deref(), Some("v8"));
+    assert_eq!(image.files.len(), 2);
+    assert_eq!(image.files[0].mode, Some(0o755));
+    assert_eq!(image.files[1].mode, None);
+    assert_eq!(
+        image.entrypoint.as_deref(),
+        Some(&["/usr/local/bin/hello".to_owned()][..])
+    );
+    assert_eq!(image.cmd.as_ref().unwrap().len(), 2);
+    assert_eq!(image.env["PORT"], "8080");
+    assert_eq!(image.workdir.as_deref(), Some("/srv"));
+    assert_eq!(image.labels["team"], "web");
+}
+
+#[test]
+fn an_image_defaults_to_scratch_for_linux_amd64() {
+    let text = "version: 1\nbuild:\n  steps: [{run: make}]\n  image:\n    repository: app\n    base: scratch\n";
+    let image = parse(".slipway.yml", text).unwrap().build.image.unwrap();
+    assert_eq!(image.base, None);
+    assert_eq!(image.platform, crate::image::Platform::default());
+    assert!(parse(".slipway.yml", FULL).unwrap().build.image.is_none());
+}
+
+#[test]
+fn image_values_are_checked_with_a_position() {
+    let head = "version: 1\nbuild:\n  steps: [{run: make}]\n  image:\n";
+    let cases = [
+        ("    repository: Hello\n", 5, "lowercase"),
+        (
+            "    repository: app\n    base: 'Not An Image'\n",
+            6,
+            "image reference",
+        ),
+        ("    repository: app\n    platform: linux\n", 6, "platform"),
+        (
+            "    repository: app\n    files:\n      - { from: ../x, to: /x }\n",
+            7,
+            "relative",
+        ),
+        (
+            "    repository: app\n    files:\n      - { from: /etc/passwd, to: /x }\n",
+            7,
+            "relative",
+        ),
+        (
+            "    repository: app\n    files:\n      - { from: x, to: relative }\n",
+            7,
+            "absolute",
+        ),
+        (
+            "    repository: app\n    files:\n      - { from: x, to: /a/../b }\n",
+            7,
+            "absolute",
+        ),
+        (
+            "    repository: app\n    files:\n      - { from: x, to: /x, mode: rwx }\n",
+            7,
+            "octal",
+        ),
+        (
+            "    repository: app\n    files:\n      - { from: x, to: /x, mode: \"99999\" }\n",
+            7,
+            "octal",
+        ),
+        ("    repository: app\n    env:\n      9X: y\n", 7, "letters"),
+        ("    repository: app\n    workdir: srv\n", 6, "absolute"),
+        ("    repository: app\n    ports: [80]\n", 6, "ports"),
+    ];
+    for (body, line, needle) in cases {
+        let text = format!("{head}{body}");
+        let e = error(&text);
+        assert_eq!(e.line, line, "{body:?} -> {e}");
+        assert!(e.message.contains(needle), "{body:?} -> {e}");
+    }
+}
+
+#[test]
+fn environment_targets_parse_and_exclude_each_other() {
+    let head = "version: 1\nbuild:\n  steps: [{run: make}]\nenvironments:\n  prod:\n";
+    let parse_env = |body: &str| {
+        parse(".slipway.yml", &format!("{head}{body}")).map(|c| c.environments["prod"].clone())
+    };
+    let lambda = parse_env("    lambda: { function: hello }\n").unwrap();
+    assert_eq!(
+        lambda.target,
+        Target::Lambda {
+            function: "hello".into(),
+            alias: "live".into()
+        }
+    );
+    let ecs =
+        parse_env("    ecs: { cluster: c, service: s, container: app }\n    env: { REGION: eu }\n")
+            .unwrap();
+    assert_eq!(
+        ecs.target,
+        Target::Ecs {
+            cluster: "c".into(),
+            service: "s".into(),
+            container: "app".into()
+        }
+    );
+    assert_eq!(ecs.env["REGION"], "eu");
+    assert_eq!(
+        parse_env("    url: https://x\n").unwrap().target,
+        Target::TagOnly
+    );
+    let both = parse_env("    lambda: { function: f }\n    steps: [{run: x}]\n").unwrap_err();
+    assert!(both.message.contains("at most one"), "{both}");
+    assert_eq!(both.line, 6);
+    assert!(parse_env("    ecs: { cluster: c, service: s }\n").is_err());
+    assert!(parse_env("    lambda: { function: ' ' }\n").is_err());
+    assert!(parse_env("    env: { SLIPWAY_IMAGE: x }\n")
+        .unwrap_err()
+        .message
+        .contains("SLIPWAY_"));
 }

@@ -266,6 +266,7 @@ pub enum ForgeError {
     Io(String),
 }
 
+#[cfg(feature = "forges")]
 impl ForgeError {
     /// The connection broke while a response's body was being read.
     pub(crate) fn body_lost(what: &str, error: impl fmt::Display) -> ForgeError {
@@ -278,6 +279,7 @@ impl ForgeError {
 }
 
 /// A JSON answer as `T`, or a `Decode` error naming the call.
+#[cfg(feature = "forges")]
 pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
     what: &str,
     body: &[u8],
@@ -380,11 +382,14 @@ pub trait Forge: Send + Sync {
 }
 
 /// Items per page when listing, and the most pages read (5,000 items).
+#[cfg(feature = "forges")]
 pub(crate) const PAGE_SIZE: usize = 100;
+#[cfg(feature = "forges")]
 const MAX_PAGES: usize = 50;
 
 /// Every item of a paged listing: `fetch(page)` returns one page (numbered from 1); a page shorter
 /// than [`PAGE_SIZE`] is the last.
+#[cfg(feature = "forges")]
 pub(crate) async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ForgeError>
 where
     F: FnMut(usize) -> Fut,

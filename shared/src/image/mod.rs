@@ -6,22 +6,31 @@
 //! or a layout directory on one machine (`layout`). Stores also move tags without rebuilding,
 //! which is how environments are deployed.
 
+// The types and names are pure (the config uses them); the I/O needs the `image` feature.
+#[cfg(feature = "image")]
 pub mod build;
-#[cfg(feature = "aws")]
+#[cfg(all(feature = "image", feature = "aws"))]
 pub mod ecr;
+#[cfg(feature = "image")]
 pub mod layer;
+#[cfg(feature = "image")]
 pub mod layout;
-mod name;
+pub mod name;
+#[cfg(feature = "image")]
 pub mod registry;
+#[cfg(feature = "image")]
+pub mod target;
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "image")]
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use name::ImageName;
 
+#[cfg(feature = "image")]
 use crate::BoxError;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -206,6 +215,7 @@ pub struct PushStats {
 }
 
 /// Where images go: a registry, ECR, or a layout directory.
+#[cfg(feature = "image")]
 #[async_trait]
 pub trait ImageStore: Send + Sync {
     /// Copy the image `manifest` from `source` to `repository`, tagged with each of `tags`.
@@ -227,5 +237,13 @@ pub trait ImageStore: Send + Sync {
     fn repository_name(&self, repository: &str) -> String;
 }
 
-#[cfg(test)]
+/// Where a build's image goes, and the registry it may pull its base from with the same
+/// credentials.
+#[cfg(feature = "image")]
+pub struct ImageTarget {
+    pub store: Box<dyn ImageStore>,
+    pub base_registry: Option<registry::Registry>,
+}
+
+#[cfg(all(test, feature = "image"))]
 mod tests;

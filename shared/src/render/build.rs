@@ -1,6 +1,7 @@
 //! Build checks and the sticky build comment.
 
 use crate::event::CommitSha;
+use crate::image::PublishedImage;
 use crate::plan::CancelReason;
 use crate::render::fence_safe;
 use crate::run::{Run, RunStatus};
@@ -164,6 +165,19 @@ fn artifacts_table(artifacts: &[PublishedArtifact]) -> String {
     table
 }
 
+/// The image by digest, with its tags: what a deploy will ship.
+pub fn image_line(image: Option<&PublishedImage>) -> String {
+    let Some(image) = image else {
+        return String::new();
+    };
+    let tags: Vec<String> = image.tags.iter().map(|t| format!("`{t}`")).collect();
+    format!(
+        "\n**Image** `{}`\ntags {}\n",
+        image.reference(),
+        tags.join(", ")
+    )
+}
+
 pub fn finished_summary(
     run: &Run,
     result: Option<&BuildResult>,
@@ -175,6 +189,7 @@ pub fn finished_summary(
         Some(result) => {
             text.push_str(&steps_table(result));
             text.push_str(&artifacts_table(&result.artifacts));
+            text.push_str(&image_line(result.image.as_ref()));
         }
         None if run.status == RunStatus::Lost => text.push_str(
             "The build never reported back, so Slipway gave up on it. Comment `/build` to retry.\n",
@@ -214,6 +229,7 @@ pub fn build_comment(run: &Run, result: Option<&BuildResult>, log_url: Option<&s
     if let Some(result) = result {
         text.push_str(&steps_table(result));
         text.push_str(&artifacts_table(&result.artifacts));
+        text.push_str(&image_line(result.image.as_ref()));
         text.push_str(&format!(
             "\nTotal {:.1}s",
             result.duration_ms as f64 / 1000.0

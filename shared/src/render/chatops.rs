@@ -179,5 +179,9 @@ pub fn status(runs: &[Run]) -> String {
             text.push_str(&format!("- {shown} — sha256 `{}`\n", artifact.file.sha256));
         }
     }
+    if let Some(latest) = runs.iter().rev().find(|r| r.image.is_some()) {
+        text.push_str(&format!("\nImage of `{}`:", latest.sha.short()));
+        text.push_str(&super::build::image_line(latest.image.as_ref()));
+    }
     text
 }

@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use crate::artifacts::{self, ArtifactPattern, ArtifactStore, StoredFile, MAX_LINK_LIFETIME};
 use crate::config::Step;
 use crate::event::{CommitSha, PrNumber};
+use crate::image::{ImageSpec, PublishedImage};
 use crate::run::{RunId, RunStatus};
 
 pub const LOG_FILE: &str = "log.txt";
@@ -37,6 +38,20 @@ pub struct BuildJob {
     /// Where they go: `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
     #[serde(default)]
     pub artifact_prefix: String,
+    /// `build.image`, assembled and pushed after the steps pass.
+    #[serde(default)]
+    pub image: Option<ImageSpec>,
+    /// The repository's web URL, for the image's source label.
+    #[serde(default)]
+    pub source_url: Option<String>,
+}
+
+/// Where a build's outputs go.
+#[derive(Default, Clone, Copy)]
+pub struct Outputs<'a> {
+    pub artifacts: Option<&'a dyn ArtifactStore>,
+    #[cfg(feature = "image")]
+    pub images: Option<&'a crate::image::ImageTarget>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +83,9 @@ pub struct BuildResult {
     /// What was stored, with download links.
     #[serde(default)]
     pub artifacts: Vec<PublishedArtifact>,
+    /// The image pushed, by digest.
+    #[serde(default)]
+    pub image: Option<PublishedImage>,
 }
 
 /// A stored artifact and a link that downloads it (presigned links last 7 days).
@@ -107,7 +125,7 @@ pub async fn run(
     job: &BuildJob,
     workdir: &Path,
     out: &Path,
-    store: Option<&dyn ArtifactStore>,
+    outputs: Outputs<'_>,
     cancelled: impl Future<Output = ()>,
 ) -> std::io::Result<BuildResult> {
     tokio::fs::create_dir_all(out).await?;
@@ -205,11 +223,36 @@ pub async fn run(
             duration_ms,
         });
     }
+    let mut image = None;
+    if let (RunStatus::Succeeded, Some(spec)) = (outcome, &job.image) {
+        let step_started = Instant::now();
+        log.write_all(format!("==> image {}\n", spec.repository).as_bytes())
+            .await?;
+        let status = match build_image(job, spec, workdir, out, outputs).await {
+            Ok((pushed, line)) => {
+                log.write_all(line.as_bytes()).await?;
+                image = Some(pushed);
+                StepStatus::Passed
+            }
+            Err(reason) => {
+                log.write_all(format!("<== failed: {reason}\n").as_bytes())
+                    .await?;
+                outcome = RunStatus::Failed;
+                StepStatus::Failed
+            }
+        };
+        steps.push(StepResult {
+            name: "build image".into(),
+            status,
+            exit_code: None,
+            duration_ms: step_started.elapsed().as_millis() as u64,
+        });
+    }
     let mut published = Vec::new();
     if outcome == RunStatus::Succeeded && !job.artifacts.is_empty() {
         let step_started = Instant::now();
-        let stored = match store {
-            Some(store) => publish(job, workdir, store).await,
+        let stored = match outputs.artifacts {
+            Some(store) => publish(job, workdir, store, image.as_ref()).await,
             None => Err("no artifact store is configured for this runner".to_owned()),
         };
         let status = match stored {
@@ -252,9 +295,26 @@ pub async fn run(
         steps,
         duration_ms: started.elapsed().as_millis() as u64,
         artifacts: published,
+        image,
     };
     let json = serde_json::to_vec_pretty(&result).map_err(std::io::Error::other)?;
-    tokio::fs::write(out.join(RESULT_FILE), json).await?;
+    tokio::fs::write(out.join(RESULT_FILE), &json).await?;
+    // Beside the artifacts too, where a runner that keeps no files (CodeBuild) lets report find
+    // them. Best effort: the runner's own status still ends the check if this fails.
+    if let (Some(store), false) = (outputs.artifacts, job.artifact_prefix.is_empty()) {
+        let prefix = &job.artifact_prefix;
+        let log_key = format!("{prefix}{LOG_FILE}");
+        if let Err(e) = store
+            .put_file(&log_key, &log_path, "text/plain; charset=utf-8")
+            .await
+        {
+            eprintln!("slipway agent: storing the log failed: {e}");
+        }
+        let result_key = format!("{prefix}{RESULT_FILE}");
+        if let Err(e) = store.put_bytes(&result_key, json, "application/json").await {
+            eprintln!("slipway agent: storing the result failed: {e}");
+        }
+    }
     Ok(result)
 }
 
@@ -262,6 +322,7 @@ async fn publish(
     job: &BuildJob,
     workdir: &Path,
     store: &dyn ArtifactStore,
+    image: Option<&PublishedImage>,
 ) -> Result<Vec<PublishedArtifact>, String> {
     let manifest = artifacts::upload(
         store,
@@ -270,6 +331,7 @@ async fn publish(
         &job.artifacts,
         &job.run_id,
         &job.sha,
+        image,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -279,6 +341,94 @@ async fn publish(
         published.push(PublishedArtifact { file, link });
     }
     Ok(published)
+}
+
+/// Assemble the image in a layout under `out` and push it with its tags; returns it and a
+/// log line.
+#[cfg(feature = "image")]
+async fn build_image(
+    job: &BuildJob,
+    spec: &ImageSpec,
+    workdir: &Path,
+    out: &Path,
+    outputs: Outputs<'_>,
+) -> Result<(PublishedImage, String), String> {
+    let target = outputs
+        .images
+        .ok_or("no image store is configured for this runner")?;
+    let layout =
+        crate::image::layout::Layout::create(out.join("oci")).map_err(|e| e.to_string())?;
+    let provenance = crate::image::build::Provenance {
+        revision: job.sha.to_string(),
+        source: job.source_url.clone(),
+        time: source_date(job, workdir).await,
+    };
+    let manifest = crate::image::build::build(
+        spec,
+        workdir,
+        &provenance,
+        &layout,
+        target.base_registry.as_ref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut tags = vec![format!("sha-{}", job.sha)];
+    if let Some(pr) = job.pr {
+        tags.push(format!("pr-{pr}"));
+    }
+    let (image, stats) = target
+        .store
+        .push(&layout, &manifest, &spec.repository, &tags)
+        .await
+        .map_err(|e| e.to_string())?;
+    let line = format!(
+        "    {}\n    tags {}\n<== pushed {} blob(s), {} bytes ({} already there)\n",
+        image.reference(),
+        tags.join(", "),
+        stats.blobs_uploaded,
+        stats.bytes_uploaded,
+        stats.blobs_present
+    );
+    Ok((image, line))
+}
+
+#[cfg(not(feature = "image"))]
+async fn build_image(
+    _: &BuildJob,
+    _: &ImageSpec,
+    _: &Path,
+    _: &Path,
+    _: Outputs<'_>,
+) -> Result<(PublishedImage, String), String> {
+    Err("this slipway was built without image support".into())
+}
+
+/// The time an image says it was made: `SOURCE_DATE_EPOCH` if the build sets it, else the
+/// commit's time, so rebuilding a commit gives the same image.
+#[cfg(feature = "image")]
+async fn source_date(job: &BuildJob, workdir: &Path) -> u64 {
+    let from_env = job
+        .env
+        .get("SOURCE_DATE_EPOCH")
+        .cloned()
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok());
+    if let Some(secs) = from_env.and_then(|v| v.trim().parse().ok()) {
+        return secs;
+    }
+    let commit = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(workdir)
+        .args(["show", "-s", "--format=%ct"])
+        .arg(job.sha.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await;
+    commit
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Stop a step and everything it started: each step leads its own process group.

@@ -209,6 +209,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::R
         timeout_secs: 600,
         runner_ref: None,
         artifacts: Vec::new(),
+        image: None,
     }
 }
 

@@ -19,6 +19,8 @@ fn job(steps: &[(&str, &str)], timeout_secs: u64) -> BuildJob {
         timeout_secs,
         artifacts: Vec::new(),
         artifact_prefix: String::new(),
+        image: None,
+        source_url: None,
     }
 }
 
@@ -28,7 +30,7 @@ async fn run_job(job: &BuildJob) -> (BuildResult, String, tempfile::TempDir) {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("input.txt"), "from the checkout\n").unwrap();
     let out = dir.path().join("out");
-    let result = run(job, &work, &out, None, std::future::pending())
+    let result = run(job, &work, &out, Outputs::default(), std::future::pending())
         .await
         .unwrap();
     let log = std::fs::read_to_string(out.join(LOG_FILE)).unwrap();
@@ -113,9 +115,15 @@ async fn a_cancellation_stops_the_build() {
     let job = job(&[("slow", "sleep 30"), ("after", "true")], 60);
     let cancel = tokio::time::sleep(Duration::from_millis(300));
     let started = Instant::now();
-    let result = run(&job, dir.path(), &dir.path().join("out"), None, cancel)
-        .await
-        .unwrap();
+    let result = run(
+        &job,
+        dir.path(),
+        &dir.path().join("out"),
+        Outputs::default(),
+        cancel,
+    )
+    .await
+    .unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(result.status, RunStatus::Cancelled);
     assert_eq!(result.steps[1].status, StepStatus::Skipped);
@@ -134,4 +142,106 @@ fn log_tail_reads_the_last_lines() {
         "reads at most max_bytes from the end"
     );
     assert_eq!(log_tail(&dir.path().join("none"), 5, 100), None);
+}
+
+fn image_job() -> BuildJob {
+    let mut job = job(&[("package", "mkdir -p dist && printf hi > dist/app")], 30);
+    job.image = Some(crate::image::ImageSpec {
+        repository: "app".into(),
+        base: None,
+        platform: Default::default(),
+        files: vec![crate::image::ImageFile {
+            from: "dist/app".into(),
+            to: "/app".into(),
+            mode: Some(0o755),
+        }],
+        entrypoint: Some(vec!["/app".into()]),
+        cmd: None,
+        env: BTreeMap::new(),
+        workdir: None,
+        labels: BTreeMap::new(),
+    });
+    job.env
+        .insert("SOURCE_DATE_EPOCH".into(), "1700000000".into());
+    job.artifacts = vec![crate::artifacts::ArtifactPattern {
+        pattern: "dist/*".into(),
+        optional: false,
+    }];
+    job.artifact_prefix = "artifacts/x/".into();
+    job
+}
+
+#[tokio::test]
+async fn the_image_is_built_pushed_and_named_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("src");
+    std::fs::create_dir_all(&work).unwrap();
+    let images = crate::image::ImageTarget {
+        store: Box::new(crate::image::layout::LayoutStore::new(
+            dir.path().join("images"),
+        )),
+        base_registry: None,
+    };
+    let artifacts = crate::artifacts::fs::FsStore::new(dir.path().join("artifacts"), None);
+    let outputs = Outputs {
+        artifacts: Some(&artifacts),
+        images: Some(&images),
+    };
+    let job = image_job();
+    let result = run(
+        &job,
+        &work,
+        &dir.path().join("out"),
+        outputs,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.status, RunStatus::Succeeded, "{result:?}");
+    let image = result.image.clone().expect("an image");
+    assert_eq!(image.tags, [format!("sha-{}", job.sha), "pr-7".to_owned()]);
+    assert!(image.digest.starts_with("sha256:"));
+    let names: Vec<&str> = result.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["package", "build image", "store artifacts"]);
+    let manifest: crate::artifacts::Manifest = serde_json::from_slice(
+        &std::fs::read(dir.path().join("artifacts/artifacts/x/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest.image, Some(image.clone()));
+
+    // The same commit built again gives the same image.
+    let again = run(
+        &job,
+        &work,
+        &dir.path().join("out2"),
+        outputs,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.image.unwrap().digest, image.digest);
+}
+
+#[tokio::test]
+async fn an_image_without_a_store_fails_the_build_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("src");
+    std::fs::create_dir_all(&work).unwrap();
+    let result = run(
+        &image_job(),
+        &work,
+        &dir.path().join("out"),
+        Outputs::default(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(result.image, None);
+    let log = std::fs::read_to_string(dir.path().join("out").join(LOG_FILE)).unwrap();
+    assert!(log.contains("no image store is configured"), "{log}");
+    assert!(
+        result.artifacts.is_empty(),
+        "nothing stored after a failed image"
+    );
 }

@@ -1,0 +1,203 @@
+//! Deployments, the pure part: what a deploy records, and whether one may go ahead.
+//!
+//! A deploy ships the image a green build pushed, by digest, never a rebuild. The engine that
+//! runs one lives in `app::deploy`; this module decides and describes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Environment, Requirement};
+use crate::event::{CommitSha, ForgeKind, PrNumber, Repo};
+use crate::forge::Permission;
+use crate::image::PublishedImage;
+use crate::run::RunStatus;
+
+/// The check a deploy to `environment` reports on.
+pub fn check_name(environment: &str) -> String {
+    format!("slipway/deploy/{environment}")
+}
+
+/// The tag that says what an environment runs.
+pub fn environment_tag(environment: &str) -> String {
+    format!("env-{environment}")
+}
+
+/// Where the record of what an environment runs is kept in the artifact store.
+pub fn current_key(repo: &Repo, forge: ForgeKind, environment: &str) -> String {
+    format!(
+        "environments/{forge}/{}/{environment}/current.json",
+        repo.full_name
+    )
+}
+
+/// How long a deploy may hold its environment's lock before anyone may take it.
+pub const LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployKind {
+    /// `/deploy <env>` on a pull request.
+    Deploy,
+    /// `/rollback <env> [sha]`.
+    Rollback,
+    /// A green build of the environment's `auto_deploy` branch.
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+/// One deploy to one environment, from request to result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub forge: ForgeKind,
+    pub repo: Repo,
+    pub installation_id: Option<u64>,
+    pub environment: String,
+    pub kind: DeployKind,
+    pub sha: CommitSha,
+    pub git_ref: String,
+    /// The image shipped, by digest; None for builds that push no image.
+    pub image: Option<PublishedImage>,
+    /// The build's `manifest.json` key in the artifact store.
+    pub artifacts_manifest: Option<String>,
+    pub actor: String,
+    pub pr: Option<PrNumber>,
+    pub status: DeployStatus,
+    pub reason: Option<String>,
+    /// What ran there before: the environment's last successful deployment.
+    pub previous: Option<Previous>,
+    /// The forge's own deployment record.
+    pub forge_deployment: Option<u64>,
+    /// The run that executes `steps`, when the environment has any.
+    pub run_id: Option<String>,
+    pub url: Option<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub finished_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Previous {
+    pub sha: CommitSha,
+    pub image: Option<PublishedImage>,
+    pub deployment_id: String,
+}
+
+/// What deciding on a deploy needs to know, read live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployFacts {
+    pub permission: Permission,
+    /// The code comes from a fork: it never gets deploy rights.
+    pub from_fork: bool,
+    /// The latest build of the commit, if there is one.
+    pub build: Option<RunStatus>,
+    pub approved: bool,
+    pub changes_requested: bool,
+}
+
+/// Why a deploy may not go ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownEnvironment,
+    Permission {
+        needed: Permission,
+        have: Permission,
+    },
+    Fork,
+    NotBuilt,
+    BuildNotGreen(RunStatus),
+    NotApproved,
+    ChangesRequested,
+    NothingToRollBackTo,
+    Locked {
+        holder: String,
+    },
+}
+
+/// Whether a deploy of a pull request's code to `environment` may go ahead. Rollbacks check the
+/// same, except the build of the pull request (they ship an earlier, already deployed digest).
+pub fn check(
+    environment: &Environment,
+    facts: &DeployFacts,
+    rollback: bool,
+) -> Result<(), Refusal> {
+    if facts.permission < environment.allow {
+        return Err(Refusal::Permission {
+            needed: environment.allow,
+            have: facts.permission,
+        });
+    }
+    if facts.from_fork && !rollback {
+        return Err(Refusal::Fork);
+    }
+    for requirement in &environment.require {
+        match requirement {
+            Requirement::BuildGreen if !rollback => match facts.build {
+                None => return Err(Refusal::NotBuilt),
+                Some(RunStatus::Succeeded) => {}
+                Some(status) => return Err(Refusal::BuildNotGreen(status)),
+            },
+            Requirement::Approved if !facts.approved => return Err(Refusal::NotApproved),
+            Requirement::NoChangesRequested if facts.changes_requested => {
+                return Err(Refusal::ChangesRequested)
+            }
+            _ => {}
+        }
+    }
+    // Whatever the requirements say, there must be a green build to ship.
+    if !rollback && facts.build != Some(RunStatus::Succeeded) {
+        return Err(match facts.build {
+            None => Refusal::NotBuilt,
+            Some(status) => Refusal::BuildNotGreen(status),
+        });
+    }
+    Ok(())
+}
+
+/// The deployment a rollback goes back to: the named commit's last successful deployment, or
+/// the one before the current. `history` is oldest first.
+pub fn rollback_target<'a>(
+    history: &'a [DeploymentRecord],
+    sha_prefix: Option<&str>,
+) -> Option<&'a DeploymentRecord> {
+    let mut good = history
+        .iter()
+        .rev()
+        .filter(|d| d.status == DeployStatus::Succeeded);
+    match sha_prefix {
+        Some(prefix) => good.find(|d| d.sha.as_str().starts_with(prefix)),
+        None => {
+            let current = good.next()?;
+            good.find(|d| d.sha != current.sha || d.image != current.image)
+        }
+    }
+}
+
+/// The environment's last successful deployment.
+pub fn current(history: &[DeploymentRecord]) -> Option<&DeploymentRecord> {
+    history
+        .iter()
+        .rev()
+        .find(|d| d.status == DeployStatus::Succeeded)
+}
+
+/// The environments a green build of `branch` deploys to.
+pub fn auto_deploy_targets<'a>(
+    environments: &'a std::collections::BTreeMap<String, Environment>,
+    branch: &str,
+) -> Vec<&'a str> {
+    environments
+        .iter()
+        .filter(|(_, e)| e.auto_deploy.as_deref() == Some(branch))
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
