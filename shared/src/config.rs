@@ -293,14 +293,7 @@ fn build(raw: RawBuild, at: At) -> Result<Build, ConfigError> {
             parsed
         }
     };
-    let mut env = BTreeMap::new();
-    for (key, value) in raw.env {
-        if !valid_env_key(&key) {
-            let message = format!("build.env key {key:?} must be letters, digits and _, not starting with a digit or SLIPWAY_");
-            return Err(at(&value.referenced, message));
-        }
-        env.insert(key, value.value);
-    }
+    let env = env_map(raw.env, "build.env", at)?;
     let mut artifacts = Vec::new();
     for glob in raw.artifacts {
         let (pattern, optional) = match &glob.value {
@@ -377,14 +370,7 @@ fn environment(
             ))
         }
     };
-    let mut env = BTreeMap::new();
-    for (key, value) in raw.env {
-        if !valid_env_key(&key) {
-            let message = format!("env key {key:?} must be letters, digits and _, not starting with a digit or SLIPWAY_");
-            return Err(at(&value.referenced, message));
-        }
-        env.insert(key, value.value);
-    }
+    let env = env_map(raw.env, "env", at)?;
     let target = match (raw.steps.is_empty(), raw.lambda, raw.ecs) {
         (true, None, None) => Target::TagOnly,
         (false, None, None) => Target::Steps(steps(raw.steps, "steps", at)?),
@@ -435,7 +421,24 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-pub(crate) fn valid_env_key(key: &str) -> bool {
+/// Variables as written, each name checked.
+fn env_map(
+    raw: BTreeMap<String, Spanned<String>>,
+    field: &str,
+    at: At,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut env = BTreeMap::new();
+    for (key, value) in raw {
+        if !valid_env_key(&key) {
+            let message = format!("{field} key {key:?} must be letters, digits and _, not starting with a digit or SLIPWAY_");
+            return Err(at(&value.referenced, message));
+        }
+        env.insert(key, value.value);
+    }
+    Ok(env)
+}
+
+fn valid_env_key(key: &str) -> bool {
     let mut bytes = key.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')

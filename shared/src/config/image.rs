@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{valid_env_key, At, ConfigError};
+use super::{env_map, At, ConfigError};
 use crate::image::name::valid_repository;
 use crate::image::{ImageFile, ImageName, ImageSpec, Platform};
 
@@ -90,14 +90,7 @@ pub(super) fn image(raw: RawImage, at: At) -> Result<ImageSpec, ConfigError> {
         };
         files.push(ImageFile { from, to, mode });
     }
-    let mut env = BTreeMap::new();
-    for (key, value) in raw.env {
-        if !valid_env_key(&key) {
-            let message = format!("build.image.env key {key:?} must be letters, digits and _, not starting with a digit");
-            return Err(at(&value.referenced, message));
-        }
-        env.insert(key, value.value);
-    }
+    let env = env_map(raw.env, "build.image.env", at)?;
     let workdir = match raw.workdir {
         None => None,
         Some(w) if w.value.starts_with('/') => Some(w.value),
