@@ -77,8 +77,9 @@ pub struct DeploymentRecord {
     /// The run that executes `steps`, when the environment has any.
     pub run_id: Option<String>,
     pub url: Option<String>,
+    /// Unix milliseconds: orders an environment's deployments.
+    pub created_ms: u64,
     /// Unix seconds.
-    pub created_at: u64,
     pub finished_at: Option<u64>,
 }
 

@@ -146,7 +146,7 @@ fn record(sha: char, status: DeployStatus) -> DeploymentRecord {
         forge_deployment: None,
         run_id: None,
         url: None,
-        created_at: 0,
+        created_ms: 0,
         finished_at: None,
     }
 }

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{pr_key, unix_secs, StateStore};
+use super::{environment_key, pr_key, unix_secs, StateStore};
+use crate::deploy::DeploymentRecord;
 use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
 use crate::BoxError;
@@ -177,6 +178,138 @@ impl StateStore for DynamoState {
             .and_then(|i| i.get("sha"))
             .and_then(|v| v.as_s().ok());
         Ok(sha.and_then(|s| CommitSha::parse(s).ok()))
+    }
+
+    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError> {
+        let key = environment_key(
+            deployment.forge,
+            &deployment.repo.id,
+            &deployment.environment,
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key))
+            .item(
+                "sk",
+                AttributeValue::S(format!(
+                    "DEPLOY#{:016}#{}",
+                    deployment.created_ms, deployment.id
+                )),
+            )
+            .item(
+                "data",
+                AttributeValue::S(serde_json::to_string(deployment)?),
+            )
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn deployments(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        environment: &str,
+    ) -> Result<Vec<DeploymentRecord>, BoxError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :deploy)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(environment_key(forge, repo, environment)),
+            )
+            .expression_attribute_values(":deploy", AttributeValue::S("DEPLOY#".into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<_> = pages.collect::<Result<_, _>>().await?;
+        items
+            .iter()
+            .map(|item| {
+                let data = item
+                    .get("data")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or("a deployment item without its data")?;
+                Ok(serde_json::from_str(data)?)
+            })
+            .collect()
+    }
+
+    async fn acquire_lock(
+        &self,
+        key: &str,
+        holder: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<Option<String>, BoxError> {
+        let now = unix_secs(now);
+        let pk = AttributeValue::S(format!("LOCK#{key}"));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk.clone())
+            .item("sk", AttributeValue::S("LOCK".into()))
+            .item("holder", AttributeValue::S(holder.to_owned()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now + ttl.as_secs() as i64).to_string()),
+            )
+            // Free, expired (TTL deletion lags), or already ours.
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at <= :now OR holder = :holder",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .send()
+            .await;
+        if written_unless_present(result)? {
+            return Ok(None);
+        }
+        let current = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", AttributeValue::S("LOCK".into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let holder = current
+            .item()
+            .and_then(|i| i.get("holder"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some(holder))
+    }
+
+    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), BoxError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("LOCK#{key}")))
+            .key("sk", AttributeValue::S("LOCK".into()))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else's now (ours expired): theirs to release.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use crate::deploy::DeploymentRecord;
 use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
 use crate::BoxError;
@@ -71,6 +72,35 @@ pub trait StateStore: Send + Sync {
         repo: &RepoId,
         pr: PrNumber,
     ) -> Result<Option<CommitSha>, BoxError>;
+
+    /// Record a deployment, or its new state.
+    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError>;
+
+    /// An environment's deployments, oldest first.
+    async fn deployments(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        environment: &str,
+    ) -> Result<Vec<DeploymentRecord>, BoxError>;
+
+    /// Take the lock `key` for `holder` until `now + ttl`. `None` when taken; the current holder
+    /// when someone else holds it and it has not expired. Of two racing callers, one wins.
+    async fn acquire_lock(
+        &self,
+        key: &str,
+        holder: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<Option<String>, BoxError>;
+
+    /// Let go of `key` if `holder` still holds it.
+    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), BoxError>;
+}
+
+/// The key that groups an environment's deployments, and names its lock.
+pub fn environment_key(forge: ForgeKind, repo: &RepoId, environment: &str) -> String {
+    format!("ENV#{forge}#{}#{environment}", repo.0)
 }
 
 /// The key that groups a pull request's runs.

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::db::Db;
-use super::{pr_key, unix_secs, StateStore};
+use super::{environment_key, pr_key, unix_secs, StateStore};
+use crate::deploy::DeploymentRecord;
 use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
 use crate::BoxError;
@@ -32,6 +33,18 @@ CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (unfinished);
 CREATE TABLE IF NOT EXISTS trust (
     pr_key TEXT PRIMARY KEY,
     sha    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    id         TEXT    PRIMARY KEY,
+    env_key    TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL,
+    data       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deployments_by_env ON deployments (env_key, created_ms);
+CREATE TABLE IF NOT EXISTS locks (
+    key        TEXT    PRIMARY KEY,
+    holder     TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
 );
 ";
 
@@ -184,6 +197,98 @@ impl StateStore for SqliteState {
             })
             .await?;
         Ok(sha.and_then(|s| CommitSha::parse(&s).ok()))
+    }
+
+    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError> {
+        let id = deployment.id.clone();
+        let key = environment_key(
+            deployment.forge,
+            &deployment.repo.id,
+            &deployment.environment,
+        );
+        let created = deployment.created_ms as i64;
+        let data = serde_json::to_string(deployment)?;
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                "INSERT INTO deployments (id, env_key, created_ms, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                params![id, key, created, data],
+            )
+            .map(drop)
+            })
+            .await
+    }
+
+    async fn deployments(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        environment: &str,
+    ) -> Result<Vec<DeploymentRecord>, BoxError> {
+        let key = environment_key(forge, repo, environment);
+        let rows: Vec<String> = self
+            .db
+            .call(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT data FROM deployments WHERE env_key = ?1 ORDER BY created_ms, rowid",
+                )?;
+                let rows = statement.query_map([key], |r| r.get(0))?.collect();
+                rows
+            })
+            .await?;
+        rows.into_iter()
+            .map(|d| serde_json::from_str(&d).map_err(Into::into))
+            .collect()
+    }
+
+    async fn acquire_lock(
+        &self,
+        key: &str,
+        holder: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<Option<String>, BoxError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        let now = unix_secs(now);
+        let expires_at = now + ttl.as_secs() as i64;
+        self.db
+            .call(move |conn| -> rusqlite::Result<_> {
+                let tx = conn.transaction()?;
+                tx.execute(
+                    "DELETE FROM locks WHERE key = ?1 AND expires_at <= ?2",
+                    params![key, now],
+                )?;
+                let taken = tx.execute(
+                    "INSERT OR IGNORE INTO locks (key, holder, expires_at) VALUES (?1, ?2, ?3)",
+                    params![key, holder, expires_at],
+                )?;
+                let current = if taken == 1 {
+                    None
+                } else {
+                    let current: String =
+                        tx.query_row("SELECT holder FROM locks WHERE key = ?1", [&key], |r| {
+                            r.get(0)
+                        })?;
+                    (current != holder).then_some(current)
+                };
+                tx.commit()?;
+                Ok(current)
+            })
+            .await
+    }
+
+    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), BoxError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM locks WHERE key = ?1 AND holder = ?2",
+                    params![key, holder],
+                )
+                .map(drop)
+            })
+            .await
     }
 }
 

@@ -288,3 +288,103 @@ pub async fn run_store_contract(state: &dyn slipway::state::StateStore) {
     );
     assert_eq!(trusted(8).await.unwrap(), None);
 }
+
+/// A deployment of `sha` (one repeated hex digit) to `environment`.
+pub fn sample_deployment(
+    id: &str,
+    environment: &str,
+    sha: char,
+    created_ms: u64,
+) -> slipway::deploy::DeploymentRecord {
+    let run = sample_run("unused", Some(1), 0);
+    slipway::deploy::DeploymentRecord {
+        id: id.into(),
+        forge: run.forge,
+        repo: run.repo,
+        installation_id: Some(7),
+        environment: environment.into(),
+        kind: slipway::deploy::DeployKind::Deploy,
+        sha: slipway::event::CommitSha::parse(&sha.to_string().repeat(40)).unwrap(),
+        git_ref: "main".into(),
+        image: None,
+        artifacts_manifest: None,
+        actor: "octocat".into(),
+        pr: Some(slipway::event::PrNumber(1)),
+        status: slipway::deploy::DeployStatus::InProgress,
+        reason: None,
+        previous: None,
+        forge_deployment: None,
+        run_id: None,
+        url: None,
+        created_ms,
+        finished_at: None,
+    }
+}
+
+/// What every StateStore must do with deployments and locks.
+pub async fn deployment_store_contract(state: &dyn slipway::state::StateStore) {
+    use slipway::deploy::DeployStatus;
+    let repo = sample_run("unused", None, 0).repo;
+    let forge = slipway::event::ForgeKind::Github;
+    let first = sample_deployment(&unique("d1"), "staging", 'a', 1_000);
+    let second = sample_deployment(&unique("d2"), "staging", 'b', 2_000);
+    let other = sample_deployment(&unique("d3"), "production", 'a', 1_500);
+    for d in [&second, &first, &other] {
+        state.save_deployment(d).await.unwrap();
+    }
+    let mut finished = first.clone();
+    finished.status = DeployStatus::Succeeded;
+    state.save_deployment(&finished).await.unwrap();
+    let staging = state.deployments(forge, &repo.id, "staging").await.unwrap();
+    assert_eq!(
+        staging,
+        [finished.clone(), second.clone()],
+        "oldest first, updated in place"
+    );
+    assert_eq!(
+        state
+            .deployments(forge, &repo.id, "production")
+            .await
+            .unwrap(),
+        [other]
+    );
+    assert!(state
+        .deployments(forge, &repo.id, "qa")
+        .await
+        .unwrap()
+        .is_empty());
+
+    let key = unique("lock");
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let ttl = Duration::from_secs(60);
+    assert_eq!(
+        state.acquire_lock(&key, "alice", now, ttl).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        state.acquire_lock(&key, "alice", now, ttl).await.unwrap(),
+        None,
+        "already ours"
+    );
+    assert_eq!(
+        state.acquire_lock(&key, "bob", now, ttl).await.unwrap(),
+        Some("alice".into())
+    );
+    state.release_lock(&key, "bob").await.unwrap();
+    assert_eq!(
+        state.acquire_lock(&key, "bob", now, ttl).await.unwrap(),
+        Some("alice".into()),
+        "only the holder releases"
+    );
+    let later = now + ttl + Duration::from_secs(1);
+    assert_eq!(
+        state.acquire_lock(&key, "bob", later, ttl).await.unwrap(),
+        None,
+        "expired"
+    );
+    state.release_lock(&key, "bob").await.unwrap();
+    assert_eq!(
+        state.acquire_lock(&key, "carol", later, ttl).await.unwrap(),
+        None
+    );
+}
