@@ -3,12 +3,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
+use slipway::app::deploy::DeployPorts;
 use slipway::app::pipeline::Pipeline;
+use slipway::artifacts::fs::FsStore;
+use slipway::artifacts::s3::S3Store;
+use slipway::artifacts::ArtifactStore;
 use slipway::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
     PullRequest, QueuedEvent, Repo, RepoId, User,
@@ -18,6 +23,7 @@ use slipway::forge::{Forge, Permission};
 use slipway::run::RunStatus;
 use slipway::runner::agent::{BuildResult, LOG_FILE};
 use slipway::runner::local::{read_output, Completion, LocalRunner};
+use slipway::settings::Env;
 use slipway::settings::Forges;
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
@@ -172,6 +178,7 @@ impl Local {
             },
             runner,
             public_url: None,
+            deploy: deploy_ports(&data_dir, None).await?,
         };
         Ok(Local {
             forge,
@@ -367,6 +374,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// What deploys reach on one machine: the image layouts (or `SLIPWAY_REGISTRY`), the artifact
+/// directory (or `SLIPWAY_BUCKET`) for `current.json`, and AWS for Lambda and ECS targets.
+pub async fn deploy_ports(
+    data_dir: &Path,
+    public_url: Option<&str>,
+) -> anyhow::Result<DeployPorts> {
+    let env = Env::from_process();
+    let sdk = slipway::aws::sdk_config().await;
+    let images = slipway::image::target::store(&env, Some(&data_dir.join("images")), Some(&sdk))
+        .map_err(anyhow::Error::from_boxed)?;
+    let records: Arc<dyn ArtifactStore> = match S3Store::from_settings(&sdk, &env) {
+        Some(s3) => Arc::new(s3),
+        None => Arc::new(FsStore::new(
+            data_dir.join("artifacts"),
+            public_url.map(|u| format!("{}/artifacts", u.trim_end_matches('/'))),
+        )),
+    };
+    Ok(DeployPorts {
+        images,
+        records: Some(records),
+        aws: Some(sdk),
     })
 }
 

@@ -43,7 +43,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
-    start_pipeline(&env, &db, data_dir, address, app.queue.clone())?;
+    start_pipeline(&env, &db, data_dir, address, app.queue.clone()).await?;
     let pages = slipway::server::run_pages(
         Arc::new(SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?),
         data_dir.join("runs"),
@@ -58,7 +58,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
 }
 
 /// The build pipeline behind the webhooks: queue worker, local runner, reporter, sweeper.
-fn start_pipeline(
+async fn start_pipeline(
     env: &Env,
     db: &Path,
     data_dir: &Path,
@@ -85,6 +85,7 @@ fn start_pipeline(
         state: SqliteState::open(db).map_err(anyhow::Error::from_boxed)?,
         forges,
         runner,
+        deploy: crate::local::deploy_ports(data_dir, Some(&public_url)).await?,
         public_url: Some(public_url),
     });
     let worker = Arc::clone(&pipeline);

@@ -319,5 +319,6 @@ fn lost_run(sha: &CommitSha) -> slipway::run::Run {
         runner_ref: Some("codebuild:gone".into()),
         artifacts: Vec::new(),
         image: None,
+        deployment: None,
     }
 }

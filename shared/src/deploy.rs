@@ -90,6 +90,13 @@ pub struct Previous {
     pub deployment_id: String,
 }
 
+/// Which deploy a run executes (runs of an environment's `steps`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRef {
+    pub id: String,
+    pub environment: String,
+}
+
 /// What deciding on a deploy needs to know, read live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployFacts {

@@ -84,6 +84,9 @@ pub struct Run {
     /// The image the build pushed, by digest: what deploys of this commit ship.
     #[serde(default)]
     pub image: Option<crate::image::PublishedImage>,
+    /// Set on runs that execute a deploy's steps rather than a build.
+    #[serde(default)]
+    pub deployment: Option<crate::deploy::DeployRef>,
 }
 
 #[cfg(test)]

@@ -120,6 +120,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
         },
         runner: CodeBuildRunner::new(codebuild.clone(), &project),
         public_url: None,
+        deploy: Default::default(),
     };
 
     let body = queued_body().await;

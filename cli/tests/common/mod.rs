@@ -189,6 +189,8 @@ pub fn local_pipeline(
     runner.agent_args = vec![
         "--artifacts-dir".into(),
         gh.tmp.path().join("artifacts").display().to_string(),
+        "--images-dir".into(),
+        gh.tmp.path().join("images").display().to_string(),
     ];
     let pipeline = Pipeline {
         state: SqliteState::open(&gh.tmp.path().join("slipway.db")).unwrap(),
@@ -199,6 +201,16 @@ pub fn local_pipeline(
         },
         runner,
         public_url: public_url.map(str::to_owned),
+        deploy: slipway::app::deploy::DeployPorts {
+            images: Some(Box::new(slipway::image::layout::LayoutStore::new(
+                gh.tmp.path().join("images"),
+            ))),
+            records: Some(std::sync::Arc::new(slipway::artifacts::fs::FsStore::new(
+                gh.tmp.path().join("artifacts"),
+                None,
+            ))),
+            aws: None,
+        },
     };
     (pipeline, completions)
 }

@@ -5,9 +5,11 @@
 //! reply that says why for each refusal. Edited comments are not read (the edge drops them), nor
 //! are comments by bots, Slipway included.
 
+use super::deploy::{DeployRequest, Started};
 use super::pipeline::{load_config, Loaded, Pipeline};
 use crate::command::{self, Command, MAX_COMMANDS};
 use crate::config::Config;
+use crate::deploy::{self, DeployFacts, DeployKind, DeployStatus, Refusal};
 use crate::event::{Comment, CommentAction, EventKind, PrNumber, QueuedEvent, Repo};
 use crate::forge::{Forge, Permission, PrFacts, Reaction};
 use crate::plan::{BuildTarget, CancelReason, Trigger};
@@ -21,6 +23,8 @@ enum Done {
     Quietly,
     Reply(String),
     Refused(String),
+    /// It was tried and failed; the failure is told elsewhere (the deployment comment).
+    Failed,
 }
 
 struct Context<'a> {
@@ -144,6 +148,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     refused = true;
                     replies.push(text);
                 }
+                Done::Failed => refused = true,
             }
         }
         if parsed.truncated {
@@ -228,9 +233,105 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 }
                 Ok(Done::Reply(render::cancelled_builds(cancelled)))
             }
-            Command::Deploy { .. } | Command::Rollback { .. } => {
-                Ok(Done::Refused(render::deployments_not_configured()))
+            Command::Deploy { environment } => self.deploy_command(ctx, &environment, None).await,
+            Command::Rollback { environment, sha } => {
+                self.deploy_command(ctx, &environment, Some(sha)).await
             }
+        }
+    }
+
+    /// `/deploy <env>` (`rollback` None) or `/rollback <env> [sha]`.
+    async fn deploy_command(
+        &self,
+        ctx: &mut Context<'_>,
+        name: &str,
+        rollback: Option<Option<String>>,
+    ) -> Result<Done, BoxError> {
+        let Some(environment) = ctx.config.environments.get(name) else {
+            return Ok(Done::Refused(render::deploy_refused(
+                name,
+                &Refusal::UnknownEnvironment,
+            )));
+        };
+        let forge_kind = ctx.queued.event.forge;
+        let head = ctx.facts.head_sha.clone();
+        let latest = self
+            .state
+            .runs_for_pr(forge_kind, &ctx.repo.id, ctx.pr)
+            .await?
+            .into_iter()
+            .filter(|r| r.sha == head && r.deployment.is_none())
+            .max_by_key(|r| r.created_at);
+        let facts = DeployFacts {
+            permission: ctx.permission().await?,
+            from_fork: ctx.facts.from_fork,
+            build: latest.as_ref().map(|r| r.status),
+            approved: !ctx.facts.approved_by.is_empty(),
+            changes_requested: !ctx.facts.changes_requested_by.is_empty(),
+        };
+        if let Err(refusal) = deploy::check(environment, &facts, rollback.is_some()) {
+            return Ok(Done::Refused(render::deploy_refused(name, &refusal)));
+        }
+        let actor = ctx
+            .comment
+            .author
+            .login
+            .clone()
+            .unwrap_or_else(|| ctx.comment.author.id.to_string());
+        let request = match rollback {
+            None => {
+                let Some(build) = latest else {
+                    return Ok(Done::Refused(render::deploy_refused(
+                        name,
+                        &Refusal::NotBuilt,
+                    )));
+                };
+                DeployRequest {
+                    environment: name.to_owned(),
+                    kind: DeployKind::Deploy,
+                    sha: head,
+                    git_ref: ctx.facts.head_branch.clone(),
+                    artifacts_manifest: self.manifest_key(&build),
+                    image: build.image,
+                    actor,
+                    pr: Some(ctx.pr),
+                }
+            }
+            Some(sha) => {
+                let history = self
+                    .state
+                    .deployments(forge_kind, &ctx.repo.id, name)
+                    .await?;
+                let Some(target) = deploy::rollback_target(&history, sha.as_deref()) else {
+                    return Ok(Done::Refused(render::deploy_refused(
+                        name,
+                        &Refusal::NothingToRollBackTo,
+                    )));
+                };
+                DeployRequest {
+                    environment: name.to_owned(),
+                    kind: DeployKind::Rollback,
+                    sha: target.sha.clone(),
+                    git_ref: target.git_ref.clone(),
+                    image: target.image.clone(),
+                    artifacts_manifest: target.artifacts_manifest.clone(),
+                    actor,
+                    pr: Some(ctx.pr),
+                }
+            }
+        };
+        let installation = ctx.queued.event.installation_id;
+        match self
+            .deploy(ctx.forge, ctx.repo, installation, environment, request)
+            .await?
+        {
+            Started::Locked(holder) => Ok(Done::Refused(render::deploy_refused(
+                name,
+                &Refusal::Locked { holder },
+            ))),
+            Started::Running(_) => Ok(Done::Quietly),
+            Started::Done(record) if record.status == DeployStatus::Succeeded => Ok(Done::Quietly),
+            Started::Done(_) => Ok(Done::Failed),
         }
     }
 

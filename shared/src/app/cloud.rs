@@ -4,6 +4,7 @@
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
+use super::deploy::DeployPorts;
 use super::pipeline::{Outcome, Pipeline};
 use crate::artifacts::ArtifactStore;
 use crate::event::QueuedEvent;
@@ -26,6 +27,12 @@ pub fn pipeline(
         forges: settings::forges(env)?,
         runner: CodeBuildRunner::from_sdk(sdk, env.require(settings::CODEBUILD_PROJECT)?),
         public_url: env.get(settings::PUBLIC_URL).map(str::to_owned),
+        deploy: DeployPorts {
+            images: crate::image::target::store(env, None, Some(sdk))?,
+            records: crate::artifacts::s3::S3Store::from_settings(sdk, env)
+                .map(|s| std::sync::Arc::new(s) as _),
+            aws: Some(sdk.clone()),
+        },
     })
 }
 

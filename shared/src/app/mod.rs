@@ -4,6 +4,8 @@
 mod chatops;
 #[cfg(all(feature = "aws", feature = "forges"))]
 pub mod cloud;
+#[cfg(feature = "forges")]
+pub mod deploy;
 #[cfg(all(feature = "local", feature = "forges"))]
 pub mod local;
 #[cfg(feature = "forges")]

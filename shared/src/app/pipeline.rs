@@ -27,6 +27,8 @@ pub struct Pipeline<S, R> {
     pub runner: R,
     /// Base URL of the pages that show runs (`slipway serve`), for checks' details links.
     pub public_url: Option<String>,
+    /// Where deploys move tags, write records, and reach AWS targets.
+    pub deploy: super::deploy::DeployPorts,
 }
 
 /// How a build ended, as its runner tells it.
@@ -40,7 +42,7 @@ pub struct Outcome {
 }
 
 impl<S: StateStore, R: Runner> Pipeline<S, R> {
-    fn forge(
+    pub(super) fn forge(
         &self,
         run_or_event: (crate::event::ForgeKind, Option<u64>),
     ) -> Result<Arc<dyn Forge>, BoxError> {
@@ -50,7 +52,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             .ok_or_else(|| format!("no {kind} credentials are configured").into())
     }
 
-    fn details_url(&self, id: &RunId) -> Option<String> {
+    pub(super) fn details_url(&self, id: &RunId) -> Option<String> {
         self.public_url
             .as_ref()
             .map(|base| format!("{}/runs/{id}", base.trim_end_matches('/')))
@@ -88,7 +90,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 }
                 Action::CancelBuilds { pr, keep, reason } => {
                     for run in self.state.runs_for_pr(event.forge, &repo.id, pr).await? {
-                        if !run.status.is_finished() && Some(&run.sha) != keep.as_ref() {
+                        // A push supersedes builds, never a deploy under way.
+                        let superseded = run.deployment.is_none()
+                            && !run.status.is_finished()
+                            && Some(&run.sha) != keep.as_ref();
+                        if superseded {
                             self.cancel(forge.as_ref(), run, reason, keep.as_ref())
                                 .await?;
                         }
@@ -170,6 +176,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             runner_ref: None,
             artifacts: Vec::new(),
             image: None,
+            deployment: None,
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {
@@ -290,7 +297,39 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         self.finish(run, &outcome).await
     }
 
-    async fn finish(&self, mut run: Run, outcome: &Outcome) -> Result<(), BoxError> {
+    async fn finish(&self, run: Run, outcome: &Outcome) -> Result<(), BoxError> {
+        if let Some(deployment) = run.deployment.clone() {
+            self.state.save_run(&run).await?;
+            return self.finish_deploy_run(&run, &deployment).await;
+        }
+        let green_push = run.status == RunStatus::Succeeded && run.trigger == plan::Trigger::Push;
+        let (forge_kind, installation, repo, sha, branch) = (
+            run.forge,
+            run.installation_id,
+            run.repo.clone(),
+            run.sha.clone(),
+            run.git_ref.clone(),
+        );
+        let image = run.image.clone();
+        let manifest = self.manifest_key(&run);
+        self.finish_build(run, outcome).await?;
+        if green_push {
+            let forge = self.forge((forge_kind, installation))?;
+            self.auto_deploy(
+                forge.as_ref(),
+                &repo,
+                installation,
+                &sha,
+                &branch,
+                image,
+                manifest,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_build(&self, mut run: Run, outcome: &Outcome) -> Result<(), BoxError> {
         let forge = self.forge((run.forge, run.installation_id))?;
         let details = self.details_url(&run.id);
         let title = render::finished_title(&run, outcome.result.as_ref());

@@ -465,6 +465,20 @@ impl Forge for GitlabForge {
         })
     }
 
+    async fn pulls_for_commit(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+    ) -> Result<Vec<PrNumber>, ForgeError> {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            iid: u64,
+        }
+        let url = format!("{}/repository/commits/{sha}/merge_requests", project(repo));
+        let listed: Vec<Listed> = self.paged(&url, "the commit's merge requests").await?;
+        Ok(listed.into_iter().map(|m| PrNumber(m.iid)).collect())
+    }
+
     async fn create_deployment(
         &self,
         repo: &Repo,

@@ -367,6 +367,13 @@ pub trait Forge: Send + Sync {
 
     async fn pull_request(&self, repo: &Repo, pr: PrNumber) -> Result<PrFacts, ForgeError>;
 
+    /// The pull requests a commit belongs to (a merge commit: the one it merged).
+    async fn pulls_for_commit(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+    ) -> Result<Vec<PrNumber>, ForgeError>;
+
     async fn create_deployment(
         &self,
         repo: &Repo,

@@ -194,6 +194,7 @@ impl ImageStore for LayoutStore {
         }
         let image = PublishedImage {
             repository: self.repository_name(repository),
+            name: repository.to_owned(),
             digest: manifest.digest.clone(),
             tags: tags.to_vec(),
         };

@@ -195,6 +195,9 @@ pub fn digest_hex(digest: &str) -> Option<&str> {
 pub struct PublishedImage {
     /// Where it lives, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-service`.
     pub repository: String,
+    /// The repository as the store knows it (`build.image.repository`), for retags.
+    #[serde(default)]
+    pub name: String,
     pub digest: String,
     pub tags: Vec<String>,
 }

@@ -443,6 +443,7 @@ impl ImageStore for Registry {
         }
         let image = PublishedImage {
             repository: self.repository_name(repository),
+            name: repository.to_owned(),
             digest: manifest.digest.clone(),
             tags: tags.to_vec(),
         };

@@ -4,21 +4,25 @@ use std::path::Path;
 
 use super::layout::LayoutStore;
 use super::registry::Registry;
-use super::ImageTarget;
+use super::{ImageStore, ImageTarget};
 use crate::settings::{self, Env};
 use crate::BoxError;
 
-/// The store for this process's settings; `layouts` is the one-machine default. None when
-/// neither a registry nor a directory is given.
-pub async fn from_settings(
+enum Chosen {
+    Layouts(LayoutStore),
+    Registry(Registry),
+    #[cfg(feature = "aws")]
+    Ecr(super::ecr::Ecr),
+}
+
+/// `sdk` is needed only for ECR; without it an ECR registry is an error.
+fn choose(
     env: &Env,
     layouts: Option<&Path>,
-) -> Result<Option<ImageTarget>, BoxError> {
+    #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Option<Chosen>, BoxError> {
     let Some(url) = env.get(settings::REGISTRY) else {
-        return Ok(layouts.map(|dir| ImageTarget {
-            store: Box::new(LayoutStore::new(dir)),
-            base_registry: None,
-        }));
+        return Ok(layouts.map(|dir| Chosen::Layouts(LayoutStore::new(dir))));
     };
     let url = if url.starts_with("http://") || url.starts_with("https://") {
         url.to_owned()
@@ -28,14 +32,12 @@ pub async fn from_settings(
     let wants_ecr = env.get(settings::REGISTRY_AUTH) == Some("ecr");
     #[cfg(feature = "aws")]
     if wants_ecr || super::ecr::Ecr::is_ecr_host(&url) {
+        let sdk = sdk.ok_or("ECR needs the AWS configuration")?;
         let create = env.get(settings::ECR_CREATE_REPOSITORIES) == Some("true");
-        let client = aws_sdk_ecr::Client::new(&crate::aws::sdk_config().await);
-        let ecr = super::ecr::Ecr::new(client, &url, create);
-        let base_registry = Some(ecr.registry().await?);
-        return Ok(Some(ImageTarget {
-            store: Box::new(ecr),
-            base_registry,
-        }));
+        let client = aws_sdk_ecr::Client::new(sdk);
+        return Ok(Some(Chosen::Ecr(super::ecr::Ecr::new(
+            client, &url, create,
+        ))));
     }
     #[cfg(not(feature = "aws"))]
     if wants_ecr {
@@ -50,9 +52,61 @@ pub async fn from_settings(
         (Some(user), Some(password)) => Some((user.to_owned(), password.to_owned())),
         _ => None,
     };
-    let registry = Registry::new(&url, basic)?;
-    Ok(Some(ImageTarget {
-        store: Box::new(registry.clone()),
-        base_registry: Some(registry),
+    Ok(Some(Chosen::Registry(Registry::new(&url, basic)?)))
+}
+
+/// The store deploys retag in (no sign-in until it is used).
+pub fn store(
+    env: &Env,
+    layouts: Option<&Path>,
+    #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Option<Box<dyn ImageStore>>, BoxError> {
+    #[cfg(feature = "aws")]
+    let chosen = choose(env, layouts, sdk)?;
+    #[cfg(not(feature = "aws"))]
+    let chosen = choose(env, layouts)?;
+    Ok(chosen.map(|c| -> Box<dyn ImageStore> {
+        match c {
+            Chosen::Layouts(l) => Box::new(l),
+            Chosen::Registry(r) => Box::new(r),
+            #[cfg(feature = "aws")]
+            Chosen::Ecr(e) => Box::new(e),
+        }
     }))
+}
+
+/// The store a build pushes to, signed in, with the registry its base image may come from.
+pub async fn from_settings(
+    env: &Env,
+    layouts: Option<&Path>,
+) -> Result<Option<ImageTarget>, BoxError> {
+    #[cfg(feature = "aws")]
+    let chosen = {
+        let sdk = match env.get(settings::REGISTRY) {
+            Some(_) => Some(crate::aws::sdk_config().await),
+            None => None,
+        };
+        choose(env, layouts, sdk.as_ref())?
+    };
+    #[cfg(not(feature = "aws"))]
+    let chosen = choose(env, layouts)?;
+    Ok(match chosen {
+        None => None,
+        Some(Chosen::Layouts(l)) => Some(ImageTarget {
+            store: Box::new(l),
+            base_registry: None,
+        }),
+        Some(Chosen::Registry(r)) => Some(ImageTarget {
+            store: Box::new(r.clone()),
+            base_registry: Some(r),
+        }),
+        #[cfg(feature = "aws")]
+        Some(Chosen::Ecr(e)) => {
+            let base_registry = Some(e.registry().await?);
+            Some(ImageTarget {
+                store: Box::new(e),
+                base_registry,
+            })
+        }
+    })
 }

@@ -11,9 +11,11 @@ use crate::webhook::{AuthFailure, IgnoreReason, Rejection};
 
 mod build;
 mod chatops;
+mod deploy;
 mod pages;
 pub use build::*;
 pub use chatops::*;
+pub use deploy::*;
 pub use pages::*;
 
 /// An HTTP answer to a webhook delivery: status and a small JSON body.

@@ -210,6 +210,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::R
         runner_ref: None,
         artifacts: Vec::new(),
         image: None,
+        deployment: None,
     }
 }
 

@@ -352,6 +352,20 @@ impl Forge for GithubForge {
         })
     }
 
+    async fn pulls_for_commit(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+    ) -> Result<Vec<PrNumber>, ForgeError> {
+        #[derive(serde::Deserialize)]
+        struct Pull {
+            number: u64,
+        }
+        let url = format!("{}/commits/{sha}/pulls", repo_path(repo));
+        let pulls: Vec<Pull> = self.paged(&url, "the commit's pull requests").await?;
+        Ok(pulls.into_iter().map(|p| PrNumber(p.number)).collect())
+    }
+
     async fn create_deployment(
         &self,
         repo: &Repo,

@@ -21,6 +21,10 @@ use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 use crate::state::db::Db;
 use crate::BoxError;
 
+mod records;
+
+pub use records::LocalDeployment;
+
 /// The login Slipway comments as on the local forge.
 pub const BOT_LOGIN: &str = "slipway";
 
@@ -89,88 +93,6 @@ impl LocalForge {
         Ok(LocalForge {
             db: Db::open(db_path, SCHEMA)?,
         })
-    }
-
-    /// Open (or update) pull request `number` with this head, as `slipway run` does.
-    pub async fn open_pull_request(
-        &self,
-        repo: &Repo,
-        number: PrNumber,
-        head: &CommitSha,
-        branch: &str,
-        author: &str,
-    ) -> Result<(), BoxError> {
-        let (key, sha, branch, author) = (
-            repo.id.0.clone(),
-            head.to_string(),
-            branch.to_owned(),
-            author.to_owned(),
-        );
-        self.db
-            .call(move |conn| {
-                conn.execute(
-                    "INSERT INTO local_pulls (repo, number, head_sha, head_branch, author) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (repo, number) DO UPDATE SET head_sha = excluded.head_sha, head_branch = excluded.head_branch",
-                    params![key, number.0 as i64, sha, branch, author],
-                )
-            })
-            .await
-            .map(drop)
-    }
-
-    pub async fn set_permission(
-        &self,
-        repo: &Repo,
-        login: &str,
-        permission: Permission,
-    ) -> Result<(), BoxError> {
-        let (key, login) = (repo.id.0.clone(), login.to_owned());
-        self.db
-            .call(move |conn| {
-                conn.execute(
-                    "INSERT INTO local_permissions (repo, login, permission) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (repo, login) DO UPDATE SET permission = excluded.permission",
-                    params![key, login, permission.as_str()],
-                )
-            })
-            .await
-            .map(drop)
-    }
-
-    /// Every check of a commit, in the order they were first set.
-    pub async fn checks(&self, repo: &Repo, sha: &CommitSha) -> Result<Vec<LocalCheck>, BoxError> {
-        let (key, sha) = (repo.id.0.clone(), sha.to_string());
-        self.db
-            .call(move |conn| {
-                let mut statement = conn.prepare(
-                    "SELECT name, sha, state, title, summary, details_url FROM local_checks WHERE repo = ?1 AND sha = ?2 ORDER BY id",
-                )?;
-                let rows = statement.query_map(params![key, sha], |r| {
-                    Ok(LocalCheck {
-                        name: r.get(0)?,
-                        sha: r.get(1)?,
-                        state: r.get(2)?,
-                        title: r.get(3)?,
-                        summary: r.get(4)?,
-                        details_url: r.get(5)?,
-                    })
-                })?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await
-    }
-
-    /// The reactions on a comment, in order.
-    pub async fn reactions(&self, comment: CommentId) -> Result<Vec<String>, BoxError> {
-        self.db
-            .call(move |conn| {
-                let mut statement = conn.prepare(
-                    "SELECT name FROM local_reactions WHERE comment_id = ?1 ORDER BY rowid",
-                )?;
-                let rows = statement.query_map([comment.0 as i64], |r| r.get(0))?;
-                rows.collect::<rusqlite::Result<Vec<String>>>()
-            })
-            .await
     }
 }
 
@@ -420,6 +342,26 @@ impl Forge for LocalForge {
         })
     }
 
+    async fn pulls_for_commit(
+        &self,
+        repo: &Repo,
+        sha: &CommitSha,
+    ) -> Result<Vec<PrNumber>, ForgeError> {
+        let (key, sha) = (repo.id.0.clone(), sha.to_string());
+        let numbers: Vec<i64> = self
+            .db
+            .call(move |conn| {
+                let mut statement = conn.prepare(
+                    "SELECT number FROM local_pulls WHERE repo = ?1 AND head_sha = ?2 ORDER BY number",
+                )?;
+                let rows = statement.query_map(params![key, sha], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .await
+            .map_err(db_error)?;
+        Ok(numbers.into_iter().map(|n| PrNumber(n as u64)).collect())
+    }
+
     async fn create_deployment(
         &self,
         repo: &Repo,
@@ -467,30 +409,6 @@ impl Forge for LocalForge {
             .await
             .map(drop)
             .map_err(db_error)
-    }
-}
-
-impl LocalForge {
-    /// A comment by `author` (Slipway's own replies, or `slipway comment --as USER`).
-    pub async fn comment_as(
-        &self,
-        repo: &Repo,
-        pr: PrNumber,
-        author: &str,
-        body: &str,
-    ) -> Result<CommentId, BoxError> {
-        let (key, author, body) = (repo.id.0.clone(), author.to_owned(), body.to_owned());
-        let id = self
-            .db
-            .call(move |conn| -> rusqlite::Result<i64> {
-                conn.execute(
-                    "INSERT INTO local_comments (repo, pr, author, body) VALUES (?1, ?2, ?3, ?4)",
-                    params![key, pr.0 as i64, author, body],
-                )?;
-                Ok(conn.last_insert_rowid())
-            })
-            .await?;
-        Ok(CommentId(id as u64))
     }
 }
 

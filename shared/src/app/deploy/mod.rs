@@ -1,0 +1,501 @@
+//! Deploys: requirements checked, the environment locked, the target updated, the
+//! `env-<name>` tag moved to the digest, `current.json` written, and everything recorded — in
+//! Slipway's state, on the forge (deployment, check) and in a sticky comment per environment.
+//!
+//! Environments with `steps` run them through the runner, like a build; the deploy completes
+//! when that run reports. The other targets complete in place. Either way the lock is released
+//! and the deployment ends succeeded or failed, with the reason.
+
+#[cfg(feature = "aws")]
+pub mod targets;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest as _, Sha256};
+
+use super::pipeline::Pipeline;
+use crate::artifacts::ArtifactStore;
+use crate::config::{Environment, Target};
+use crate::deploy::{
+    self, DeployKind, DeployRef, DeployStatus, DeploymentRecord, Previous, LOCK_TTL,
+};
+use crate::event::{CommitSha, PrNumber, Repo};
+use crate::forge::{
+    sticky_marker, upsert_sticky_comment, CheckRun, CheckState, DeploymentId, DeploymentState,
+    DeploymentStatus, Forge, NewDeployment,
+};
+use crate::image::{ImageStore, PublishedImage};
+use crate::render;
+use crate::run::{Run, RunId, RunStatus};
+use crate::runner::{BuildJob, Runner};
+use crate::state::{environment_key, unix_secs, StateStore};
+use crate::BoxError;
+
+/// What deploys reach besides the forge and the state: the image store (tags), the artifact
+/// store (`current.json`), and AWS for the Lambda and ECS targets.
+#[derive(Default)]
+pub struct DeployPorts {
+    pub images: Option<Box<dyn ImageStore>>,
+    pub records: Option<Arc<dyn ArtifactStore>>,
+    #[cfg(feature = "aws")]
+    pub aws: Option<aws_config::SdkConfig>,
+}
+
+/// A deploy to start: what to ship where, asked by whom.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub environment: String,
+    pub kind: DeployKind,
+    pub sha: CommitSha,
+    pub git_ref: String,
+    pub image: Option<PublishedImage>,
+    pub artifacts_manifest: Option<String>,
+    pub actor: String,
+    /// The pull request it was asked on (or that merged the commit).
+    pub pr: Option<PrNumber>,
+}
+
+/// How a deploy request came out.
+#[derive(Debug)]
+pub enum Started {
+    /// Completed in place (succeeded or failed: see the record).
+    Done(Box<DeploymentRecord>),
+    /// Its steps run on the runner; the report completes it.
+    Running(Box<DeploymentRecord>),
+    /// Another deploy holds the environment.
+    Locked(String),
+}
+
+fn deployment_id(repo: &Repo, request: &DeployRequest, now: SystemTime) -> String {
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let seed = format!(
+        "{}\n{}\n{}\n{nanos}\n{}",
+        repo.id.0,
+        request.environment,
+        request.sha,
+        fastrand::u64(..)
+    );
+    hex::encode(&Sha256::digest(seed)[..8])
+}
+
+impl<S: StateStore, R: Runner> Pipeline<S, R> {
+    /// Start a deploy whose requirements were checked. Never leaves the lock held on error.
+    pub async fn deploy(
+        &self,
+        forge: &dyn Forge,
+        repo: &Repo,
+        installation_id: Option<u64>,
+        environment: &Environment,
+        request: DeployRequest,
+    ) -> Result<Started, BoxError> {
+        let kind = forge.kind();
+        let history = self
+            .state
+            .deployments(kind, &repo.id, &request.environment)
+            .await?;
+        let now = SystemTime::now();
+        let id = deployment_id(repo, &request, now);
+        let lock = environment_key(kind, &repo.id, &request.environment);
+        if let Some(holder) = self.state.acquire_lock(&lock, &id, now, LOCK_TTL).await? {
+            let busy = history.iter().rev().find(|d| d.id == holder);
+            return Ok(Started::Locked(render::deploy_in_progress(busy)));
+        }
+        let mut record = DeploymentRecord {
+            id,
+            forge: kind,
+            repo: repo.clone(),
+            installation_id,
+            environment: request.environment,
+            kind: request.kind,
+            sha: request.sha,
+            git_ref: request.git_ref,
+            image: request.image,
+            artifacts_manifest: request.artifacts_manifest,
+            actor: request.actor,
+            pr: request.pr,
+            status: DeployStatus::InProgress,
+            reason: None,
+            previous: deploy::current(&history).map(|d| Previous {
+                sha: d.sha.clone(),
+                image: d.image.clone(),
+                deployment_id: d.id.clone(),
+            }),
+            forge_deployment: None,
+            run_id: None,
+            url: environment.url.clone(),
+            created_ms: now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
+            finished_at: None,
+        };
+        match self.begin(forge, environment, &mut record).await {
+            Ok(true) => Ok(Started::Running(Box::new(record))),
+            Ok(false) => {
+                let applied = self.apply(environment, &record).await;
+                let done = self.complete(forge, environment, record, applied).await?;
+                Ok(Started::Done(Box::new(done)))
+            }
+            Err(e) => {
+                let done = self
+                    .complete(forge, environment, record, Err(e.to_string()))
+                    .await?;
+                Ok(Started::Done(Box::new(done)))
+            }
+        }
+    }
+
+    /// Record the deploy everywhere as in progress; start the steps' run if there are steps.
+    /// True when a run was started.
+    async fn begin(
+        &self,
+        forge: &dyn Forge,
+        environment: &Environment,
+        record: &mut DeploymentRecord,
+    ) -> Result<bool, BoxError> {
+        self.state.save_deployment(record).await?;
+        let new = NewDeployment {
+            environment: record.environment.clone(),
+            sha: record.sha.clone(),
+            git_ref: record.git_ref.clone(),
+            description: format!("{} by {}", record.sha.short(), record.actor),
+            transient: false,
+            production: record.environment == "production",
+        };
+        let id = forge.create_deployment(&record.repo, &new).await?;
+        record.forge_deployment = Some(id.0);
+        self.state.save_deployment(record).await?;
+        self.publish(forge, environment, record).await?;
+        let Target::Steps(steps) = &environment.target else {
+            return Ok(false);
+        };
+        let run_id = RunId(record.id.clone());
+        let run = Run {
+            id: run_id.clone(),
+            forge: record.forge,
+            repo: record.repo.clone(),
+            installation_id: record.installation_id,
+            sha: record.sha.clone(),
+            git_ref: record.git_ref.clone(),
+            pr: record.pr,
+            trigger: crate::plan::Trigger::Command,
+            check_name: deploy::check_name(&record.environment),
+            check_id: None,
+            status: RunStatus::Running,
+            cancel_reason: None,
+            created_at: unix_secs(SystemTime::now()) as u64,
+            finished_at: None,
+            timeout_secs: crate::config::DEFAULT_TIMEOUT.as_secs(),
+            runner_ref: None,
+            artifacts: Vec::new(),
+            image: None,
+            deployment: Some(DeployRef {
+                id: record.id.clone(),
+                environment: record.environment.clone(),
+            }),
+        };
+        let mut env = environment.env.clone();
+        env.insert("SLIPWAY_ENV".into(), record.environment.clone());
+        if let Some(image) = &record.image {
+            env.insert("SLIPWAY_IMAGE".into(), image.reference());
+            env.insert("SLIPWAY_IMAGE_DIGEST".into(), image.digest.clone());
+        }
+        if let Some(manifest) = &record.artifacts_manifest {
+            env.insert("SLIPWAY_ARTIFACTS_MANIFEST".into(), manifest.clone());
+        }
+        let job = BuildJob {
+            run_id: run_id.clone(),
+            sha: record.sha.clone(),
+            git_ref: record.git_ref.clone(),
+            pr: record.pr,
+            steps: steps.clone(),
+            env,
+            timeout_secs: run.timeout_secs,
+            artifacts: Vec::new(),
+            artifact_prefix: String::new(),
+            image: None,
+            source_url: None,
+        };
+        self.state.insert_run(&run).await?;
+        record.run_id = Some(run_id.0.clone());
+        self.state.save_deployment(record).await?;
+        let reference = self.runner.start(&job, forge, &record.repo).await?;
+        let mut run = run;
+        run.runner_ref = Some(reference);
+        self.state.save_run(&run).await?;
+        Ok(true)
+    }
+
+    /// The in-place targets: Lambda, ECS, or nothing beyond the tag.
+    async fn apply(
+        &self,
+        environment: &Environment,
+        record: &DeploymentRecord,
+    ) -> Result<(), String> {
+        let image = record.image.as_ref().map(PublishedImage::reference);
+        match &environment.target {
+            Target::TagOnly | Target::Steps(_) => Ok(()),
+            #[cfg(feature = "aws")]
+            Target::Lambda { function, alias } => {
+                let (sdk, image) = self.aws_and_image(image.as_deref(), "lambda")?;
+                let client = aws_sdk_lambda::Client::new(sdk);
+                targets::lambda(&client, function, alias, image)
+                    .await
+                    .map(drop)
+            }
+            #[cfg(feature = "aws")]
+            Target::Ecs {
+                cluster,
+                service,
+                container,
+            } => {
+                let (sdk, image) = self.aws_and_image(image.as_deref(), "ecs")?;
+                let client = aws_sdk_ecs::Client::new(sdk);
+                targets::ecs(&client, cluster, service, container, image)
+                    .await
+                    .map(drop)
+            }
+            #[cfg(not(feature = "aws"))]
+            Target::Lambda { .. } | Target::Ecs { .. } => {
+                Err("this Slipway was built without AWS support".into())
+            }
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    fn aws_and_image<'a>(
+        &'a self,
+        image: Option<&'a str>,
+        target: &str,
+    ) -> Result<(&'a aws_config::SdkConfig, &'a str), String> {
+        let image = image.ok_or_else(|| {
+            format!("the build pushed no image, so the {target} target has nothing to run")
+        })?;
+        let sdk = self.deploy.aws.as_ref().ok_or_else(|| {
+            format!("the {target} target needs AWS, which is not configured here")
+        })?;
+        Ok((sdk, image))
+    }
+
+    /// A green build of a branch that environments auto-deploy: deploy it to each of them.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn auto_deploy(
+        &self,
+        forge: &dyn Forge,
+        repo: &Repo,
+        installation_id: Option<u64>,
+        sha: &CommitSha,
+        branch: &str,
+        image: Option<PublishedImage>,
+        artifacts_manifest: Option<String>,
+    ) -> Result<(), BoxError> {
+        let config = match super::pipeline::load_config(forge, repo, sha).await? {
+            super::pipeline::Loaded::Valid(config) => config,
+            _ => return Ok(()),
+        };
+        for name in deploy::auto_deploy_targets(&config.environments, branch) {
+            let request = DeployRequest {
+                environment: name.to_owned(),
+                kind: DeployKind::Auto,
+                sha: sha.clone(),
+                git_ref: branch.to_owned(),
+                image: image.clone(),
+                artifacts_manifest: artifacts_manifest.clone(),
+                actor: forge.bot_login().await?,
+                pr: None,
+            };
+            let environment = &config.environments[name];
+            match self
+                .deploy(forge, repo, installation_id, environment, request)
+                .await?
+            {
+                Started::Locked(holder) => {
+                    tracing::warn!(environment = name, %holder, "auto-deploy skipped: another deploy holds the environment");
+                }
+                Started::Done(_) | Started::Running(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The build's `manifest.json` key, when it stored one.
+    pub(super) fn manifest_key(&self, run: &Run) -> Option<String> {
+        (!run.artifacts.is_empty()).then(|| {
+            format!(
+                "{}manifest.json",
+                crate::artifacts::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id)
+            )
+        })
+    }
+
+    /// A deploy's steps run ended: complete the deploy with its result.
+    pub(super) async fn finish_deploy_run(
+        &self,
+        run: &Run,
+        deployment: &DeployRef,
+    ) -> Result<(), BoxError> {
+        let forge = self.forge((run.forge, run.installation_id))?;
+        let history = self
+            .state
+            .deployments(run.forge, &run.repo.id, &deployment.environment)
+            .await?;
+        let Some(record) = history.into_iter().find(|d| d.id == deployment.id) else {
+            tracing::warn!(deployment = %deployment.id, "a deploy run for an unknown deployment");
+            return Ok(());
+        };
+        if record.status != DeployStatus::InProgress {
+            return Ok(());
+        }
+        // The config at the deployed commit says how the environment is reached.
+        let config = super::pipeline::load_config(forge.as_ref(), &run.repo, &run.sha).await?;
+        let environment = match &config {
+            super::pipeline::Loaded::Valid(c) => {
+                c.environments.get(&deployment.environment).cloned()
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| Environment {
+            auto_deploy: None,
+            url: record.url.clone(),
+            allow: crate::forge::Permission::Admin,
+            require: Vec::new(),
+            target: Target::Steps(Vec::new()),
+            env: Default::default(),
+        });
+        let result = match run.status {
+            RunStatus::Succeeded => Ok(()),
+            RunStatus::TimedOut => Err("the deploy steps timed out".to_owned()),
+            RunStatus::Cancelled => Err("the deploy was cancelled".to_owned()),
+            RunStatus::Lost => Err("the deploy steps never reported back".to_owned()),
+            _ => Err("a deploy step failed; see the log".to_owned()),
+        };
+        self.complete(forge.as_ref(), &environment, record, result)
+            .await
+            .map(drop)
+    }
+
+    /// End a deploy: on success move the tag and write `current.json`; record the result; tell
+    /// the forge and the pull request; release the lock, whatever happened before.
+    async fn complete(
+        &self,
+        forge: &dyn Forge,
+        environment: &Environment,
+        mut record: DeploymentRecord,
+        mut result: Result<(), String>,
+    ) -> Result<DeploymentRecord, BoxError> {
+        if result.is_ok() {
+            result = self.record_current(&record).await;
+        }
+        record.status = match &result {
+            Ok(()) => DeployStatus::Succeeded,
+            Err(_) => DeployStatus::Failed,
+        };
+        record.reason = result.err();
+        record.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+        let saved = self.state.save_deployment(&record).await;
+        let published = self.publish(forge, environment, &record).await;
+        let lock = environment_key(record.forge, &record.repo.id, &record.environment);
+        let released = self.state.release_lock(&lock, &record.id).await;
+        saved?;
+        published?;
+        released?;
+        Ok(record)
+    }
+
+    /// Point `env-<name>` at the digest and write `current.json`.
+    async fn record_current(&self, record: &DeploymentRecord) -> Result<(), String> {
+        if let (Some(image), Some(images)) = (&record.image, &self.deploy.images) {
+            images
+                .retag(
+                    &image.name,
+                    &image.digest,
+                    &deploy::environment_tag(&record.environment),
+                )
+                .await
+                .map_err(|e| format!("moving the env-{} tag failed: {e}", record.environment))?;
+        }
+        if let Some(records) = &self.deploy.records {
+            let current = serde_json::json!({
+                "environment": record.environment,
+                "sha": record.sha,
+                "image": record.image.as_ref().map(PublishedImage::reference),
+                "digest": record.image.as_ref().map(|i| i.digest.clone()),
+                "artifacts_manifest": record.artifacts_manifest,
+                "actor": record.actor,
+                "deployment": record.id,
+                "deployed_at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            });
+            let key = deploy::current_key(&record.repo, record.forge, &record.environment);
+            let bytes = serde_json::to_vec_pretty(&current).map_err(|e| e.to_string())?;
+            records
+                .put_bytes(&key, bytes, "application/json")
+                .await
+                .map_err(|e| format!("writing {key} failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The deploy's state on the forge: deployment status, check, and the comment(s).
+    async fn publish(
+        &self,
+        forge: &dyn Forge,
+        environment: &Environment,
+        record: &DeploymentRecord,
+    ) -> Result<(), BoxError> {
+        let tag_only = matches!(environment.target, Target::TagOnly);
+        let body = render::deployment_comment(record, tag_only);
+        let log_url = record
+            .run_id
+            .as_ref()
+            .and_then(|id| self.details_url(&RunId(id.clone())));
+        if let Some(id) = record.forge_deployment {
+            let state = match record.status {
+                DeployStatus::InProgress => DeploymentState::InProgress,
+                DeployStatus::Succeeded => DeploymentState::Success,
+                DeployStatus::Failed => DeploymentState::Failure,
+            };
+            let status = DeploymentStatus {
+                state,
+                environment_url: record.url.clone(),
+                log_url: log_url.clone(),
+                description: render::deploy_check_title(record),
+            };
+            forge
+                .set_deployment_status(&record.repo, DeploymentId(id), &status)
+                .await?;
+        }
+        let state = match record.status {
+            DeployStatus::InProgress => CheckState::InProgress,
+            DeployStatus::Succeeded => CheckState::Success,
+            DeployStatus::Failed => CheckState::Failure,
+        };
+        let check = CheckRun {
+            name: deploy::check_name(&record.environment),
+            head_sha: record.sha.clone(),
+            state,
+            title: render::deploy_check_title(record),
+            summary: body.clone(),
+            details_url: log_url.or_else(|| record.url.clone()),
+            started_at: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(record.created_ms)),
+            completed_at: state.is_final().then(SystemTime::now),
+        };
+        forge.set_check(&record.repo, &check, None).await?;
+        if record.status == DeployStatus::InProgress {
+            return Ok(());
+        }
+        let pulls = match (record.pr, record.kind) {
+            (Some(pr), _) => vec![pr],
+            (None, DeployKind::Auto) => forge.pulls_for_commit(&record.repo, &record.sha).await?,
+            (None, _) => Vec::new(),
+        };
+        let marker = sticky_marker(&format!("deploy-{}", record.environment));
+        for pr in pulls {
+            upsert_sticky_comment(forge, &record.repo, pr, &marker, &body, None).await?;
+        }
+        Ok(())
+    }
+}

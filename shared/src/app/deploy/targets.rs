@@ -1,0 +1,264 @@
+//! Deploy targets on AWS: a container-image Lambda function, and an ECS service. Each waits,
+//! bounded, for the change to take, and leaves the previous version serving when it does not.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_lambda::types::LastUpdateStatus;
+
+/// How long a Lambda update or an ECS rollout may take before the deploy fails.
+pub const LAMBDA_WAIT: Duration = Duration::from_secs(5 * 60);
+pub const ECS_WAIT: Duration = Duration::from_secs(10 * 60);
+const POLL: Duration = Duration::from_secs(2);
+
+/// New code from `image_uri`, a published version, and `alias` moved to it. Until the alias
+/// moves, callers of the alias keep the previous version. Returns the version.
+pub async fn lambda(
+    client: &aws_sdk_lambda::Client,
+    function: &str,
+    alias: &str,
+    image_uri: &str,
+) -> Result<String, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("Lambda {function}: {what}: {e}");
+    client
+        .update_function_code()
+        .function_name(function)
+        .image_uri(image_uri)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "updating the code",
+                &aws_sdk_lambda::error::DisplayErrorContext(e),
+            )
+        })?;
+    let deadline = Instant::now() + LAMBDA_WAIT;
+    loop {
+        let config = client
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    "reading the update",
+                    &aws_sdk_lambda::error::DisplayErrorContext(e),
+                )
+            })?;
+        match config.last_update_status() {
+            Some(LastUpdateStatus::InProgress) if Instant::now() < deadline => {
+                tokio::time::sleep(POLL).await
+            }
+            Some(LastUpdateStatus::InProgress) => {
+                return Err(format!(
+                    "Lambda {function}: the update did not finish in {}s",
+                    LAMBDA_WAIT.as_secs()
+                ))
+            }
+            Some(LastUpdateStatus::Failed) => {
+                let reason = config
+                    .last_update_status_reason()
+                    .unwrap_or("no reason given");
+                return Err(format!("Lambda {function}: the update failed: {reason}"));
+            }
+            _ => break,
+        }
+    }
+    let published = client
+        .publish_version()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "publishing a version",
+                &aws_sdk_lambda::error::DisplayErrorContext(e),
+            )
+        })?;
+    let version = published
+        .version()
+        .ok_or_else(|| format!("Lambda {function}: no version was published"))?
+        .to_owned();
+    let moved = client
+        .update_alias()
+        .function_name(function)
+        .name(alias)
+        .function_version(&version)
+        .send()
+        .await;
+    match moved {
+        Ok(_) => Ok(version),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            client
+                .create_alias()
+                .function_name(function)
+                .name(alias)
+                .function_version(&version)
+                .send()
+                .await
+                .map_err(|e| {
+                    fail(
+                        "creating the alias",
+                        &aws_sdk_lambda::error::DisplayErrorContext(e),
+                    )
+                })?;
+            Ok(version)
+        }
+        Err(e) => Err(fail(
+            "moving the alias",
+            &aws_sdk_lambda::error::DisplayErrorContext(e),
+        )),
+    }
+}
+
+/// A task definition revision with `image_uri` for `container`, rolled out to the service; on
+/// a rollout that does not settle, the service goes back to its previous task definition.
+/// Returns the new task definition's ARN.
+pub async fn ecs(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    container: &str,
+    image_uri: &str,
+) -> Result<String, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("ECS {service}: {what}: {e}");
+    let described = client
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "reading the service",
+                &aws_sdk_ecs::error::DisplayErrorContext(e),
+            )
+        })?;
+    let current = described
+        .services()
+        .first()
+        .and_then(|s| s.task_definition())
+        .ok_or_else(|| format!("ECS {service}: no such service in cluster {cluster}"))?
+        .to_owned();
+    let definition = client
+        .describe_task_definition()
+        .task_definition(&current)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "reading the task definition",
+                &aws_sdk_ecs::error::DisplayErrorContext(e),
+            )
+        })?
+        .task_definition
+        .ok_or_else(|| format!("ECS {service}: task definition {current} is missing"))?;
+    let mut found = false;
+    let containers: Vec<ContainerDefinition> = definition
+        .container_definitions()
+        .iter()
+        .map(|c| {
+            if c.name() == Some(container) {
+                found = true;
+                let mut c = c.clone();
+                c.image = Some(image_uri.to_owned());
+                c
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    if !found {
+        return Err(format!(
+            "ECS {service}: the task definition has no container {container:?}"
+        ));
+    }
+    let registered = client
+        .register_task_definition()
+        .family(definition.family().unwrap_or(service))
+        .set_container_definitions(Some(containers))
+        .set_task_role_arn(definition.task_role_arn().map(str::to_owned))
+        .set_execution_role_arn(definition.execution_role_arn().map(str::to_owned))
+        .set_network_mode(definition.network_mode().cloned())
+        .set_volumes(Some(definition.volumes().to_vec()))
+        .set_requires_compatibilities(Some(definition.requires_compatibilities().to_vec()))
+        .set_cpu(definition.cpu().map(str::to_owned))
+        .set_memory(definition.memory().map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "registering the task definition",
+                &aws_sdk_ecs::error::DisplayErrorContext(e),
+            )
+        })?;
+    let new = registered
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .ok_or_else(|| format!("ECS {service}: the new task definition has no ARN"))?
+        .to_owned();
+    update_service(client, cluster, service, &new)
+        .await
+        .map_err(|e| fail("updating the service", &e))?;
+    match wait_stable(client, cluster, service).await {
+        Ok(()) => Ok(new),
+        Err(why) => {
+            let back = update_service(client, cluster, service, &current).await;
+            let note = match back {
+                Ok(()) => format!("rolled back to {current}"),
+                Err(e) => format!("and rolling back to {current} failed too: {e}"),
+            };
+            Err(format!("ECS {service}: {why}; {note}"))
+        }
+    }
+}
+
+async fn update_service(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<(), String> {
+    client
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .task_definition(task_definition)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
+}
+
+/// One deployment left, running what it wants.
+async fn wait_stable(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<(), String> {
+    let deadline = Instant::now() + ECS_WAIT;
+    loop {
+        let described = client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())?;
+        if let Some(s) = described.services().first() {
+            if s.deployments().len() <= 1 && s.running_count() == s.desired_count() {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the rollout did not settle in {}s",
+                ECS_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

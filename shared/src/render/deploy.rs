@@ -1,0 +1,138 @@
+//! What deployments say: refusals, the check, and the sticky deployment comment per environment.
+
+use crate::deploy::{DeployKind, DeployStatus, DeploymentRecord, Refusal};
+use crate::image::PublishedImage;
+use crate::run::RunStatus;
+
+pub fn deploy_refused(environment: &str, refusal: &Refusal) -> String {
+    let why = match refusal {
+        Refusal::UnknownEnvironment => {
+            format!("there is no environment `{environment}` in `.slipway.yml`")
+        }
+        Refusal::Permission { needed, have } => {
+            format!("it needs {needed} access; you have {have}")
+        }
+        Refusal::Fork => {
+            "this pull request comes from a fork, and fork code is never deployed".into()
+        }
+        Refusal::NotBuilt => "this commit has not been built yet: comment `/build` first".into(),
+        Refusal::BuildNotGreen(RunStatus::Queued | RunStatus::Running) => {
+            "this commit's build has not finished yet".into()
+        }
+        Refusal::BuildNotGreen(status) => {
+            format!("this commit's build did not pass ({})", run_status(*status))
+        }
+        Refusal::NotApproved => "the pull request needs an approving review".into(),
+        Refusal::ChangesRequested => "a reviewer requested changes".into(),
+        Refusal::NothingToRollBackTo => {
+            "there is no earlier successful deployment to roll back to".into()
+        }
+        Refusal::Locked { holder } => format!("another deploy is in progress: {holder}"),
+    };
+    format!("Not deploying to `{environment}`: {why}.")
+}
+
+fn run_status(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Queued => "queued",
+        RunStatus::Running => "running",
+        RunStatus::Succeeded => "passed",
+        RunStatus::Failed => "failed",
+        RunStatus::Cancelled => "cancelled",
+        RunStatus::TimedOut => "timed out",
+        RunStatus::Lost => "lost",
+    }
+}
+
+/// The deploy holding an environment's lock, for a refusal.
+pub fn deploy_in_progress(holder: Option<&DeploymentRecord>) -> String {
+    match holder {
+        Some(d) => format!(
+            "`{}` by @{} (deployment `{}`)",
+            d.sha.short(),
+            d.actor,
+            d.id
+        ),
+        None => "one that started moments ago".into(),
+    }
+}
+
+fn image_text(image: Option<&PublishedImage>) -> String {
+    image.map_or_else(|| "no image".into(), |i| format!("`{}`", i.reference()))
+}
+
+fn how(kind: DeployKind) -> &'static str {
+    match kind {
+        DeployKind::Deploy => "`/deploy`",
+        DeployKind::Rollback => "`/rollback`",
+        DeployKind::Auto => "continuous deployment",
+    }
+}
+
+pub fn deploy_check_title(record: &DeploymentRecord) -> String {
+    match record.status {
+        DeployStatus::InProgress => format!("Deploying to {}", record.environment),
+        DeployStatus::Succeeded => format!("Deployed to {}", record.environment),
+        DeployStatus::Failed => format!("Deploy to {} failed", record.environment),
+    }
+}
+
+/// The check summary and the comment share this body.
+pub fn deployment_comment(record: &DeploymentRecord, tag_only_target: bool) -> String {
+    let env = &record.environment;
+    let heading = match record.status {
+        DeployStatus::InProgress => format!("### ⏳ Deploying to `{env}`"),
+        DeployStatus::Succeeded if record.kind == DeployKind::Rollback => {
+            format!("### ↩️ Rolled back `{env}`")
+        }
+        DeployStatus::Succeeded => format!("### 🚀 Deployed to `{env}`"),
+        DeployStatus::Failed => format!("### ❌ Deploy to `{env}` failed"),
+    };
+    let mut text = format!("{heading}\n\n| | |\n|---|---|\n");
+    text.push_str(&format!("| commit | `{}` |\n", record.sha.short()));
+    text.push_str(&format!(
+        "| image | {} |\n",
+        image_text(record.image.as_ref())
+    ));
+    text.push_str(&format!(
+        "| by | @{} with {} |\n",
+        record.actor,
+        how(record.kind)
+    ));
+    if let Some(url) = &record.url {
+        text.push_str(&format!("| where | {url} |\n"));
+    }
+    match &record.previous {
+        Some(p) => text.push_str(&format!(
+            "| replaced | `{}` ({}) |\n",
+            p.sha.short(),
+            image_text(p.image.as_ref())
+        )),
+        None => text.push_str("| replaced | nothing: the first deploy here |\n"),
+    }
+    text.push_str(&format!("| deployment | `{}` |\n", record.id));
+    match record.status {
+        DeployStatus::Failed => {
+            let reason = record.reason.as_deref().unwrap_or("unknown");
+            text.push_str(&format!("\n**Why:** {}\n", reason.replace('\n', " ")));
+            let kept = match &record.previous {
+                Some(p) => format!("`{env}` stays on `{}`", p.sha.short()),
+                None => format!("`{env}` was not changed"),
+            };
+            if tag_only_target {
+                text.push_str(&format!("\n{kept}: the `env-{env}` tag was not moved.\n"));
+            } else {
+                text.push_str(&format!(
+                    "\nSlipway did not move the `env-{env}` tag, so {kept} as far as Slipway knows; what the deploy changed before it failed depends on the target.\n"
+                ));
+            }
+        }
+        DeployStatus::Succeeded => {
+            if record.previous.is_some() {
+                text.push_str(&format!("\nRoll back with `/rollback {env}`.\n"));
+            }
+        }
+        DeployStatus::InProgress => {}
+    }
+    text
+}
