@@ -514,17 +514,31 @@ pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
         .filter(|c| c.id.0 > id.0)
         .map(|c| c.body)
         .collect();
+    let deployments = local
+        .forge
+        .deployments(&local.repo)
+        .await
+        .map_err(anyhow::Error::from_boxed)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "comment": id.0, "reactions": reactions, "replies": replies })
-            )?
-        );
+        let doc = json!({
+            "comment": id.0,
+            "reactions": reactions,
+            "replies": replies,
+            "deployments": deployments,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!("reactions: {}", reactions.join(" "));
         for reply in &replies {
             println!("\n{reply}");
+        }
+        if let Some(latest) = deployments.last() {
+            println!(
+                "\nlatest deployment: {} {} {}",
+                latest.environment,
+                &latest.sha[..7.min(latest.sha.len())],
+                latest.state
+            );
         }
     }
     let refused = reactions.iter().any(|r| r == "confused");

@@ -216,7 +216,7 @@ async fn the_permission_matrix() {
             let allowed = match command {
                 "/build" | "/cancel" | "/ok-to-test" => writer,
                 "/status" | "/help" => true,
-                _ => false, // deployments are not configured yet
+                _ => false, // the build has not finished, or too little permission
             };
             let expected = if allowed {
                 ["eyes", "rocket"]
@@ -243,9 +243,19 @@ async fn the_permission_matrix() {
         )),
         "{replies:?}"
     );
-    assert!(replies
-        .iter()
-        .any(|r| r.contains("Deployments are not configured")));
+    assert!(
+        replies.iter().any(|r| r.contains(
+            "Not deploying to `staging`: it needs write access; you have read"
+        )),
+        "{replies:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|r| r
+                .contains("Not deploying to `staging`: this commit's build has not finished yet")),
+        "{replies:?}"
+    );
     assert!(
         replies
             .iter()

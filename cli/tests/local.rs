@@ -43,11 +43,34 @@ fn the_example_builds_and_reports_as_json() {
     let checks = doc["checks"].as_array().unwrap();
     assert_eq!(checks.last().unwrap()["name"], "slipway/build");
     assert_eq!(checks.last().unwrap()["state"], "success");
-    assert_eq!(
-        doc["result"]["steps"].as_array().unwrap().len(),
-        3,
-        "test, package, store artifacts"
-    );
+    let steps: Vec<&str> = doc["result"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["test", "package", "build image", "store artifacts"]);
+    // The image is in the layout under the data directory, tagged for the commit.
+    let image = &doc["result"]["image"];
+    let digest = image["digest"].as_str().unwrap();
+    assert!(digest.starts_with("sha256:"), "{image}");
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(data.path().join("images/hello-service/index.json")).unwrap(),
+    )
+    .unwrap();
+    let tagged: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["digest"] == digest)
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(tagged.iter().any(|t| t.starts_with("sha-")), "{tagged:?}");
+    assert!(tagged.contains(&"pr-1"), "{tagged:?}");
     assert!(doc["comment"].as_str().unwrap().contains("Build passed"));
     let log = std::fs::read_to_string(doc["log"].as_str().unwrap()).unwrap();
     assert!(log.contains("2 tests passed"), "{log}");
@@ -129,15 +152,28 @@ fn chatops_on_the_local_forge() {
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(doc["reactions"], serde_json::json!(["eyes", "rocket"]));
 
-    let (code, stdout, _) = slipway(
-        &["comment", "--repo", &repo, "/deploy staging"],
+    let (code, stdout, stderr) = slipway(
+        &["comment", "--repo", &repo, "--json", "/deploy staging"],
         data.path(),
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["reactions"], serde_json::json!(["eyes", "rocket"]));
+    let deployment = doc["deployments"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(deployment["environment"], "staging");
+    assert_eq!(deployment["state"], "success");
+    assert_eq!(deployment["url"], "https://staging.hello.example");
     assert!(
-        stdout.contains("reactions: eyes confused")
-            && stdout.contains("Deployments are not configured"),
-        "{stdout}"
+        doc["replies"][0]
+            .as_str()
+            .unwrap()
+            .contains("Deployed to `staging`"),
+        "{doc}"
     );
 
     let (code, stdout, _) = slipway(
@@ -162,5 +198,9 @@ fn chatops_on_the_local_forge() {
     assert!(
         stdout.contains("Artifacts of") && stdout.contains("dist/hello-service-"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("hello-service@sha256:"),
+        "the image: {stdout}"
     );
 }

@@ -108,10 +108,6 @@ pub fn refused_untrusted_fork() -> String {
         .into()
 }
 
-pub fn deployments_not_configured() -> String {
-    "Deployments are not configured on this Slipway yet.".into()
-}
-
 pub fn ok_to_test_recorded(sha: &str) -> String {
     format!(
         "Trusted `{}` for builds; a new push needs a new `/ok-to-test`.",
