@@ -206,33 +206,34 @@ impl Local {
 
     /// Report builds as they end until none of the pull request's is left running.
     async fn finish_builds(&mut self, progress: bool) -> anyhow::Result<()> {
+        // Only what this process started: another `slipway comment` may be running a deploy.
         loop {
-            let runs = self
-                .pipeline
-                .state
-                .runs_for_pr(ForgeKind::Local, &self.repo.id, PR)
-                .await
-                .map_err(anyhow::Error::from_boxed)?;
-            let Some(running) = runs.iter().find(|r| !r.status.is_finished()) else {
-                return Ok(());
+            let done = match self.completions.try_recv() {
+                Ok(done) => done,
+                Err(_) => {
+                    let Some(running) = self.pipeline.runner.running().into_iter().next() else {
+                        return Ok(());
+                    };
+                    let log = self
+                        .pipeline
+                        .runner
+                        .run_dir(&running)
+                        .join("out")
+                        .join(LOG_FILE);
+                    let (stop, stopped) = tokio::sync::oneshot::channel();
+                    let watcher = progress.then(|| tokio::spawn(follow_steps(log, stopped)));
+                    let done = self
+                        .completions
+                        .recv()
+                        .await
+                        .context("the local runner stopped")?;
+                    let _ = stop.send(());
+                    if let Some(watcher) = watcher {
+                        let _ = watcher.await;
+                    }
+                    done
+                }
             };
-            let log = self
-                .pipeline
-                .runner
-                .run_dir(&running.id)
-                .join("out")
-                .join(LOG_FILE);
-            let (stop, stopped) = tokio::sync::oneshot::channel();
-            let watcher = progress.then(|| tokio::spawn(follow_steps(log, stopped)));
-            let done = self
-                .completions
-                .recv()
-                .await
-                .context("the local runner stopped")?;
-            let _ = stop.send(());
-            if let Some(watcher) = watcher {
-                let _ = watcher.await;
-            }
             slipway::app::local::report_completion(&self.pipeline, &done)
                 .await
                 .map_err(anyhow::Error::from_boxed)?;

@@ -53,6 +53,16 @@ impl LocalRunner {
         (runner, receiver)
     }
 
+    /// The builds this runner started that are still going.
+    pub fn running(&self) -> Vec<RunId> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub fn run_dir(&self, id: &RunId) -> PathBuf {
         self.workspace.join(&id.0)
     }
@@ -117,11 +127,14 @@ impl Runner for LocalRunner {
                 kill_group(Some(pid));
                 let _ = child.wait().await;
             }
+            // Sent before it leaves `running`, so a caller that sees nothing running has
+            // every completion waiting in its channel.
+            let id = completion.run_id.clone();
+            let _ = completions.send(completion);
             running
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&completion.run_id);
-            let _ = completions.send(completion);
+                .remove(&id);
         });
         Ok(format!("local:{pid}"))
     }
