@@ -207,11 +207,15 @@ impl Local {
     /// Report builds as they end until none of the pull request's is left running.
     async fn finish_builds(&mut self, progress: bool) -> anyhow::Result<()> {
         // Only what this process started: another `slipway comment` may be running a deploy.
+        // A run leaves `running()` just after its completion is sent, so skip those reported.
+        let mut reported = std::collections::HashSet::new();
         loop {
             let done = match self.completions.try_recv() {
                 Ok(done) => done,
                 Err(_) => {
-                    let Some(running) = self.pipeline.runner.running().into_iter().next() else {
+                    let running = self.pipeline.runner.running();
+                    let Some(running) = running.into_iter().find(|id| !reported.contains(id))
+                    else {
                         return Ok(());
                     };
                     let log = self
@@ -234,6 +238,7 @@ impl Local {
                     done
                 }
             };
+            reported.insert(done.run_id.clone());
             slipway::app::local::report_completion(&self.pipeline, &done)
                 .await
                 .map_err(anyhow::Error::from_boxed)?;

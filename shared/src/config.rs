@@ -17,6 +17,8 @@ use crate::forge::Permission;
 pub const CONFIG_PATH: &str = ".slipway.yml";
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// How long an ECS rollout may take to settle, unless `ecs.wait` says otherwise.
+pub const DEFAULT_ECS_WAIT: Duration = Duration::from_secs(10 * 60);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,8 @@ pub enum Target {
         cluster: String,
         service: String,
         container: String,
+        /// How long the rollout may take to settle before the deploy fails and rolls back.
+        wait: Duration,
     },
 }
 
@@ -198,6 +202,8 @@ struct RawEcs {
     cluster: String,
     service: String,
     container: String,
+    #[serde(default)]
+    wait: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -383,10 +389,23 @@ fn environment(
                 .iter()
                 .any(|v| v.trim().is_empty()) =>
         {
+            let wait = match e.wait {
+                None => DEFAULT_ECS_WAIT,
+                Some(w) => humantime::parse_duration(w.trim())
+                    .ok()
+                    .filter(|d| *d <= MAX_TIMEOUT)
+                    .ok_or_else(|| {
+                        at(
+                            position,
+                            format!("ecs.wait {w:?} must be a duration up to 8h, like 10m"),
+                        )
+                    })?,
+            };
             Target::Ecs {
                 cluster: e.cluster,
                 service: e.service,
                 container: e.container,
+                wait,
             }
         }
         (true, Some(_), None) | (true, None, Some(_)) => {

@@ -276,10 +276,17 @@ fn environment_targets_parse_and_exclude_each_other() {
         Target::Ecs {
             cluster: "c".into(),
             service: "s".into(),
-            container: "app".into()
+            container: "app".into(),
+            wait: DEFAULT_ECS_WAIT,
         }
     );
     assert_eq!(ecs.env["REGION"], "eu");
+    let quick =
+        parse_env("    ecs: { cluster: c, service: s, container: app, wait: 30s }\n").unwrap();
+    assert!(matches!(quick.target, Target::Ecs { wait, .. } if wait == Duration::from_secs(30)));
+    assert!(
+        parse_env("    ecs: { cluster: c, service: s, container: app, wait: soon }\n").is_err()
+    );
     assert_eq!(
         parse_env("    url: https://x\n").unwrap().target,
         Target::TagOnly

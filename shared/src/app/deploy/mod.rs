@@ -252,10 +252,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 cluster,
                 service,
                 container,
+                wait,
             } => {
                 let (sdk, image) = self.aws_and_image(image.as_deref(), "ecs")?;
                 let client = aws_sdk_ecs::Client::new(sdk);
-                targets::ecs(&client, cluster, service, container, image)
+                targets::ecs(&client, cluster, service, container, image, *wait)
                     .await
                     .map(drop)
             }

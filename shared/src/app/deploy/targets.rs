@@ -8,8 +8,7 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 
 /// How long a Lambda update or an ECS rollout may take before the deploy fails.
 pub const LAMBDA_WAIT: Duration = Duration::from_secs(5 * 60);
-pub const ECS_WAIT: Duration = Duration::from_secs(10 * 60);
-const POLL: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_secs(1);
 
 /// New code from `image_uri`, a published version, and `alias` moved to it. Until the alias
 /// moves, callers of the alias keep the previous version. Returns the version.
@@ -123,6 +122,7 @@ pub async fn ecs(
     service: &str,
     container: &str,
     image_uri: &str,
+    wait: Duration,
 ) -> Result<String, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("ECS {service}: {what}: {e}");
     let described = client
@@ -203,7 +203,7 @@ pub async fn ecs(
     update_service(client, cluster, service, &new)
         .await
         .map_err(|e| fail("updating the service", &e))?;
-    match wait_stable(client, cluster, service).await {
+    match wait_stable(client, cluster, service, wait).await {
         Ok(()) => Ok(new),
         Err(why) => {
             let back = update_service(client, cluster, service, &current).await;
@@ -233,13 +233,18 @@ async fn update_service(
         .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
 }
 
-/// One deployment left, running what it wants.
+/// Settled: one deployment left, running as many tasks as it wants.
+pub fn settled(service: &aws_sdk_ecs::types::Service) -> bool {
+    service.deployments().len() <= 1 && service.running_count() == service.desired_count()
+}
+
 async fn wait_stable(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
+    wait: Duration,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + ECS_WAIT;
+    let deadline = Instant::now() + wait;
     loop {
         let described = client
             .describe_services()
@@ -248,17 +253,12 @@ async fn wait_stable(
             .send()
             .await
             .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())?;
-        if let Some(s) = described.services().first() {
-            if s.deployments().len() <= 1 && s.running_count() == s.desired_count() {
-                return Ok(());
-            }
+        if described.services().first().is_some_and(settled) {
+            return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "the rollout did not settle in {}s",
-                ECS_WAIT.as_secs()
-            ));
+            return Err(format!("the rollout did not settle in {}s", wait.as_secs()));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(POLL.min(wait)).await;
     }
 }
