@@ -84,6 +84,10 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
         .arg("-C")
         .arg(dir)
         .args(args)
+        // Copies of plain directories get the same commit for the same files, so a pull
+        // request opened by one command still names the head the next command sees.
+        .env("GIT_AUTHOR_DATE", "2000-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2000-01-01T00:00:00Z")
         .output()
         .context("cannot run git")?;
     if !out.status.success() {

@@ -2,6 +2,8 @@
 //! at each commit, and recording the statuses and comments it is sent.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,0 +1,240 @@
+//! ChatOps and deploys over the fake GitHub, driven as GitHub would: comments, pull requests
+//! and pushes dispatched to a pipeline with real local builds.
+
+use serde_json::{json, Value};
+use slipway::app::pipeline::Pipeline;
+use slipway::event::{
+    Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
+    PullRequest, QueuedEvent, Repo, RepoId, User,
+};
+use slipway::runner::local::{Completion, LocalRunner};
+use slipway::state::sqlite::SqliteState;
+use tokio::sync::mpsc::UnboundedReceiver;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, ResponseTemplate};
+
+use super::{FakeGithub, REPO};
+
+pub const AUTHOR_ID: u64 = 21031067;
+
+pub struct Harness {
+    pub gh: FakeGithub,
+    pub pipeline: Pipeline<SqliteState, LocalRunner>,
+    pub completions: UnboundedReceiver<Completion>,
+}
+
+pub fn repo() -> Repo {
+    Repo {
+        id: RepoId("186853002".into()),
+        full_name: "Codertocat/Hello-World".into(),
+        web_url: String::new(),
+        clone_url: String::new(),
+    }
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        let gh = FakeGithub::start().await;
+        let users = [
+            ("Codertocat", "read"),
+            ("nobody", "none"),
+            ("reader", "read"),
+            ("triager", "triage"),
+            ("writer", "write"),
+            ("maintainer", "maintain"),
+            ("admin", "admin"),
+        ];
+        for (login, role) in users {
+            let permission = if role == "triage" {
+                "read"
+            } else if role == "maintain" {
+                "write"
+            } else {
+                role
+            };
+            Mock::given(method("GET"))
+                .and(path(format!("{REPO}/collaborators/{login}/permission")))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(json!({ "permission": permission, "role_name": role })),
+                )
+                .mount(&gh.server)
+                .await;
+        }
+        Mock::given(method("POST"))
+            .and(path_regex(
+                r"^/repos/Codertocat/Hello-World/issues/comments/\d+/reactions$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+            .mount(&gh.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/pulls/2/reviews")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&gh.server)
+            .await;
+        let (pipeline, completions) = super::local_pipeline(&gh, None);
+        Harness {
+            gh,
+            pipeline,
+            completions,
+        }
+    }
+
+    /// GitHub answers `GET /pulls/2` with this head (highest priority wins, so the latest call counts).
+    pub async fn pull_request_head(&self, sha: &CommitSha, fork: bool, priority: u8) {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/tests/fixtures/github/pull_request.opened.1.json"
+        );
+        let mut pull: Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+        let mut pull = pull["pull_request"].take();
+        pull["head"]["sha"] = sha.as_str().into();
+        if fork {
+            pull["head"]["repo"]["id"] = 999.into();
+        }
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/pulls/2")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(pull))
+            .with_priority(priority)
+            .mount(&self.gh.server)
+            .await;
+    }
+
+    pub async fn comment(&self, id: u64, login: &str, body: &str) {
+        let user_id = if login == "Codertocat" {
+            AUTHOR_ID
+        } else {
+            1000 + id
+        };
+        let queued = QueuedEvent {
+            delivery: DeliveryId(format!("comment-{id}")),
+            received_at: 0,
+            event: Event {
+                forge: ForgeKind::Github,
+                repo: Some(repo()),
+                installation_id: None,
+                sender: None,
+                name: "issue_comment.created".into(),
+                kind: EventKind::Comment {
+                    action: CommentAction::Created,
+                    pr: PrNumber(2),
+                    pr_head_sha: None,
+                    comment: Comment {
+                        id,
+                        author: User {
+                            id: user_id,
+                            login: Some(login.into()),
+                            is_bot: false,
+                        },
+                        body: Some(body.into()),
+                    },
+                },
+            },
+        };
+        self.pipeline.dispatch(&queued).await.unwrap();
+    }
+
+    pub async fn pull_request(
+        &self,
+        delivery: &str,
+        action: PrAction,
+        sha: &CommitSha,
+        fork: bool,
+    ) {
+        let queued = QueuedEvent {
+            delivery: DeliveryId(delivery.into()),
+            received_at: 0,
+            event: Event {
+                forge: ForgeKind::Github,
+                repo: Some(repo()),
+                installation_id: None,
+                sender: None,
+                name: "pull_request".into(),
+                kind: EventKind::PullRequest {
+                    action,
+                    pr: PullRequest {
+                        number: PrNumber(2),
+                        head_sha: sha.clone(),
+                        head_branch: "changes".into(),
+                        base_branch: "master".into(),
+                        from_fork: fork,
+                        draft: false,
+                        author: User {
+                            id: AUTHOR_ID,
+                            login: Some("Codertocat".into()),
+                            is_bot: false,
+                        },
+                    },
+                },
+            },
+        };
+        self.pipeline.dispatch(&queued).await.unwrap();
+    }
+
+    /// The reactions put on comment `id`, in order.
+    pub async fn reactions(&self, id: u64) -> Vec<String> {
+        self.gh
+            .requests(&format!("{REPO}/issues/comments/{id}/reactions"), "POST")
+            .await
+            .iter()
+            .map(|b| b["content"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub async fn report_next(&mut self) {
+        super::report_next(&self.pipeline, &mut self.completions).await;
+    }
+}
+
+impl Harness {
+    /// GitHub answers `GET /pulls/2/reviews` with these (login, state) pairs from now on.
+    pub async fn reviews(&self, reviews: &[(&str, &str)], priority: u8) {
+        let body: Vec<Value> = reviews
+            .iter()
+            .map(|(login, state)| json!({ "user": { "login": login }, "state": state }))
+            .collect();
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/pulls/2/reviews")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .with_priority(priority)
+            .mount(&self.gh.server)
+            .await;
+    }
+
+    /// GitHub takes deployments (id 42) and their statuses.
+    pub async fn accept_deployments(&self) {
+        Mock::given(method("POST"))
+            .and(path(format!("{REPO}/deployments")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 42 })))
+            .mount(&self.gh.server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("{REPO}/deployments/42/statuses")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+            .mount(&self.gh.server)
+            .await;
+    }
+
+    /// A push of `sha` to `branch`, as GitHub's push event says it.
+    pub async fn push(&self, delivery: &str, branch: &str, before: &CommitSha, sha: &CommitSha) {
+        let queued = QueuedEvent {
+            delivery: DeliveryId(delivery.into()),
+            received_at: 0,
+            event: Event {
+                forge: ForgeKind::Github,
+                repo: Some(repo()),
+                installation_id: None,
+                sender: None,
+                name: "push".into(),
+                kind: EventKind::Push {
+                    git_ref: format!("refs/heads/{branch}"),
+                    before: before.clone(),
+                    after: sha.clone(),
+                    deleted: false,
+                },
+            },
+        };
+        self.pipeline.dispatch(&queued).await.unwrap();
+    }
+}
