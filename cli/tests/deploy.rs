@@ -240,6 +240,12 @@ fn deploy_roll_back_and_a_failed_deploy_keeps_the_previous_version() {
     let status = project.comment("/status");
     let reply = status["replies"][0].as_str().unwrap();
     assert!(reply.contains("@sha256:"), "{reply}");
+    assert!(
+        reply.contains("| `production` |")
+            && reply.contains("❌ failed")
+            && reply.contains("✅ deployed"),
+        "{reply}"
+    );
 
     // Nothing earlier than the first deploy: a rollback past it is refused.
     let doc = project.comment("/rollback production 0000000");

@@ -174,11 +174,19 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         match command {
             Command::Help => Ok(Done::Reply(render::help(ctx.config))),
             Command::Status => {
-                let runs = self
-                    .state
-                    .runs_for_pr(ctx.queued.event.forge, &ctx.repo.id, ctx.pr)
-                    .await?;
-                Ok(Done::Reply(render::status(&runs)))
+                let forge = ctx.queued.event.forge;
+                let runs = self.state.runs_for_pr(forge, &ctx.repo.id, ctx.pr).await?;
+                let builds: Vec<_> = runs
+                    .into_iter()
+                    .filter(|r| r.deployment.is_none())
+                    .collect();
+                let mut deployments = Vec::new();
+                for name in ctx.config.environments.keys() {
+                    let history = self.state.deployments(forge, &ctx.repo.id, name).await?;
+                    deployments.extend(history.into_iter().filter(|d| d.pr == Some(ctx.pr)));
+                }
+                deployments.sort_by_key(|d| d.created_ms);
+                Ok(Done::Reply(render::status(&builds, &deployments)))
             }
             Command::Build => {
                 let permission = ctx.permission().await?;

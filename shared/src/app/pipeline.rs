@@ -257,6 +257,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         run.status = RunStatus::Cancelled;
         run.cancel_reason = Some(reason);
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+        if let Some(deployment) = run.deployment.clone() {
+            // A deploy's cancellation ends the deploy: failed, lock released, comment updated.
+            self.state.save_run(&run).await?;
+            return self.finish_deploy_run(&run, &deployment).await;
+        }
         let summary = render::cancelled_summary(reason, newer);
         let check = self.check(
             run.sha.clone(),

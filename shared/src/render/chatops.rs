@@ -135,9 +135,30 @@ pub fn config_broken_for_commands(error: &str) -> String {
 }
 
 /// `/status`: the pull request's builds, newest first.
-pub fn status(runs: &[Run]) -> String {
+pub fn status(runs: &[Run], deployments: &[crate::deploy::DeploymentRecord]) -> String {
+    let mut text = builds_status(runs);
+    if !deployments.is_empty() {
+        text.push_str("\n| environment | commit | deploy | by |\n|---|---|---|---|\n");
+        for d in deployments.iter().rev().take(10) {
+            let state = match d.status {
+                crate::deploy::DeployStatus::InProgress => "⏳ in progress",
+                crate::deploy::DeployStatus::Succeeded => "✅ deployed",
+                crate::deploy::DeployStatus::Failed => "❌ failed",
+            };
+            text.push_str(&format!(
+                "| `{}` | `{}` | {state} | @{} |\n",
+                d.environment,
+                d.sha.short(),
+                d.actor
+            ));
+        }
+    }
+    text
+}
+
+fn builds_status(runs: &[Run]) -> String {
     if runs.is_empty() {
-        return "No builds for this pull request yet.".into();
+        return "No builds for this pull request yet.\n".into();
     }
     let mut text = String::from("| commit | build | finished |\n|---|---|---|\n");
     for run in runs.iter().rev().take(10) {
