@@ -1,5 +1,9 @@
-//! `slipway run` with artifacts in S3 (moto_server): stored with the right checksums; a failing
-//! build stores nothing.
+//! `slipway run` against real services: artifacts in S3 (moto_server) with the right checksums,
+//! the image in an OCI registry (Debian's docker-registry) as skopeo sees it; a failing build
+//! stores no artifact.
+
+#[path = "../../shared/tests/support/registry.rs"]
+mod registry;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,10 +65,17 @@ fn s3(moto: &Moto) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-fn run(moto: &Moto, bucket: &str, repo: &str, data: &std::path::Path) -> (i32, serde_json::Value) {
+fn run(
+    moto: &Moto,
+    registry: &registry::TestRegistry,
+    bucket: &str,
+    repo: &str,
+    data: &std::path::Path,
+) -> (i32, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(["run", "--repo", repo, "--json", "--data-dir"])
         .arg(data)
+        .env("SLIPWAY_REGISTRY", registry.url())
         .env("SLIPWAY_BUCKET", bucket)
         .env("SLIPWAY_S3_ENDPOINT", &moto.url)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -99,8 +110,38 @@ async fn artifacts_go_to_s3_with_their_checksums_and_failures_store_nothing() {
     let data = tempfile::tempdir().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/hello-service");
 
-    let (code, doc) = run(&moto, &bucket, example, data.path());
+    let registry = registry::TestRegistry::start();
+    let (code, doc) = run(&moto, &registry, &bucket, example, data.path());
     assert_eq!(code, 0, "{doc}");
+    // The image, in the registry, as skopeo reads it: tagged for the commit and the PR.
+    let image = &doc["result"]["image"];
+    assert_eq!(
+        image["repository"],
+        format!("{}/hello-service", registry.host)
+    );
+    let sha = doc["sha"].as_str().unwrap();
+    let inspected = registry.inspect(&format!("hello-service:sha-{sha}"), false);
+    assert_eq!(inspected["Digest"], image["digest"]);
+    assert_eq!(
+        inspected["Labels"]["org.opencontainers.image.revision"],
+        sha
+    );
+    assert_eq!(
+        registry.inspect("hello-service:pr-1", false)["Digest"],
+        image["digest"]
+    );
+    let config: serde_json::Value = serde_json::from_slice(
+        &registry
+            .skopeo(&[
+                "inspect",
+                "--tls-verify=false",
+                "--config",
+                &format!("docker://{}/hello-service:pr-1", registry.host),
+            ])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(config["config"]["Entrypoint"][0], "/usr/local/bin/hello");
     let artifact = &doc["result"]["artifacts"][0];
     let key = artifact["key"].as_str().unwrap();
     assert!(key.starts_with("artifacts/local/hello-service/"), "{key}");
@@ -133,6 +174,7 @@ async fn artifacts_go_to_s3_with_their_checksums_and_failures_store_nothing() {
     let before = keys(&client, &bucket).await;
     let (code, doc) = run(
         &moto,
+        &registry,
         &bucket,
         failing.path().to_str().unwrap(),
         data.path(),
