@@ -173,21 +173,65 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     report_codebuild(&pipeline, None, foreign).await.unwrap();
     assert_eq!(statuses(&github).await.len(), 2);
 
-    // Ours, finished: the final check and the sticky comment.
-    event["detail"]["build-status"] = "FAILED".into();
+    // Ours, finished: the report reads the result the agent stored in S3 beside the artifacts
+    // (CodeBuild keeps no files), so the check and the comment name the image it pushed.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = support::unique("results").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let store = slipway::artifacts::s3::S3Store::new(s3, bucket.as_str());
+    let digest = format!("sha256:{}", "d".repeat(64));
+    let result = json!({
+        "run_id": run.id.0, "status": "succeeded", "duration_ms": 1200,
+        "steps": [{ "name": "test", "status": "passed", "exit_code": 0, "duration_ms": 1000 }],
+        "image": { "repository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello",
+                   "name": "hello", "digest": digest, "tags": ["pr-2"] }
+    });
+    let prefix = slipway::artifacts::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id);
+    use slipway::artifacts::ArtifactStore as _;
+    store
+        .put_bytes(
+            &format!("{prefix}result.json"),
+            serde_json::to_vec(&result).unwrap(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    store
+        .put_bytes(
+            &format!("{prefix}log.txt"),
+            b"==> [1/1] test\nall 12 tests passed\n".to_vec(),
+            "text/plain",
+        )
+        .await
+        .unwrap();
+    event["detail"]["build-status"] = "SUCCEEDED".into();
     event["detail"]["additional-information"]["environment"]["environment-variables"] =
         json!([{ "name": "SLIPWAY_RUN_ID", "type": "PLAINTEXT", "value": run.id.0 }]);
     let ours: CodeBuildEvent = serde_json::from_value(event).unwrap();
-    report_codebuild(&pipeline, None, ours.clone())
+    report_codebuild(&pipeline, Some(&store), ours.clone())
         .await
         .unwrap();
-    assert_eq!(statuses(&github).await, ["pending", "pending", "failure"]);
+    assert_eq!(statuses(&github).await, ["pending", "pending", "success"]);
     let stored = pipeline.state.get_run(&run.id).await.unwrap().unwrap();
-    assert_eq!(stored.status, slipway::run::RunStatus::Failed);
-    let comments = github.received_requests().await.unwrap();
-    assert!(comments
-        .iter()
-        .any(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/issues/2/comments")));
+    assert_eq!(stored.status, slipway::run::RunStatus::Succeeded);
+    assert_eq!(
+        stored.image.as_ref().map(|i| i.digest.as_str()),
+        Some(digest.as_str())
+    );
+    let comment = github
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/issues/2/comments"))
+        .expect("the sticky comment");
+    let body: Value = serde_json::from_slice(&comment.body).unwrap();
+    let text = body["body"].as_str().unwrap();
+    assert!(text.contains(&format!("hello@{digest}")), "{text}");
 
     // EventBridge delivers at least once: a second copy changes nothing.
     report_codebuild(&pipeline, None, ours).await.unwrap();

@@ -303,6 +303,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     image: build.image,
                     actor,
                     pr: Some(ctx.pr),
+                    key: ctx.queued.delivery.0.clone(),
                 }
             }
             Some(sha) => {
@@ -325,6 +326,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     artifacts_manifest: target.artifacts_manifest.clone(),
                     actor,
                     pr: Some(ctx.pr),
+                    key: ctx.queued.delivery.0.clone(),
                 }
             }
         };

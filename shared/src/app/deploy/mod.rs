@@ -54,6 +54,9 @@ pub struct DeployRequest {
     pub actor: String,
     /// The pull request it was asked on (or that merged the commit).
     pub pr: Option<PrNumber>,
+    /// What asked for it (delivery and environment): the same request redelivered finds its
+    /// deployment instead of deploying twice.
+    pub key: String,
 }
 
 /// How a deploy request came out.
@@ -67,18 +70,8 @@ pub enum Started {
     Locked(String),
 }
 
-fn deployment_id(repo: &Repo, request: &DeployRequest, now: SystemTime) -> String {
-    let nanos = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let seed = format!(
-        "{}\n{}\n{}\n{nanos}\n{}",
-        repo.id.0,
-        request.environment,
-        request.sha,
-        fastrand::u64(..)
-    );
+fn deployment_id(repo: &Repo, request: &DeployRequest) -> String {
+    let seed = format!("{}\n{}\n{}", repo.id.0, request.environment, request.key);
     hex::encode(&Sha256::digest(seed)[..8])
 }
 
@@ -98,7 +91,15 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             .deployments(kind, &repo.id, &request.environment)
             .await?;
         let now = SystemTime::now();
-        let id = deployment_id(repo, &request, now);
+        let id = deployment_id(repo, &request);
+        if let Some(existing) = history.iter().find(|d| d.id == id) {
+            // A redelivery of the request that started it.
+            let existing = Box::new(existing.clone());
+            return Ok(match existing.status {
+                DeployStatus::InProgress => Started::Running(existing),
+                _ => Started::Done(existing),
+            });
+        }
         let lock = environment_key(kind, &repo.id, &request.environment);
         if let Some(holder) = self.state.acquire_lock(&lock, &id, now, LOCK_TTL).await? {
             let busy = history.iter().rev().find(|d| d.id == holder);
@@ -308,6 +309,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 artifacts_manifest: artifacts_manifest.clone(),
                 actor: forge.bot_login().await?,
                 pr: None,
+                key: format!("auto:{sha}"),
             };
             let environment = &config.environments[name];
             match self
