@@ -3,17 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
-use slipway::app::deploy::DeployPorts;
 use slipway::app::pipeline::Pipeline;
-use slipway::artifacts::fs::FsStore;
-use slipway::artifacts::s3::S3Store;
-use slipway::artifacts::ArtifactStore;
 use slipway::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
     PullRequest, QueuedEvent, Repo, RepoId, User,
@@ -21,13 +15,15 @@ use slipway::event::{
 use slipway::forge::local::{author_id, LocalForge};
 use slipway::forge::{Forge, Permission};
 use slipway::run::RunStatus;
-use slipway::runner::agent::{BuildResult, LOG_FILE};
+use slipway::runner::agent::LOG_FILE;
 use slipway::runner::local::{read_output, Completion, LocalRunner};
-use slipway::settings::Env;
 use slipway::settings::Forges;
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
 use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::progress::{follow_steps, print_summary};
+use crate::stores::{agent_args, deploy_ports};
 
 /// The one pull request a local repository has.
 const PR: PrNumber = PrNumber(1);
@@ -250,31 +246,6 @@ impl Local {
     }
 }
 
-/// Print each step as it starts and ends (the agent's `==>` and `<==` log lines) until the build
-/// ends, then what is left.
-async fn follow_steps(log: PathBuf, mut stopped: tokio::sync::oneshot::Receiver<()>) {
-    let mut seen = 0usize;
-    loop {
-        let last = tokio::select! {
-            _ = &mut stopped => true,
-            _ = tokio::time::sleep(Duration::from_millis(100)) => false,
-        };
-        if let Ok(text) = tokio::fs::read_to_string(&log).await {
-            let fresh = text.get(seen..).unwrap_or("");
-            let complete = fresh.rfind('\n').map_or(0, |i| i + 1);
-            for line in fresh[..complete].lines() {
-                if line.starts_with("==> ") || line.starts_with("<== ") {
-                    eprintln!("{line}");
-                }
-            }
-            seen += complete;
-        }
-        if last {
-            return;
-        }
-    }
-}
-
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut local = Local::open(&args.repo, &args.data_dir).await?;
     let dir = PathBuf::from(&local.repo.clone_url);
@@ -385,81 +356,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// What deploys reach on one machine: the image layouts (or `SLIPWAY_REGISTRY`), the artifact
-/// directory (or `SLIPWAY_BUCKET`) for `current.json`, and AWS for Lambda and ECS targets.
-pub async fn deploy_ports(
-    data_dir: &Path,
-    public_url: Option<&str>,
-) -> anyhow::Result<DeployPorts> {
-    let env = Env::from_process();
-    let sdk = slipway::aws::sdk_config().await;
-    let images = slipway::image::target::store(&env, Some(&data_dir.join("images")), Some(&sdk))
-        .map_err(anyhow::Error::from_boxed)?;
-    let records: Arc<dyn ArtifactStore> = match S3Store::from_settings(&sdk, &env) {
-        Some(s3) => Arc::new(s3),
-        None => Arc::new(FsStore::new(
-            data_dir.join("artifacts"),
-            public_url.map(|u| format!("{}/artifacts", u.trim_end_matches('/'))),
-        )),
-    };
-    Ok(DeployPorts {
-        images,
-        records: Some(records),
-        aws: Some(sdk),
-    })
-}
-
-/// Where a local build's outputs go: artifacts and image layouts under the data directory
-/// (unless `SLIPWAY_BUCKET` / `SLIPWAY_REGISTRY` point elsewhere), linked from `public_url`.
-pub fn agent_args(data_dir: &Path, public_url: Option<&str>) -> Vec<String> {
-    let mut args = vec![
-        "--artifacts-dir".into(),
-        data_dir.join("artifacts").display().to_string(),
-        "--images-dir".into(),
-        data_dir.join("images").display().to_string(),
-    ];
-    if let Some(url) = public_url {
-        args.push("--artifacts-url".into());
-        args.push(format!("{}/artifacts", url.trim_end_matches('/')));
-    }
-    args
-}
-
-fn print_summary(
-    checks: &[slipway::forge::local::LocalCheck],
-    result: Option<&BuildResult>,
-    log: &Path,
-    comment: Option<&str>,
-) {
-    println!();
-    for check in checks {
-        println!("{}: {} — {}", check.name, check.state, check.title);
-    }
-    if let Some(result) = result {
-        for artifact in &result.artifacts {
-            println!(
-                "artifact {} ({} bytes, sha256 {})\n  {}",
-                artifact.file.path,
-                artifact.file.size,
-                artifact.file.sha256,
-                artifact.link.as_deref().unwrap_or(&artifact.file.key)
-            );
-        }
-        for step in &result.steps {
-            println!(
-                "  {:<30} {:<10} {:>6.1}s",
-                step.name,
-                format!("{:?}", step.status).to_lowercase(),
-                step.duration_ms as f64 / 1000.0
-            );
-        }
-    }
-    println!("log: {}", log.display());
-    if let Some(comment) = comment {
-        println!("\nThe pull request comment:\n\n{comment}");
-    }
 }
 
 pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {

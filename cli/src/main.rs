@@ -4,8 +4,10 @@
 mod agent;
 mod config_check;
 mod local;
+mod progress;
 mod send;
 mod serve;
+mod stores;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

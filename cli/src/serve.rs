@@ -80,12 +80,12 @@ async fn start_pipeline(
         .get(settings::PUBLIC_URL)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("http://{address}"));
-    runner.agent_args = crate::local::agent_args(data_dir, Some(&public_url));
+    runner.agent_args = crate::stores::agent_args(data_dir, Some(&public_url));
     let pipeline = Arc::new(Pipeline {
         state: SqliteState::open(db).map_err(anyhow::Error::from_boxed)?,
         forges,
         runner,
-        deploy: crate::local::deploy_ports(data_dir, Some(&public_url)).await?,
+        deploy: crate::stores::deploy_ports(data_dir, Some(&public_url)).await?,
         public_url: Some(public_url),
     });
     let worker = Arc::clone(&pipeline);

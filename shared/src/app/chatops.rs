@@ -263,13 +263,20 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         };
         let forge_kind = ctx.queued.event.forge;
         let head = ctx.facts.head_sha.clone();
-        let latest = self
+        // The commit's green build if it has one (a later cancelled rerun does not undo it),
+        // else its latest build.
+        let builds: Vec<_> = self
             .state
             .runs_for_pr(forge_kind, &ctx.repo.id, ctx.pr)
             .await?
             .into_iter()
             .filter(|r| r.sha == head && r.deployment.is_none())
-            .max_by_key(|r| r.created_at);
+            .collect();
+        let green = builds
+            .iter()
+            .rev()
+            .find(|r| r.status == crate::run::RunStatus::Succeeded);
+        let latest = green.or(builds.last()).cloned();
         let facts = DeployFacts {
             permission: ctx.permission().await?,
             from_fork: ctx.facts.from_fork,

@@ -6,11 +6,12 @@
 //! when that run reports. The other targets complete in place. Either way the lock is released
 //! and the deployment ends succeeded or failed, with the reason.
 
+mod records;
 #[cfg(feature = "aws")]
 pub mod targets;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
 
@@ -21,10 +22,7 @@ use crate::deploy::{
     self, DeployKind, DeployRef, DeployStatus, DeploymentRecord, Previous, LOCK_TTL,
 };
 use crate::event::{CommitSha, PrNumber, Repo};
-use crate::forge::{
-    sticky_marker, upsert_sticky_comment, CheckRun, CheckState, DeploymentId, DeploymentState,
-    DeploymentStatus, Forge, NewDeployment,
-};
+use crate::forge::{Forge, NewDeployment};
 use crate::image::{ImageStore, PublishedImage};
 use crate::render;
 use crate::run::{Run, RunId, RunStatus};
@@ -407,98 +405,5 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         published?;
         released?;
         Ok(record)
-    }
-
-    /// Point `env-<name>` at the digest and write `current.json`.
-    async fn record_current(&self, record: &DeploymentRecord) -> Result<(), String> {
-        if let (Some(image), Some(images)) = (&record.image, &self.deploy.images) {
-            images
-                .retag(
-                    &image.name,
-                    &image.digest,
-                    &deploy::environment_tag(&record.environment),
-                )
-                .await
-                .map_err(|e| format!("moving the env-{} tag failed: {e}", record.environment))?;
-        }
-        if let Some(records) = &self.deploy.records {
-            let current = serde_json::json!({
-                "environment": record.environment,
-                "sha": record.sha,
-                "image": record.image.as_ref().map(PublishedImage::reference),
-                "digest": record.image.as_ref().map(|i| i.digest.clone()),
-                "artifacts_manifest": record.artifacts_manifest,
-                "actor": record.actor,
-                "deployment": record.id,
-                "deployed_at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            });
-            let key = deploy::current_key(&record.repo, record.forge, &record.environment);
-            let bytes = serde_json::to_vec_pretty(&current).map_err(|e| e.to_string())?;
-            records
-                .put_bytes(&key, bytes, "application/json")
-                .await
-                .map_err(|e| format!("writing {key} failed: {e}"))?;
-        }
-        Ok(())
-    }
-
-    /// The deploy's state on the forge: deployment status, check, and the comment(s).
-    async fn publish(
-        &self,
-        forge: &dyn Forge,
-        environment: &Environment,
-        record: &DeploymentRecord,
-    ) -> Result<(), BoxError> {
-        let tag_only = matches!(environment.target, Target::TagOnly);
-        let body = render::deployment_comment(record, tag_only);
-        let log_url = record
-            .run_id
-            .as_ref()
-            .and_then(|id| self.details_url(&RunId(id.clone())));
-        if let Some(id) = record.forge_deployment {
-            let state = match record.status {
-                DeployStatus::InProgress => DeploymentState::InProgress,
-                DeployStatus::Succeeded => DeploymentState::Success,
-                DeployStatus::Failed => DeploymentState::Failure,
-            };
-            let status = DeploymentStatus {
-                state,
-                environment_url: record.url.clone(),
-                log_url: log_url.clone(),
-                description: render::deploy_check_title(record),
-            };
-            forge
-                .set_deployment_status(&record.repo, DeploymentId(id), &status)
-                .await?;
-        }
-        let state = match record.status {
-            DeployStatus::InProgress => CheckState::InProgress,
-            DeployStatus::Succeeded => CheckState::Success,
-            DeployStatus::Failed => CheckState::Failure,
-        };
-        let check = CheckRun {
-            name: deploy::check_name(&record.environment),
-            head_sha: record.sha.clone(),
-            state,
-            title: render::deploy_check_title(record),
-            summary: body.clone(),
-            details_url: log_url.or_else(|| record.url.clone()),
-            started_at: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(record.created_ms)),
-            completed_at: state.is_final().then(SystemTime::now),
-        };
-        forge.set_check(&record.repo, &check, None).await?;
-        if record.status == DeployStatus::InProgress {
-            return Ok(());
-        }
-        let pulls = match (record.pr, record.kind) {
-            (Some(pr), _) => vec![pr],
-            (None, DeployKind::Auto) => forge.pulls_for_commit(&record.repo, &record.sha).await?,
-            (None, _) => Vec::new(),
-        };
-        let marker = sticky_marker(&format!("deploy-{}", record.environment));
-        for pr in pulls {
-            upsert_sticky_comment(forge, &record.repo, pr, &marker, &body, None).await?;
-        }
-        Ok(())
     }
 }

@@ -18,11 +18,16 @@ use super::retry::{self, ResponseHead, RetryPolicy};
 use super::text::cut_chars;
 use super::{all_pages, decode_json, encode_segment, PAGE_SIZE};
 use super::{
-    CheckId, CheckRun, CheckState, CommentId, DeploymentId, DeploymentState, DeploymentStatus,
-    Forge, ForgeComment, ForgeError, NewDeployment, Permission, PrFacts, Reaction,
+    CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, Forge, ForgeComment, ForgeError,
+    NewDeployment, Permission, PrFacts, Reaction,
 };
 use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 use crate::webhook::Secret;
+
+mod mapping;
+
+pub use mapping::{commit_status_state, deployment_status, permission_from_access_level};
+use mapping::{Approvals, Id, MergeRequest, Note, Reviewer, Username};
 
 /// GitLab's note limit is 1,000,000 characters.
 pub const COMMENT_LIMIT: usize = 1_000_000;
@@ -135,96 +140,6 @@ fn project(repo: &Repo) -> String {
 
 fn mr(repo: &Repo, pr: PrNumber) -> String {
     format!("{}/merge_requests/{pr}", project(repo))
-}
-
-/// Commit status `state` for a check state.
-pub fn commit_status_state(state: CheckState) -> &'static str {
-    match state {
-        CheckState::Queued | CheckState::ActionRequired => "pending",
-        CheckState::InProgress => "running",
-        CheckState::Success => "success",
-        CheckState::Failure | CheckState::TimedOut => "failed",
-        CheckState::Cancelled => "canceled",
-        CheckState::Neutral | CheckState::Skipped => "skipped",
-    }
-}
-
-pub fn deployment_status(state: DeploymentState) -> &'static str {
-    match state {
-        DeploymentState::InProgress => "running",
-        DeploymentState::Success => "success",
-        DeploymentState::Failure | DeploymentState::Error => "failed",
-        DeploymentState::Cancelled | DeploymentState::Inactive => "canceled",
-    }
-}
-
-/// GitLab access levels: Guest 10 (Planner 15), Reporter 20, Developer 30, Maintainer 40, Owner 50.
-pub fn permission_from_access_level(level: u32) -> Permission {
-    match level {
-        50.. => Permission::Admin,
-        40..=49 => Permission::Maintain,
-        30..=39 => Permission::Write,
-        20..=29 => Permission::Triage,
-        10..=19 => Permission::Read,
-        _ => Permission::None,
-    }
-}
-
-#[derive(Deserialize)]
-struct Id {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-struct Username {
-    username: String,
-}
-
-#[derive(Deserialize)]
-struct Note {
-    id: u64,
-    #[serde(default)]
-    body: String,
-    author: Option<Username>,
-    #[serde(default)]
-    system: bool,
-}
-
-#[derive(Deserialize)]
-struct MergeRequest {
-    iid: u64,
-    sha: CommitSha,
-    source_branch: String,
-    target_branch: String,
-    source_project_id: u64,
-    target_project_id: u64,
-    author: Author,
-    #[serde(default)]
-    draft: bool,
-    state: String,
-}
-
-#[derive(Deserialize)]
-struct Author {
-    id: u64,
-    username: String,
-}
-
-#[derive(Deserialize)]
-struct Approvals {
-    #[serde(default)]
-    approved_by: Vec<ApprovedBy>,
-}
-
-#[derive(Deserialize)]
-struct ApprovedBy {
-    user: Username,
-}
-
-#[derive(Deserialize)]
-struct Reviewer {
-    user: Username,
-    state: String,
 }
 
 #[async_trait]

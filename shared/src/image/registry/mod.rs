@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
@@ -17,13 +16,13 @@ use tokio::io::AsyncWriteExt;
 
 use super::layout::Layout;
 use super::{
-    Descriptor, ImageName, ImageStore, Index, Manifest, Platform, PublishedImage, PushStats,
-    DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+    Descriptor, ImageName, Index, Manifest, Platform, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
+    OCI_MANIFEST,
 };
 use crate::BoxError;
 
-/// Blobs uploaded at once.
-const PARALLEL_BLOBS: usize = 4;
+mod store;
+
 const ATTEMPTS: u32 = 3;
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 /// Manifests are small; a registry sending more is not one to trust.
@@ -391,83 +390,6 @@ impl Registry {
             self.fetch_blob(repository, layer, layout).await?;
         }
         Ok((manifest, config))
-    }
-}
-
-#[async_trait]
-impl ImageStore for Registry {
-    async fn push(
-        &self,
-        source: &Layout,
-        manifest: &Descriptor,
-        repository: &str,
-        tags: &[String],
-    ) -> Result<(PublishedImage, PushStats), BoxError> {
-        let blobs = source.blobs_of(manifest)?;
-        let mut stats = PushStats::default();
-        let mut pending = blobs.into_iter();
-        let mut running = tokio::task::JoinSet::new();
-        loop {
-            while running.len() < PARALLEL_BLOBS {
-                let Some(blob) = pending.next() else { break };
-                let registry = self.clone();
-                let repository = repository.to_owned();
-                let path = source.blob_path(&blob.digest)?;
-                running.spawn(async move {
-                    if registry.has_blob(&repository, &blob.digest).await? {
-                        return Ok::<_, BoxError>(None);
-                    }
-                    registry.upload_blob(&repository, &blob, &path).await?;
-                    Ok(Some(blob.size))
-                });
-            }
-            let Some(done) = running.join_next().await else {
-                break;
-            };
-            match done?? {
-                Some(bytes) => {
-                    stats.blobs_uploaded += 1;
-                    stats.bytes_uploaded += bytes;
-                }
-                None => stats.blobs_present += 1,
-            }
-        }
-        let bytes = source.read_blob(&manifest.digest)?;
-        for tag in tags {
-            self.put_manifest(repository, tag, &manifest.media_type, &bytes)
-                .await?;
-        }
-        if tags.is_empty() {
-            self.put_manifest(repository, &manifest.digest, &manifest.media_type, &bytes)
-                .await?;
-        }
-        let image = PublishedImage {
-            repository: self.repository_name(repository),
-            name: repository.to_owned(),
-            digest: manifest.digest.clone(),
-            tags: tags.to_vec(),
-        };
-        Ok((image, stats))
-    }
-
-    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), BoxError> {
-        let (media_type, bytes) = self
-            .get_manifest(repository, digest, true)
-            .await?
-            .ok_or_else(|| format!("{repository} has no image {digest}"))?;
-        self.put_manifest(repository, tag, &media_type, &bytes)
-            .await
-    }
-
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, BoxError> {
-        Ok(self
-            .get_manifest(repository, tag, false)
-            .await?
-            .map(|(_, bytes)| super::sha256_digest(&bytes)))
-    }
-
-    fn repository_name(&self, repository: &str) -> String {
-        format!("{}/{repository}", self.inner.host)
     }
 }
 

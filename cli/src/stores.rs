@@ -1,0 +1,51 @@
+//! Where one machine keeps what builds and deploys make: artifacts, image layouts, and the
+//! records deploys write — unless settings point them at S3 or a registry.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use slipway::app::deploy::DeployPorts;
+use slipway::artifacts::fs::FsStore;
+use slipway::artifacts::s3::S3Store;
+use slipway::artifacts::ArtifactStore;
+use slipway::settings::Env;
+
+/// What deploys reach on one machine: the image layouts (or `SLIPWAY_REGISTRY`), the artifact
+/// directory (or `SLIPWAY_BUCKET`) for `current.json`, and AWS for Lambda and ECS targets.
+pub async fn deploy_ports(
+    data_dir: &Path,
+    public_url: Option<&str>,
+) -> anyhow::Result<DeployPorts> {
+    let env = Env::from_process();
+    let sdk = slipway::aws::sdk_config().await;
+    let images = slipway::image::target::store(&env, Some(&data_dir.join("images")), Some(&sdk))
+        .map_err(anyhow::Error::from_boxed)?;
+    let records: Arc<dyn ArtifactStore> = match S3Store::from_settings(&sdk, &env) {
+        Some(s3) => Arc::new(s3),
+        None => Arc::new(FsStore::new(
+            data_dir.join("artifacts"),
+            public_url.map(|u| format!("{}/artifacts", u.trim_end_matches('/'))),
+        )),
+    };
+    Ok(DeployPorts {
+        images,
+        records: Some(records),
+        aws: Some(sdk),
+    })
+}
+
+/// Where a local build's outputs go: artifacts and image layouts under the data directory
+/// (unless `SLIPWAY_BUCKET` / `SLIPWAY_REGISTRY` point elsewhere), linked from `public_url`.
+pub fn agent_args(data_dir: &Path, public_url: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "--artifacts-dir".into(),
+        data_dir.join("artifacts").display().to_string(),
+        "--images-dir".into(),
+        data_dir.join("images").display().to_string(),
+    ];
+    if let Some(url) = public_url {
+        args.push("--artifacts-url".into());
+        args.push(format!("{}/artifacts", url.trim_end_matches('/')));
+    }
+    args
+}
