@@ -481,3 +481,23 @@ async fn gitlab_rate_limits_and_outages_are_retried() {
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn the_merge_requests_a_commit_belongs_to() {
+    let server = MockServer::start().await;
+    authed(
+        "GET",
+        format!("{PROJECT}/repository/commits/{SHA}/merge_requests"),
+    )
+    .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+        { "id": 7, "iid": 3, "state": "merged" },
+        { "id": 8, "iid": 5, "state": "opened" }
+    ])))
+    .mount(&server)
+    .await;
+    let merge_requests = forge(&server)
+        .pulls_for_commit(&repo(), &sha())
+        .await
+        .unwrap();
+    assert_eq!(merge_requests, [PrNumber(3), PrNumber(5)]);
+}

@@ -100,3 +100,23 @@ async fn deployments_and_their_statuses() {
     );
     assert_requests_match_github(&server).await;
 }
+
+#[tokio::test]
+async fn the_pull_requests_a_commit_belongs_to() {
+    let server = MockServer::start().await;
+    let pull = support::json_fixture("github/pull_request.opened.1.json")["pull_request"].clone();
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/repos/Codertocat/Hello-World/commits/{}/pulls",
+            sha()
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([pull])))
+        .mount(&server)
+        .await;
+    let pulls = token_forge(&server)
+        .pulls_for_commit(&repo(), &sha())
+        .await
+        .unwrap();
+    assert_eq!(pulls, [PrNumber(2)]);
+    assert_requests_match_github(&server).await;
+}
