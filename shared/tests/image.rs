@@ -451,3 +451,85 @@ async fn ecr_signs_in_creates_the_repository_and_retags() {
         .unwrap();
     assert_eq!(ecr.resolve(&repository, "env-nowhere").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_multi_platform_base_gives_the_configured_platform() {
+    let registry = TestRegistry::start();
+    let client = Registry::new(&registry.url(), None).unwrap();
+    let src = checkout();
+    // Two single-platform bases, listed under one tag by an OCI index.
+    let mut platforms = Vec::new();
+    for (arch, file) in [("amd64", "dist/motd"), ("arm64", "dist/hello")] {
+        let base = ImageSpec {
+            repository: "base".into(),
+            platform: format!("linux/{arch}").parse().unwrap(),
+            entrypoint: None,
+            ..spec(None, file, &format!("/{arch}"))
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (layout, manifest) = build_into(&base, src.path(), dir.path(), None).await;
+        client
+            .push(&layout, &manifest, "multi", &[format!("only-{arch}")])
+            .await
+            .unwrap();
+        let layer = layout.manifest(&manifest).unwrap().layers[0].digest.clone();
+        platforms.push((arch, manifest, layer));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": slipway::image::OCI_INDEX,
+        "manifests": platforms.iter().map(|(arch, m, _)| serde_json::json!({
+            "mediaType": m.media_type, "digest": m.digest, "size": m.size,
+            "platform": { "os": "linux", "architecture": arch }
+        })).collect::<Vec<_>>()
+    });
+    client
+        .put_manifest(
+            "multi",
+            "1",
+            slipway::image::OCI_INDEX,
+            &serde_json::to_vec(&index).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    for (arch, _, base_layer) in &platforms {
+        let app = ImageSpec {
+            platform: format!("linux/{arch}").parse().unwrap(),
+            ..spec(
+                Some(format!("{}/multi:1", registry.host)),
+                "dist/hello",
+                "/usr/local/bin/hello",
+            )
+        };
+        let out = tempfile::tempdir().unwrap();
+        let (layout, manifest) = build_into(&app, src.path(), out.path(), Some(&client)).await;
+        let layers = layout.manifest(&manifest).unwrap().layers;
+        assert_eq!(
+            &layers[0].digest, base_layer,
+            "{arch}: the {arch} base's layer"
+        );
+        let config: serde_json::Value = serde_json::from_slice(
+            &layout
+                .read_blob(&layout.manifest(&manifest).unwrap().config.digest)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config["architecture"], *arch);
+    }
+    let s390 = ImageSpec {
+        platform: "linux/s390x".parse().unwrap(),
+        ..spec(
+            Some(format!("{}/multi:1", registry.host)),
+            "dist/hello",
+            "/hello",
+        )
+    };
+    let out = tempfile::tempdir().unwrap();
+    let layout = Layout::create(out.path()).unwrap();
+    let error = build(&s390, src.path(), &provenance(), &layout, Some(&client))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("has no image for linux/s390x"), "{error}");
+}
