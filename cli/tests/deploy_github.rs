@@ -165,3 +165,64 @@ async fn a_green_build_of_main_deploys_and_comments_on_the_merged_pull_request()
         .expect("a comment on the merged pull request");
     assert!(comment.contains("with continuous deployment"), "{comment}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
+    use slipway::deploy::{DeployKind, DeployStatus, DeploymentRecord};
+    use slipway::state::StateStore;
+    let mut h = Harness::new().await;
+    h.accept_deployments().await;
+    let config =
+        "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging: {}\n";
+    let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
+    h.pull_request_head(&sha, false, 1).await;
+    h.comment(1, "writer", "/build").await;
+    h.report_next().await;
+    // An hour-old deploy still "in progress": its function died and its lock has expired.
+    let abandoned = DeploymentRecord {
+        id: "abandoned".into(),
+        forge: slipway::event::ForgeKind::Github,
+        repo: common::harness::repo(),
+        installation_id: None,
+        environment: "staging".into(),
+        kind: DeployKind::Deploy,
+        sha: sha.clone(),
+        git_ref: "changes".into(),
+        image: None,
+        artifacts_manifest: None,
+        actor: "someone".into(),
+        pr: Some(slipway::event::PrNumber(2)),
+        status: DeployStatus::InProgress,
+        reason: None,
+        previous: None,
+        forge_deployment: Some(42),
+        run_id: None,
+        url: None,
+        created_ms: 1_000,
+        finished_at: None,
+    };
+    h.pipeline.state.save_deployment(&abandoned).await.unwrap();
+    h.comment(2, "writer", "/deploy staging").await;
+    assert_eq!(h.reactions(2).await, ["eyes", "rocket"]);
+    let history = h
+        .pipeline
+        .state
+        .deployments(
+            slipway::event::ForgeKind::Github,
+            &common::harness::repo().id,
+            "staging",
+        )
+        .await
+        .unwrap();
+    let old = history.iter().find(|d| d.id == "abandoned").unwrap();
+    assert_eq!(old.status, DeployStatus::Failed);
+    assert!(old.reason.as_deref().unwrap().contains("never finished"));
+    assert_eq!(history.last().unwrap().status, DeployStatus::Succeeded);
+    let failures =
+        h.gh.requests(&format!("{REPO}/deployments/42/statuses"), "POST")
+            .await
+            .iter()
+            .filter(|s| s["state"] == "failure")
+            .count();
+    assert_eq!(failures, 1, "the forge hears the abandoned deploy failed");
+}

@@ -103,6 +103,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             let busy = history.iter().rev().find(|d| d.id == holder);
             return Ok(Started::Locked(render::deploy_in_progress(busy)));
         }
+        self.fail_abandoned(forge, environment, &history, now)
+            .await?;
         let mut record = DeploymentRecord {
             id,
             forge: kind,
@@ -146,6 +148,32 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 Ok(Started::Done(Box::new(done)))
             }
         }
+    }
+
+    /// Deployments still "in progress" past the lock's lifetime lost their holder (a function
+    /// that died mid-deploy): the next deploy to the environment ends them as failed, so none
+    /// stays pending on the forge.
+    async fn fail_abandoned(
+        &self,
+        forge: &dyn Forge,
+        environment: &Environment,
+        history: &[DeploymentRecord],
+        now: SystemTime,
+    ) -> Result<(), BoxError> {
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let abandoned = history.iter().filter(|d| {
+            d.status == DeployStatus::InProgress
+                && d.created_ms + (LOCK_TTL.as_millis() as u64) < now_ms
+        });
+        for record in abandoned {
+            let reason = "it never finished, and its lock expired".to_owned();
+            self.complete(forge, environment, record.clone(), Err(reason))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Record the deploy everywhere as in progress; start the steps' run if there are steps.
