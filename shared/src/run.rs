@@ -89,6 +89,20 @@ pub struct Run {
     pub deployment: Option<crate::deploy::DeployRef>,
 }
 
+impl Run {
+    /// Where the agent stores this run's result and log (and a build's artifacts): beside the
+    /// artifacts for builds, under the deployment for deploy steps.
+    pub fn output_prefix(&self) -> String {
+        match &self.deployment {
+            None => crate::artifacts::prefix(self.forge, &self.repo.full_name, &self.sha, &self.id),
+            Some(d) => format!(
+                "deployments/{}/{}/{}/{}/",
+                self.forge, self.repo.full_name, d.environment, d.id
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +131,48 @@ mod tests {
             assert!(status.is_finished());
             assert!(status.check_state().is_final());
         }
+    }
+
+    #[test]
+    fn builds_and_deploys_keep_their_output_apart() {
+        let sha = CommitSha::parse(&"a".repeat(40)).unwrap();
+        let mut run = Run {
+            id: RunId("r1".into()),
+            forge: ForgeKind::Github,
+            repo: Repo {
+                id: crate::event::RepoId("1".into()),
+                full_name: "octo/app".into(),
+                web_url: String::new(),
+                clone_url: String::new(),
+            },
+            installation_id: None,
+            sha,
+            git_ref: "main".into(),
+            pr: None,
+            trigger: Trigger::Push,
+            check_name: "slipway/build".into(),
+            check_id: None,
+            status: RunStatus::Running,
+            cancel_reason: None,
+            created_at: 0,
+            finished_at: None,
+            timeout_secs: 60,
+            runner_ref: None,
+            artifacts: Vec::new(),
+            image: None,
+            deployment: None,
+        };
+        assert_eq!(
+            run.output_prefix(),
+            format!("artifacts/github/octo/app/{}/r1/", "a".repeat(40))
+        );
+        run.deployment = Some(crate::deploy::DeployRef {
+            id: "d1".into(),
+            environment: "production".into(),
+        });
+        assert_eq!(
+            run.output_prefix(),
+            "deployments/github/octo/app/production/d1/"
+        );
     }
 }

@@ -112,7 +112,7 @@ async fn stored_result(
     store: &dyn ArtifactStore,
     run: &crate::run::Run,
 ) -> (Option<BuildResult>, Option<String>) {
-    let prefix = crate::artifacts::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id);
+    let prefix = run.output_prefix();
     let result = match store
         .read_tail(&format!("{prefix}{RESULT_FILE}"), 1 << 20)
         .await

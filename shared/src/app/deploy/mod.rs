@@ -243,7 +243,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             env,
             timeout_secs: run.timeout_secs,
             artifacts: Vec::new(),
-            artifact_prefix: String::new(),
+            // The result and log go here, for the report (CodeBuild keeps no files).
+            artifact_prefix: run.output_prefix(),
             image: None,
             source_url: None,
         };
