@@ -10,6 +10,19 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 pub const LAMBDA_WAIT: Duration = Duration::from_secs(5 * 60);
 const POLL: Duration = Duration::from_secs(1);
 
+/// An AWS error as a deploy's reason: which target, what it was doing, and the whole error chain.
+fn failed<'a, E: std::error::Error>(
+    who: &'a str,
+    what: &'static str,
+) -> impl FnOnce(E) -> String + 'a {
+    move |e| {
+        format!(
+            "{who}: {what}: {}",
+            aws_sdk_lambda::error::DisplayErrorContext(e)
+        )
+    }
+}
+
 /// New code from `image_uri`, a published version, and `alias` moved to it. Until the alias
 /// moves, callers of the alias keep the previous version. Returns the version.
 pub async fn lambda(
@@ -18,19 +31,14 @@ pub async fn lambda(
     alias: &str,
     image_uri: &str,
 ) -> Result<String, String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| format!("Lambda {function}: {what}: {e}");
+    let who = format!("Lambda {function}");
     client
         .update_function_code()
         .function_name(function)
         .image_uri(image_uri)
         .send()
         .await
-        .map_err(|e| {
-            fail(
-                "updating the code",
-                &aws_sdk_lambda::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(failed(&who, "updating the code"))?;
     let deadline = Instant::now() + LAMBDA_WAIT;
     loop {
         let config = client
@@ -38,12 +46,7 @@ pub async fn lambda(
             .function_name(function)
             .send()
             .await
-            .map_err(|e| {
-                fail(
-                    "reading the update",
-                    &aws_sdk_lambda::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(failed(&who, "reading the update"))?;
         match config.last_update_status() {
             Some(LastUpdateStatus::InProgress) if Instant::now() < deadline => {
                 tokio::time::sleep(POLL).await
@@ -68,12 +71,7 @@ pub async fn lambda(
         .function_name(function)
         .send()
         .await
-        .map_err(|e| {
-            fail(
-                "publishing a version",
-                &aws_sdk_lambda::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(failed(&who, "publishing a version"))?;
     let version = published
         .version()
         .ok_or_else(|| format!("Lambda {function}: no version was published"))?
@@ -98,18 +96,10 @@ pub async fn lambda(
                 .function_version(&version)
                 .send()
                 .await
-                .map_err(|e| {
-                    fail(
-                        "creating the alias",
-                        &aws_sdk_lambda::error::DisplayErrorContext(e),
-                    )
-                })?;
+                .map_err(failed(&who, "creating the alias"))?;
             Ok(version)
         }
-        Err(e) => Err(fail(
-            "moving the alias",
-            &aws_sdk_lambda::error::DisplayErrorContext(e),
-        )),
+        Err(e) => Err(failed(&who, "moving the alias")(e)),
     }
 }
 
@@ -124,19 +114,14 @@ pub async fn ecs(
     image_uri: &str,
     wait: Duration,
 ) -> Result<String, String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| format!("ECS {service}: {what}: {e}");
+    let who = format!("ECS {service}");
     let described = client
         .describe_services()
         .cluster(cluster)
         .services(service)
         .send()
         .await
-        .map_err(|e| {
-            fail(
-                "reading the service",
-                &aws_sdk_ecs::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(failed(&who, "reading the service"))?;
     let current = described
         .services()
         .first()
@@ -148,12 +133,7 @@ pub async fn ecs(
         .task_definition(&current)
         .send()
         .await
-        .map_err(|e| {
-            fail(
-                "reading the task definition",
-                &aws_sdk_ecs::error::DisplayErrorContext(e),
-            )
-        })?
+        .map_err(failed(&who, "reading the task definition"))?
         .task_definition
         .ok_or_else(|| format!("ECS {service}: task definition {current} is missing"))?;
     let mut found = false;
@@ -189,12 +169,7 @@ pub async fn ecs(
         .set_memory(definition.memory().map(str::to_owned))
         .send()
         .await
-        .map_err(|e| {
-            fail(
-                "registering the task definition",
-                &aws_sdk_ecs::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(failed(&who, "registering the task definition"))?;
     let new = registered
         .task_definition()
         .and_then(|t| t.task_definition_arn())
@@ -202,7 +177,7 @@ pub async fn ecs(
         .to_owned();
     update_service(client, cluster, service, &new)
         .await
-        .map_err(|e| fail("updating the service", &e))?;
+        .map_err(|e| format!("{who}: updating the service: {e}"))?;
     match wait_stable(client, cluster, service, wait).await {
         Ok(()) => Ok(new),
         Err(why) => {
