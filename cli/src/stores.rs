@@ -8,7 +8,7 @@ use slipway::app::deploy::DeployPorts;
 use slipway::artifacts::fs::FsStore;
 use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
-use slipway::settings::Env;
+use slipway::settings::{self, Env};
 
 /// What deploys reach on one machine: the image layouts (or `SLIPWAY_REGISTRY`), the artifact
 /// directory (or `SLIPWAY_BUCKET`) for `current.json`, and AWS for Lambda and ECS targets.
@@ -17,10 +17,21 @@ pub async fn deploy_ports(
     public_url: Option<&str>,
 ) -> anyhow::Result<DeployPorts> {
     let env = Env::from_process();
-    let sdk = slipway::aws::sdk_config().await;
-    let images = slipway::image::target::store(&env, Some(&data_dir.join("images")), Some(&sdk))
+    // Only load the AWS configuration when something asks for AWS: resolving a region can wait
+    // on the instance metadata service, which a laptop does not have.
+    let wants_aws = env.get(settings::BUCKET).is_some()
+        || env.get(settings::REGISTRY).is_some()
+        || std::env::vars().any(|(k, _)| k.starts_with("AWS_"));
+    let sdk = match wants_aws {
+        true => Some(slipway::aws::sdk_config().await),
+        false => None,
+    };
+    let images = slipway::image::target::store(&env, Some(&data_dir.join("images")), sdk.as_ref())
         .map_err(anyhow::Error::from_boxed)?;
-    let records: Arc<dyn ArtifactStore> = match S3Store::from_settings(&sdk, &env) {
+    let s3 = sdk
+        .as_ref()
+        .and_then(|sdk| S3Store::from_settings(sdk, &env));
+    let records: Arc<dyn ArtifactStore> = match s3 {
         Some(s3) => Arc::new(s3),
         None => Arc::new(FsStore::new(
             data_dir.join("artifacts"),
@@ -30,7 +41,7 @@ pub async fn deploy_ports(
     Ok(DeployPorts {
         images,
         records: Some(records),
-        aws: Some(sdk),
+        aws: sdk,
     })
 }
 

@@ -326,7 +326,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             super::pipeline::Loaded::Valid(config) => config,
             _ => return Ok(()),
         };
-        for name in deploy::auto_deploy_targets(&config.environments, branch) {
+        let targets = deploy::auto_deploy_targets(&config.environments, branch);
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let actor = forge.bot_login().await?;
+        for name in targets {
             let request = DeployRequest {
                 environment: name.to_owned(),
                 kind: DeployKind::Auto,
@@ -334,7 +339,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 git_ref: branch.to_owned(),
                 image: image.clone(),
                 artifacts_manifest: artifacts_manifest.clone(),
-                actor: forge.bot_login().await?,
+                actor: actor.clone(),
                 pr: None,
                 key: format!("auto:{sha}"),
             };
