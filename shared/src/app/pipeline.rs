@@ -307,29 +307,13 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             self.state.save_run(&run).await?;
             return self.finish_deploy_run(&run, &deployment).await;
         }
+        // A green build of a push: the environments that auto-deploy its branch get it.
         let green_push = run.status == RunStatus::Succeeded && run.trigger == plan::Trigger::Push;
-        let (forge_kind, installation, repo, sha, branch) = (
-            run.forge,
-            run.installation_id,
-            run.repo.clone(),
-            run.sha.clone(),
-            run.git_ref.clone(),
-        );
-        let image = run.image.clone();
-        let manifest = self.manifest_key(&run);
+        let built = green_push.then(|| run.clone());
         self.finish_build(run, outcome).await?;
-        if green_push {
-            let forge = self.forge((forge_kind, installation))?;
-            self.auto_deploy(
-                forge.as_ref(),
-                &repo,
-                installation,
-                &sha,
-                &branch,
-                image,
-                manifest,
-            )
-            .await?;
+        if let Some(run) = built {
+            let forge = self.forge((run.forge, run.installation_id))?;
+            self.auto_deploy(forge.as_ref(), &run).await?;
         }
         Ok(())
     }

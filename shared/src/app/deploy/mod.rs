@@ -68,6 +68,12 @@ pub enum Started {
     Locked(String),
 }
 
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
 fn deployment_id(repo: &Repo, request: &DeployRequest) -> String {
     let seed = format!("{}\n{}\n{}", repo.id.0, request.environment, request.key);
     hex::encode(&Sha256::digest(seed)[..8])
@@ -103,8 +109,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             let busy = history.iter().rev().find(|d| d.id == holder);
             return Ok(Started::Locked(render::deploy_in_progress(busy)));
         }
-        self.fail_abandoned(forge, environment, &history, now)
-            .await?;
+        // Best effort: failing to tidy up old records must not keep this deploy's lock.
+        if let Err(error) = self.fail_abandoned(forge, environment, &history, now).await {
+            tracing::warn!(%error, "ending abandoned deployments failed");
+        }
         let mut record = DeploymentRecord {
             id,
             forge: kind,
@@ -128,10 +136,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             forge_deployment: None,
             run_id: None,
             url: environment.url.clone(),
-            created_ms: now
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64,
+            created_ms: unix_ms(now),
             finished_at: None,
         };
         match self.begin(forge, environment, &mut record).await {
@@ -160,13 +165,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         history: &[DeploymentRecord],
         now: SystemTime,
     ) -> Result<(), BoxError> {
-        let now_ms = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
         let abandoned = history.iter().filter(|d| {
             d.status == DeployStatus::InProgress
-                && d.created_ms + (LOCK_TTL.as_millis() as u64) < now_ms
+                && d.created_ms + (LOCK_TTL.as_millis() as u64) < unix_ms(now)
         });
         for record in abandoned {
             let reason = "it never finished, and its lock expired".to_owned();
@@ -311,17 +312,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 
     /// A green build of a branch that environments auto-deploy: deploy it to each of them.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn auto_deploy(
-        &self,
-        forge: &dyn Forge,
-        repo: &Repo,
-        installation_id: Option<u64>,
-        sha: &CommitSha,
-        branch: &str,
-        image: Option<PublishedImage>,
-        artifacts_manifest: Option<String>,
-    ) -> Result<(), BoxError> {
+    pub(super) async fn auto_deploy(&self, forge: &dyn Forge, build: &Run) -> Result<(), BoxError> {
+        let (repo, sha, branch) = (&build.repo, &build.sha, build.git_ref.as_str());
         let config = match super::pipeline::load_config(forge, repo, sha).await? {
             super::pipeline::Loaded::Valid(config) => config,
             _ => return Ok(()),
@@ -337,15 +329,15 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 kind: DeployKind::Auto,
                 sha: sha.clone(),
                 git_ref: branch.to_owned(),
-                image: image.clone(),
-                artifacts_manifest: artifacts_manifest.clone(),
+                image: build.image.clone(),
+                artifacts_manifest: self.manifest_key(build),
                 actor: actor.clone(),
                 pr: None,
                 key: format!("auto:{sha}"),
             };
             let environment = &config.environments[name];
             match self
-                .deploy(forge, repo, installation_id, environment, request)
+                .deploy(forge, repo, build.installation_id, environment, request)
                 .await?
             {
                 Started::Locked(holder) => {
