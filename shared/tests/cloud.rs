@@ -237,3 +237,275 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     report_codebuild(&pipeline, None, ours).await.unwrap();
     assert_eq!(statuses(&github).await.len(), 3);
 }
+
+const DEPLOY_CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - run: make test\nenvironments:\n  production:\n    url: https://example.com\n    steps:\n      - run: ./deploy.sh\n";
+
+/// GitHub as a `/deploy` on pull request 1 needs it: the pull request, reviews, permission,
+/// reactions, comments, deployments and statuses.
+async fn fake_github_for_deploys() -> MockServer {
+    let server = MockServer::start().await;
+    let mut pull = json_fixture("github/pull_request.opened.1.json")["pull_request"].clone();
+    pull["number"] = 1.into();
+    let repo = "^/repos/Codertocat/Hello-World";
+    let mounts = [
+        (
+            "GET",
+            format!("{repo}/contents/.slipway.yml$"),
+            ResponseTemplate::new(200).set_body_string(DEPLOY_CONFIG),
+        ),
+        (
+            "GET",
+            format!("{repo}/pulls/1$"),
+            ResponseTemplate::new(200).set_body_json(pull),
+        ),
+        (
+            "GET",
+            format!("{repo}/pulls/1/reviews$"),
+            ResponseTemplate::new(200).set_body_json(json!([])),
+        ),
+        (
+            "GET",
+            format!("{repo}/collaborators/Codertocat/permission$"),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "permission": "admin", "role_name": "admin" })),
+        ),
+        (
+            "POST",
+            format!("{repo}/issues/comments/\\d+/reactions$"),
+            ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })),
+        ),
+        (
+            "GET",
+            format!("{repo}/issues/1/comments$"),
+            ResponseTemplate::new(200).set_body_json(json!([])),
+        ),
+        (
+            "POST",
+            format!("{repo}/issues/1/comments$"),
+            ResponseTemplate::new(201).set_body_json(json!({ "id": 6 })),
+        ),
+        (
+            "POST",
+            format!("{repo}/deployments$"),
+            ResponseTemplate::new(201).set_body_json(json!({ "id": 42 })),
+        ),
+        (
+            "POST",
+            format!("{repo}/deployments/42/statuses$"),
+            ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })),
+        ),
+        (
+            "POST",
+            format!("{repo}/statuses/{SHA}$"),
+            ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })),
+        ),
+        (
+            "GET",
+            "^/user$".to_owned(),
+            ResponseTemplate::new(200).set_body_json(json!({ "login": "slipway-bot" })),
+        ),
+    ];
+    for (verb, pattern, answer) in mounts {
+        Mock::given(method(verb))
+            .and(path_regex(pattern))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+/// A comment on pull request 1, passed through the webhook edge, as SQS would carry it.
+async fn queued_comment(delivery: &str, body: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let app = local_app(dir.path());
+    let payload = pr_comment("created", body);
+    let answer = app
+        .handle_webhook(
+            slipway::event::ForgeKind::Github,
+            &github_headers("issue_comment", delivery, &payload),
+            &payload,
+            now(),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    let received = app
+        .queue
+        .receive(now(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::to_string(&received.event).unwrap()
+}
+
+fn batch(body: String) -> SqsEvent {
+    serde_json::from_value(json!({ "Records": [
+        { "messageId": "m1", "body": body, "eventSource": "aws:sqs" }
+    ]}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_stored_result() {
+    use slipway::artifacts::ArtifactStore as _;
+    use slipway::deploy::DeployStatus;
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let codebuild = aws_sdk_codebuild::Client::new(&sdk);
+    let project = support::aws::codebuild_project(&codebuild).await;
+    let github = fake_github_for_deploys().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = support::unique("deploys").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let store = std::sync::Arc::new(slipway::artifacts::s3::S3Store::new(s3, bucket.as_str()));
+    let pipeline = Pipeline {
+        state: DynamoState::from_sdk(&sdk, support::aws::table(&sdk).await),
+        forges: Forges {
+            github: Some(
+                GithubClient::new(
+                    &github.uri(),
+                    GithubAuth::Token(Secret::new("ghp_x").unwrap()),
+                    Default::default(),
+                )
+                .unwrap(),
+            ),
+            ..Default::default()
+        },
+        runner: CodeBuildRunner::new(codebuild.clone(), &project),
+        public_url: None,
+        deploy: slipway::app::deploy::DeployPorts {
+            images: None,
+            records: Some(store.clone()),
+            aws: None,
+        },
+    };
+    // The pull request's head was built green and pushed an image.
+    let mut build = sample_run("green-build", Some(1), 100);
+    build.sha = slipway::event::CommitSha::parse(SHA).unwrap();
+    build.status = slipway::run::RunStatus::Succeeded;
+    build.image = Some(slipway::image::PublishedImage {
+        repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello".into(),
+        name: "hello".into(),
+        digest: format!("sha256:{}", "e".repeat(64)),
+        tags: vec!["pr-1".into()],
+    });
+    pipeline.state.insert_run(&build).await.unwrap();
+
+    let response = dispatch_batch(
+        &pipeline,
+        batch(queued_comment("c-1", "/deploy production").await),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let builds = codebuild
+        .list_builds_for_project()
+        .project_name(&project)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(builds.ids().len(), 1, "the deploy steps run in CodeBuild");
+    let repo = sample_run("x", None, 0).repo;
+    let history = pipeline
+        .state
+        .deployments(slipway::event::ForgeKind::Github, &repo.id, "production")
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, DeployStatus::InProgress);
+    let run_id = history[0].run_id.clone().expect("the deploy's run");
+
+    // While it runs, another deploy to production is refused, naming it.
+    dispatch_batch(
+        &pipeline,
+        batch(queued_comment("c-2", "/deploy production").await),
+    )
+    .await;
+    let replies: Vec<String> = github
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/issues/1/comments"))
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.contains("another deploy is in progress") && r.contains("@Codertocat")),
+        "{replies:?}"
+    );
+
+    // CodeBuild finishes; the agent's result is beside the deployment in S3.
+    let run = pipeline
+        .state
+        .get_run(&slipway::run::RunId(run_id.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let result =
+        json!({ "run_id": run_id, "status": "succeeded", "duration_ms": 900, "steps": [] });
+    store
+        .put_bytes(
+            &format!("{}result.json", run.output_prefix()),
+            serde_json::to_vec(&result).unwrap(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let mut event: Value = json_fixture("aws/codebuild-state-change.json");
+    event["detail"]["build-status"] = "SUCCEEDED".into();
+    event["detail"]["additional-information"]["environment"]["environment-variables"] =
+        json!([{ "name": "SLIPWAY_RUN_ID", "type": "PLAINTEXT", "value": run_id }]);
+    report_codebuild(
+        &pipeline,
+        Some(store.as_ref()),
+        serde_json::from_value(event).unwrap(),
+    )
+    .await
+    .unwrap();
+    let history = pipeline
+        .state
+        .deployments(slipway::event::ForgeKind::Github, &repo.id, "production")
+        .await
+        .unwrap();
+    assert_eq!(
+        history[0].status,
+        DeployStatus::Succeeded,
+        "{:?}",
+        history[0].reason
+    );
+    let states: Vec<String> = github
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/deployments/42/statuses"))
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(states, ["in_progress", "success"]);
+    let current = store
+        .read_tail(
+            &slipway::deploy::current_key(&repo, slipway::event::ForgeKind::Github, "production"),
+            1 << 20,
+        )
+        .await
+        .unwrap()
+        .expect("current.json");
+    let current: Value = serde_json::from_slice(&current).unwrap();
+    assert_eq!(current["sha"], SHA);
+    assert_eq!(current["digest"], format!("sha256:{}", "e".repeat(64)));
+}
