@@ -136,3 +136,125 @@ pub fn deployment_comment(record: &DeploymentRecord, tag_only_target: bool) -> S
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::Previous;
+    use crate::event::{CommitSha, ForgeKind, Repo, RepoId};
+    use crate::forge::Permission;
+
+    fn record(status: DeployStatus, previous: bool) -> DeploymentRecord {
+        let sha = |c: char| CommitSha::parse(&c.to_string().repeat(40)).unwrap();
+        let image = |c: char| PublishedImage {
+            repository: "registry.example/app".into(),
+            name: "app".into(),
+            digest: format!("sha256:{}", c.to_string().repeat(64)),
+            tags: vec![],
+        };
+        DeploymentRecord {
+            id: "d1".into(),
+            forge: ForgeKind::Github,
+            repo: Repo {
+                id: RepoId("1".into()),
+                full_name: "o/r".into(),
+                web_url: String::new(),
+                clone_url: String::new(),
+            },
+            installation_id: None,
+            environment: "staging".into(),
+            kind: DeployKind::Deploy,
+            sha: sha('b'),
+            git_ref: "main".into(),
+            image: Some(image('b')),
+            artifacts_manifest: None,
+            actor: "alice".into(),
+            pr: None,
+            status,
+            reason: Some("the release broke".into()),
+            previous: previous.then(|| Previous {
+                sha: sha('a'),
+                image: Some(image('a')),
+                deployment_id: "d0".into(),
+            }),
+            forge_deployment: None,
+            run_id: None,
+            url: Some("https://staging.example".into()),
+            created_ms: 0,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_success_says_what_went_where_and_how_to_roll_back() {
+        let text = deployment_comment(&record(DeployStatus::Succeeded, true), true);
+        assert!(text.starts_with("### 🚀 Deployed to `staging`"), "{text}");
+        assert!(text.contains(&format!(
+            "| image | `registry.example/app@sha256:{}` |",
+            "b".repeat(64)
+        )));
+        assert!(text.contains("| by | @alice with `/deploy` |"));
+        assert!(text.contains("| where | https://staging.example |"));
+        assert!(text.contains("| replaced | `aaaaaaa`"));
+        assert!(text.contains("Roll back with `/rollback staging`."));
+        let first = deployment_comment(&record(DeployStatus::Succeeded, false), true);
+        assert!(first.contains("nothing: the first deploy here") && !first.contains("Roll back"));
+    }
+
+    #[test]
+    fn a_failure_says_why_and_what_still_runs() {
+        let text = deployment_comment(&record(DeployStatus::Failed, true), true);
+        assert!(
+            text.starts_with("### ❌ Deploy to `staging` failed"),
+            "{text}"
+        );
+        assert!(text.contains("**Why:** the release broke"));
+        assert!(text.contains("`staging` stays on `aaaaaaa`: the `env-staging` tag was not moved."));
+        let steps = deployment_comment(&record(DeployStatus::Failed, false), false);
+        assert!(
+            steps.contains("`staging` was not changed as far as Slipway knows"),
+            "{steps}"
+        );
+    }
+
+    #[test]
+    fn every_refusal_says_why() {
+        let refusals = [
+            (Refusal::UnknownEnvironment, "no environment `staging`"),
+            (
+                Refusal::Permission {
+                    needed: Permission::Maintain,
+                    have: Permission::Write,
+                },
+                "needs maintain access; you have write",
+            ),
+            (Refusal::Fork, "fork code is never deployed"),
+            (Refusal::NotBuilt, "comment `/build` first"),
+            (
+                Refusal::BuildNotGreen(crate::run::RunStatus::Running),
+                "has not finished yet",
+            ),
+            (
+                Refusal::BuildNotGreen(crate::run::RunStatus::TimedOut),
+                "did not pass (timed out)",
+            ),
+            (Refusal::NotApproved, "approving review"),
+            (Refusal::ChangesRequested, "requested changes"),
+            (
+                Refusal::NothingToRollBackTo,
+                "no earlier successful deployment",
+            ),
+            (
+                Refusal::Locked {
+                    holder: "`abc` by @bob".into(),
+                },
+                "in progress: `abc` by @bob",
+            ),
+        ];
+        for (refusal, needle) in refusals {
+            let text = deploy_refused("staging", &refusal);
+            assert!(text.starts_with("Not deploying to `staging`: "), "{text}");
+            assert!(text.contains(needle), "{refusal:?}: {text}");
+        }
+    }
+}
