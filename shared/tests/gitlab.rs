@@ -432,7 +432,9 @@ async fn deployments_are_created_running_and_finished() {
     };
     let id = forge.create_deployment(&repo(), &new).await.unwrap();
     assert_eq!(id, DeploymentId(41));
+    // Created running: "in progress" sends nothing (no PUT is mounted for it).
     for state in [
+        DeploymentState::InProgress,
         DeploymentState::Success,
         DeploymentState::Failure,
         DeploymentState::Cancelled,

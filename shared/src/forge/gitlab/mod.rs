@@ -419,6 +419,11 @@ impl Forge for GitlabForge {
         id: DeploymentId,
         status: &DeploymentStatus,
     ) -> Result<(), ForgeError> {
+        // Deployments are created `running` here; GitLab refuses a transition to the state a
+        // deployment is already in, so "in progress" has nothing left to say.
+        if status.state == super::DeploymentState::InProgress {
+            return Ok(());
+        }
         let url = format!("{}/deployments/{}", project(repo), id.0);
         let body = json!({ "status": deployment_status(status.state) });
         self.call_bytes(Method::PUT, &url, Some(&body), "a deployment")
