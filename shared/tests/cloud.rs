@@ -51,14 +51,34 @@ async fn fake_github() -> MockServer {
             ResponseTemplate::new(201).set_body_json(json!({ "id": 5 })),
         ),
     ];
+    mount_all(&server, mounts).await;
+    server
+}
+
+async fn mount_all<const N: usize>(
+    server: &MockServer,
+    mounts: [(&str, String, ResponseTemplate); N],
+) {
     for (verb, pattern, answer) in mounts {
         Mock::given(method(verb))
             .and(path_regex(pattern))
             .respond_with(answer)
-            .mount(&server)
+            .mount(server)
             .await;
     }
-    server
+}
+
+/// `field` of each JSON body posted to a path ending in `suffix`, in order.
+async fn posted(server: &MockServer, suffix: &str, field: &str) -> Vec<String> {
+    let requests = server.received_requests().await.unwrap();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with(suffix))
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body[field].as_str().unwrap_or("").to_owned()
+        })
+        .collect()
 }
 
 async fn statuses(server: &MockServer) -> Vec<String> {
@@ -305,13 +325,7 @@ async fn fake_github_for_deploys() -> MockServer {
             ResponseTemplate::new(200).set_body_json(json!({ "login": "slipway-bot" })),
         ),
     ];
-    for (verb, pattern, answer) in mounts {
-        Mock::given(method(verb))
-            .and(path_regex(pattern))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
-    }
+    mount_all(&server, mounts).await;
     server
 }
 
@@ -424,19 +438,7 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
         batch(queued_comment("c-2", "/deploy production").await),
     )
     .await;
-    let replies: Vec<String> = github
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/issues/1/comments"))
-        .map(|r| {
-            serde_json::from_slice::<Value>(&r.body).unwrap()["body"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let replies = posted(&github, "/issues/1/comments", "body").await;
     assert!(
         replies
             .iter()
@@ -483,19 +485,7 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
         "{:?}",
         history[0].reason
     );
-    let states: Vec<String> = github
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path().ends_with("/deployments/42/statuses"))
-        .map(|r| {
-            serde_json::from_slice::<Value>(&r.body).unwrap()["state"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let states = posted(&github, "/deployments/42/statuses", "state").await;
     assert_eq!(states, ["in_progress", "success"]);
     let current = store
         .read_tail(
