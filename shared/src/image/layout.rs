@@ -192,13 +192,7 @@ impl ImageStore for LayoutStore {
         for tag in tags {
             target.tag(manifest, tag)?;
         }
-        let image = PublishedImage {
-            repository: self.repository_name(repository),
-            name: repository.to_owned(),
-            digest: manifest.digest.clone(),
-            tags: tags.to_vec(),
-        };
-        Ok((image, stats))
+        Ok((self.published(repository, manifest, tags), stats))
     }
 
     async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), BoxError> {

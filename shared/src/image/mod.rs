@@ -238,6 +238,21 @@ pub trait ImageStore: Send + Sync {
 
     /// How the repository is named in references (`host/repo`, or the layout's path).
     fn repository_name(&self, repository: &str) -> String;
+
+    /// What a push of `manifest` to `repository` with `tags` published.
+    fn published(
+        &self,
+        repository: &str,
+        manifest: &Descriptor,
+        tags: &[String],
+    ) -> PublishedImage {
+        PublishedImage {
+            repository: self.repository_name(repository),
+            name: repository.to_owned(),
+            digest: manifest.digest.clone(),
+            tags: tags.to_vec(),
+        }
+    }
 }
 
 /// Where a build's image goes, and the registry it may pull its base from with the same
