@@ -205,6 +205,15 @@ impl Local {
     }
 
     /// Report builds as they end until none of the pull request's is left running.
+    /// Dispatch one event as the forge would have sent it, then see its builds through.
+    async fn act(&mut self, queued: &QueuedEvent, progress: bool) -> anyhow::Result<()> {
+        self.pipeline
+            .dispatch(queued)
+            .await
+            .map_err(anyhow::Error::from_boxed)?;
+        self.finish_builds(progress).await
+    }
+
     async fn finish_builds(&mut self, progress: bool) -> anyhow::Result<()> {
         // Only what this process started: another `slipway comment` may be running a deploy.
         // A run leaves `running()` just after its completion is sent, so skip those reported.
@@ -311,12 +320,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         "pull_request.opened",
     );
-    local
-        .pipeline
-        .dispatch(&queued)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
-    local.finish_builds(!args.json).await?;
+    local.act(&queued, !args.json).await?;
 
     let run_id = slipway::run::RunId::derive(ForgeKind::Local, &queued.delivery, &sha);
     let run = local
@@ -400,12 +404,7 @@ pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
         },
         "comment.created",
     );
-    local
-        .pipeline
-        .dispatch(&queued)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
-    local.finish_builds(!args.json).await?;
+    local.act(&queued, !args.json).await?;
 
     let reactions = local
         .forge
