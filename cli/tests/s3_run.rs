@@ -2,57 +2,16 @@
 //! the image in an OCI registry (Debian's docker-registry) as skopeo sees it; a failing build
 //! stores no artifact.
 
+#[path = "../../shared/tests/support/moto.rs"]
+mod moto;
 #[path = "../../shared/tests/support/registry.rs"]
 mod registry;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use moto::Moto;
 use sha2::Digest;
-
-/// The moto_server scripts/test started, or our own, stopped when dropped.
-struct Moto {
-    url: String,
-    child: Option<Child>,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        if let Ok(url) = std::env::var("SLIPWAY_TEST_MOTO_URL") {
-            return Moto { url, child: None };
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is needed (scripts/test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto {
-            url: format!("http://127.0.0.1:{port}"),
-            child: Some(child),
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn s3(moto: &Moto) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()

@@ -2,12 +2,12 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod aws;
+mod moto;
 pub mod openapi;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use slipway::app::WebhookApp;
@@ -98,41 +98,10 @@ pub fn now() -> SystemTime {
     SystemTime::now()
 }
 
-/// A `moto_server` for AWS adapters: the one `scripts/test` started (`SLIPWAY_TEST_MOTO_URL`),
-/// or one of our own on a free port, stopped when dropped.
-pub struct Moto {
-    pub url: String,
-    child: Option<Child>,
-}
+/// `moto_server`, with an SDK configuration pointed at it.
+pub use moto::Moto;
 
 impl Moto {
-    pub fn start() -> Moto {
-        if let Ok(url) = std::env::var("SLIPWAY_TEST_MOTO_URL") {
-            return Moto { url, child: None };
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is needed (scripts/test installs it)");
-        let moto = Moto {
-            url: format!("http://127.0.0.1:{port}"),
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let credentials =
             aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests");
@@ -142,15 +111,6 @@ impl Moto {
             .credentials_provider(credentials)
             .load()
             .await
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
