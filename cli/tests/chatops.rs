@@ -13,8 +13,11 @@ const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenviron
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_permission_matrix() {
     let mut h = Harness::new().await;
-    let sha = h.gh.commit(&[(".slipway.yml", CONFIG)]).await;
+    let sha =
+        h.gh.commit_to_default_branch(&[(".slipway.yml", CONFIG)])
+            .await;
     h.pull_request_head(&sha, false, 1).await;
+    h.pull_request("open", PrAction::Opened, &sha, false).await;
     let levels = [
         "nobody",
         "reader",
@@ -32,7 +35,7 @@ async fn the_permission_matrix() {
         "/deploy staging",
     ];
     let mut id = 100;
-    let mut builds = 0;
+    let mut builds = 1;
     for (level, login) in levels.iter().enumerate() {
         let writer = level >= 3;
         for command in commands {

@@ -24,7 +24,9 @@ async fn last_reply(h: &Harness) -> String {
 async fn each_requirement_refuses_then_github_gets_the_records() {
     let mut h = Harness::new().await;
     h.accept_deployments().await;
-    let sha = h.gh.commit(&[(".slipway.yml", GATED)]).await;
+    let sha =
+        h.gh.commit_to_default_branch(&[(".slipway.yml", GATED)])
+            .await;
     h.pull_request_head(&sha, false, 1).await;
 
     h.comment(1, "writer", "/deploy staging").await;
@@ -43,6 +45,7 @@ async fn each_requirement_refuses_then_github_gets_the_records() {
 
     h.reviews(
         &[("maintainer", "APPROVED"), ("admin", "CHANGES_REQUESTED")],
+        &sha,
         3,
     )
     .await;
@@ -52,7 +55,7 @@ async fn each_requirement_refuses_then_github_gets_the_records() {
         .await
         .contains("a reviewer requested changes"));
 
-    h.reviews(&[("maintainer", "APPROVED")], 2).await;
+    h.reviews(&[("maintainer", "APPROVED")], &sha, 2).await;
     h.comment(5, "reader", "/deploy staging").await;
     assert_eq!(h.reactions(5).await, ["eyes", "confused"]);
     assert!(last_reply(&h)
@@ -119,7 +122,9 @@ async fn a_red_build_is_not_deployed() {
     h.accept_deployments().await;
     let config =
         "version: 1\nbuild:\n  steps:\n    - run: \"false\"\nenvironments:\n  staging: {}\n";
-    let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
+    let sha =
+        h.gh.commit_to_default_branch(&[(".slipway.yml", config)])
+            .await;
     h.pull_request_head(&sha, false, 1).await;
     h.comment(1, "admin", "/build").await;
     h.report_next().await;
@@ -140,7 +145,9 @@ async fn a_green_build_of_main_deploys_and_comments_on_the_merged_pull_request()
     let mut h = Harness::new().await;
     h.accept_deployments().await;
     let config = "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging:\n    auto_deploy: main\n  production: {}\n";
-    let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
+    let sha =
+        h.gh.commit_to_default_branch(&[(".slipway.yml", config)])
+            .await;
     Mock::given(method("GET"))
         .and(path(format!("{REPO}/commits/{sha}/pulls")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([{ "number": 2 }])))
@@ -174,7 +181,9 @@ async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
     h.accept_deployments().await;
     let config =
         "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging: {}\n";
-    let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
+    let sha =
+        h.gh.commit_to_default_branch(&[(".slipway.yml", config)])
+            .await;
     h.pull_request_head(&sha, false, 1).await;
     h.comment(1, "writer", "/build").await;
     h.report_next().await;

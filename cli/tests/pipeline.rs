@@ -320,5 +320,6 @@ fn lost_run(sha: &CommitSha) -> slipway::run::Run {
         artifacts: Vec::new(),
         image: None,
         deployment: None,
+        policy_changed: false,
     }
 }

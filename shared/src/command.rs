@@ -29,7 +29,11 @@ pub enum Command {
     Cancel,
     Status,
     Help,
-    OkToTest,
+    /// Trust a fork pull request's head: the one named, or the head Slipway had seen when the
+    /// comment was written.
+    OkToTest {
+        sha: Option<String>,
+    },
 }
 
 /// Who may run a command.
@@ -82,8 +86,9 @@ impl Command {
             who: Who::Anyone,
         },
         CommandInfo {
-            usage: "ok-to-test",
-            summary: "trust this fork pull request's current head for builds",
+            usage: "ok-to-test [sha]",
+            summary:
+                "trust this fork pull request's head (as you saw it, or the one named) for builds",
             who: Who::Write,
         },
     ];
@@ -96,7 +101,7 @@ impl Command {
             Command::Cancel => 3,
             Command::Status => 4,
             Command::Help => 5,
-            Command::OkToTest => 6,
+            Command::OkToTest { .. } => 6,
         };
         &Self::HELP[i]
     }
@@ -219,7 +224,19 @@ fn parse_line(
         "cancel" => no_args(Command::Cancel, "cancel", &args),
         "status" => no_args(Command::Status, "status", &args),
         "help" => no_args(Command::Help, "help", &args),
-        "ok-to-test" => no_args(Command::OkToTest, "ok-to-test", &args),
+        "ok-to-test" => match args.as_slice() {
+            [] => Ok(Command::OkToTest { sha: None }),
+            [sha] if is_short_sha(sha) => Ok(Command::OkToTest {
+                sha: Some(sha.to_ascii_lowercase()),
+            }),
+            [sha] => Err(CommandError::InvalidSha {
+                given: (*sha).to_owned(),
+            }),
+            [_, extra @ ..] => Err(CommandError::UnexpectedArguments {
+                command: "ok-to-test",
+                extra: extra.join(" "),
+            }),
+        },
         "deploy" => {
             environment(&args, "deploy", environments).and_then(|(environment, rest)| match rest {
                 [] => Ok(Command::Deploy { environment }),

@@ -93,6 +93,12 @@ pub struct Commands {
     pub prefix: String,
 }
 
+impl Default for Commands {
+    fn default() -> Self {
+        Commands { prefix: "/".into() }
+    }
+}
+
 /// Why a configuration was refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -249,7 +255,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         environments.insert(name, environment(env.value, &env.referenced, &at)?);
     }
     let commands = match raw.commands {
-        None => Commands { prefix: "/".into() },
+        None => Commands::default(),
         Some(c) => {
             let prefix = c.prefix.value.trim().to_owned();
             if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_alphanumeric) {
@@ -362,7 +368,16 @@ fn environment(
 ) -> Result<Environment, ConfigError> {
     let allow = match raw.allow {
         None => Permission::Write,
-        Some(a) => a.value.parse().map_err(|e: String| at(&a.referenced, e))?,
+        Some(a) => {
+            let allow: Permission = a.value.parse().map_err(|e: String| at(&a.referenced, e))?;
+            // Deploy rights below write would hand production to anyone who can comment.
+            if allow < Permission::Write {
+                let message =
+                    format!("allow: {allow} is below write; deploys need write, maintain or admin");
+                return Err(at(&a.referenced, message));
+            }
+            allow
+        }
     };
     let url = match raw.url {
         None => None,

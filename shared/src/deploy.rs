@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Environment, Requirement};
+use crate::config::Environment;
 use crate::event::{CommitSha, ForgeKind, PrNumber, Repo};
 use crate::forge::Permission;
 use crate::image::PublishedImage;
@@ -97,18 +97,6 @@ pub struct DeployRef {
     pub environment: String,
 }
 
-/// What deciding on a deploy needs to know, read live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployFacts {
-    pub permission: Permission,
-    /// The code comes from a fork: it never gets deploy rights.
-    pub from_fork: bool,
-    /// The latest build of the commit, if there is one.
-    pub build: Option<RunStatus>,
-    pub approved: bool,
-    pub changes_requested: bool,
-}
-
 /// Why a deploy may not go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -126,46 +114,8 @@ pub enum Refusal {
     Locked {
         holder: String,
     },
-}
-
-/// Whether a deploy of a pull request's code to `environment` may go ahead. Rollbacks check the
-/// same, except the build of the pull request (they ship an earlier, already deployed digest).
-pub fn check(
-    environment: &Environment,
-    facts: &DeployFacts,
-    rollback: bool,
-) -> Result<(), Refusal> {
-    if facts.permission < environment.allow {
-        return Err(Refusal::Permission {
-            needed: environment.allow,
-            have: facts.permission,
-        });
-    }
-    if facts.from_fork && !rollback {
-        return Err(Refusal::Fork);
-    }
-    for requirement in &environment.require {
-        match requirement {
-            Requirement::BuildGreen if !rollback => match facts.build {
-                None => return Err(Refusal::NotBuilt),
-                Some(RunStatus::Succeeded) => {}
-                Some(status) => return Err(Refusal::BuildNotGreen(status)),
-            },
-            Requirement::Approved if !facts.approved => return Err(Refusal::NotApproved),
-            Requirement::NoChangesRequested if facts.changes_requested => {
-                return Err(Refusal::ChangesRequested)
-            }
-            _ => {}
-        }
-    }
-    // Whatever the requirements say, there must be a green build to ship.
-    if !rollback && facts.build != Some(RunStatus::Succeeded) {
-        return Err(match facts.build {
-            None => Refusal::NotBuilt,
-            Some(status) => Refusal::BuildNotGreen(status),
-        });
-    }
-    Ok(())
+    /// An automatic deploy of a branch the default branch's configuration does not name.
+    NotAutoDeployed,
 }
 
 /// The deployment a rollback goes back to: the named commit's last successful deployment, or

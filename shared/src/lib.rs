@@ -14,6 +14,7 @@ pub mod event;
 pub mod forge;
 pub mod image;
 pub mod plan;
+pub mod policy;
 pub mod queue;
 pub mod render;
 pub mod run;

@@ -155,9 +155,12 @@ pub fn plan(event: &Event, config: ConfigState, facts: &Facts) -> Vec<Action> {
             if pr.draft && !config.build.drafts {
                 return actions;
             }
-            let trusted = !pr.from_fork
-                || facts.author_permission >= Some(Permission::Write)
-                || facts.trusted_sha.as_ref() == Some(&pr.head_sha);
+            let trusted = crate::policy::may_build(
+                pr.from_fork,
+                facts.author_permission,
+                facts.trusted_sha.as_ref(),
+                &pr.head_sha,
+            );
             actions.push(if trusted {
                 Action::Build(BuildTarget {
                     sha: pr.head_sha.clone(),

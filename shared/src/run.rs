@@ -87,6 +87,10 @@ pub struct Run {
     /// Set on runs that execute a deploy's steps rather than a build.
     #[serde(default)]
     pub deployment: Option<crate::deploy::DeployRef>,
+    /// The commit's `.slipway.yml` asks for rules (environments, commands) other than the
+    /// default branch's: they take effect once merged, and the pull request is told so.
+    #[serde(default)]
+    pub policy_changed: bool,
 }
 
 impl Run {
@@ -161,6 +165,7 @@ mod tests {
             artifacts: Vec::new(),
             image: None,
             deployment: None,
+            policy_changed: false,
         };
         assert_eq!(
             run.output_prefix(),

@@ -398,8 +398,29 @@ async fn merge_request_facts_with_approvals_and_change_requests() {
     assert_eq!(facts.head_sha, sha());
     assert!(facts.from_fork && facts.draft && facts.open && !facts.merged);
     assert_eq!(facts.author.login.as_deref(), Some("alice"));
-    assert_eq!(facts.approved_by, ["bob"]);
-    assert_eq!(facts.changes_requested_by, ["cat"]);
+    let reviews: Vec<_> = facts
+        .reviews
+        .iter()
+        .map(|r| {
+            (
+                r.reviewer.id,
+                r.reviewer.login.as_deref().unwrap(),
+                r.verdict,
+            )
+        })
+        .collect();
+    use slipway::forge::Verdict;
+    assert_eq!(
+        reviews,
+        [
+            (2, "bob", Verdict::Approved),
+            (3, "cat", Verdict::ChangesRequested)
+        ]
+    );
+    assert!(
+        facts.reviews.iter().all(|r| r.commit.is_none()),
+        "GitLab names no commit"
+    );
 }
 
 #[tokio::test]

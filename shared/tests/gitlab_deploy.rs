@@ -61,6 +61,13 @@ async fn fake_gitlab() -> MockServer {
             json!({ "id": 1, "username": "root", "access_level": 40 }),
             200,
         ),
+        // The approver is a developer (write): the approval counts.
+        (
+            "GET",
+            format!("{PROJECT}/members/all/2"),
+            json!({ "id": 2, "username": "bob", "access_level": 30 }),
+            200,
+        ),
         (
             "POST",
             format!("{PROJECT}/merge_requests/1/notes/1244/award_emoji"),

@@ -17,10 +17,22 @@ use super::{FakeGithub, REPO};
 
 pub const AUTHOR_ID: u64 = 21031067;
 
+/// A stable user id per login (the pull request's author has the fixture's).
+pub fn user_id(login: &str) -> u64 {
+    if login == "Codertocat" {
+        return AUTHOR_ID;
+    }
+    login
+        .bytes()
+        .fold(5_000u64, |id, b| id.wrapping_mul(31).wrapping_add(b as u64))
+}
+
 pub struct Harness {
     pub gh: FakeGithub,
     pub pipeline: Pipeline<SqliteState, LocalRunner>,
     pub completions: UnboundedReceiver<Completion>,
+    /// The edge's clock: each delivery is received a second after the one before.
+    clock: std::sync::atomic::AtomicU64,
 }
 
 pub fn repo() -> Repo {
@@ -78,6 +90,7 @@ impl Harness {
             gh,
             pipeline,
             completions,
+            clock: std::sync::atomic::AtomicU64::new(1_000),
         }
     }
 
@@ -109,7 +122,7 @@ impl Harness {
         };
         let queued = QueuedEvent {
             delivery: DeliveryId(format!("comment-{id}")),
-            received_at: 0,
+            received_at: self.tick(),
             event: Event {
                 forge: ForgeKind::Github,
                 repo: Some(repo()),
@@ -144,7 +157,7 @@ impl Harness {
     ) {
         let queued = QueuedEvent {
             delivery: DeliveryId(delivery.into()),
-            received_at: 0,
+            received_at: self.tick(),
             event: Event {
                 forge: ForgeKind::Github,
                 repo: Some(repo()),
@@ -182,17 +195,25 @@ impl Harness {
             .collect()
     }
 
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub async fn report_next(&mut self) {
         super::report_next(&self.pipeline, &mut self.completions).await;
     }
 }
 
 impl Harness {
-    /// GitHub answers `GET /pulls/2/reviews` with these (login, state) pairs from now on.
-    pub async fn reviews(&self, reviews: &[(&str, &str)], priority: u8) {
+    /// GitHub answers `GET /pulls/2/reviews` with these (login, state) pairs, given on
+    /// commit `on`, from now on.
+    pub async fn reviews(&self, reviews: &[(&str, &str)], on: &CommitSha, priority: u8) {
         let body: Vec<Value> = reviews
             .iter()
-            .map(|(login, state)| json!({ "user": { "login": login }, "state": state }))
+            .map(|(login, state)| {
+                let user = json!({ "login": login, "id": user_id(login), "type": "User" });
+                json!({ "user": user, "state": state, "commit_id": on.as_str() })
+            })
             .collect();
         Mock::given(method("GET"))
             .and(path(format!("{REPO}/pulls/2/reviews")))
@@ -220,7 +241,7 @@ impl Harness {
     pub async fn push(&self, delivery: &str, branch: &str, before: &CommitSha, sha: &CommitSha) {
         let queued = QueuedEvent {
             delivery: DeliveryId(delivery.into()),
-            received_at: 0,
+            received_at: self.tick(),
             event: Event {
                 forge: ForgeKind::Github,
                 repo: Some(repo()),

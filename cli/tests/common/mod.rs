@@ -28,6 +28,8 @@ pub struct FakeGithub {
     pub tmp: tempfile::TempDir,
     pub git: PathBuf,
     pub server: MockServer,
+    /// Priority of the next default-branch mount: each is preferred over the ones before.
+    default_priority: std::sync::atomic::AtomicU8,
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -91,6 +93,7 @@ impl FakeGithub {
             tmp,
             git: git_dir,
             server,
+            default_priority: std::sync::atomic::AtomicU8::new(250),
         }
     }
 
@@ -132,6 +135,38 @@ impl FakeGithub {
             .mount(&self.server)
             .await;
         CommitSha::parse(&sha).unwrap()
+    }
+
+    /// From now on the default branch is at `sha`: its `.slipway.yml` holds the rules. (A later
+    /// call wins: each mounts at a higher priority.)
+    pub async fn on_default_branch(&self, sha: &CommitSha) {
+        let config = Command::new("git")
+            .args(["show", &format!("{sha}:.slipway.yml")])
+            .current_dir(&self.git)
+            .output()
+            .unwrap();
+        let answer = if config.status.success() {
+            ResponseTemplate::new(200).set_body_bytes(config.stdout)
+        } else {
+            ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" }))
+        };
+        let priority = self
+            .default_priority
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/contents/.slipway.yml")))
+            .and(wiremock::matchers::query_param_is_missing("ref"))
+            .respond_with(answer)
+            .with_priority(priority)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Commit `files` on the default branch (a merge, or a push to it).
+    pub async fn commit_to_default_branch(&self, files: &[(&str, &str)]) -> CommitSha {
+        let sha = self.commit(files).await;
+        self.on_default_branch(&sha).await;
+        sha
     }
 
     /// (state, description) of each commit status posted for `sha`, in order.

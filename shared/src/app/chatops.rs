@@ -6,13 +6,15 @@
 //! are comments by bots, Slipway included.
 
 use super::deploy::{DeployRequest, Started};
-use super::pipeline::{load_config, Loaded, Pipeline};
+use super::pipeline::Pipeline;
+use super::repo_config::{self, InForce, Loaded};
 use crate::command::{self, Command, MAX_COMMANDS};
-use crate::config::Config;
-use crate::deploy::{self, DeployFacts, DeployKind, DeployStatus, Refusal};
+use crate::config::{Config, Environment, Requirement};
+use crate::deploy::{self, DeployKind, DeployStatus, Refusal};
 use crate::event::{Comment, CommentAction, EventKind, PrNumber, QueuedEvent, Repo};
 use crate::forge::{Forge, Permission, PrFacts, Reaction};
 use crate::plan::{BuildTarget, CancelReason, Trigger};
+use crate::policy::{self, Commenter, DeployFacts, Requester};
 use crate::render;
 use crate::runner::Runner;
 use crate::state::StateStore;
@@ -35,6 +37,8 @@ struct Context<'a> {
     comment: &'a Comment,
     facts: PrFacts,
     config: &'a Config,
+    /// The pull request asks for rules other than the default branch's.
+    policy_changed: bool,
     permission: Option<Permission>,
 }
 
@@ -52,16 +56,51 @@ impl Context<'_> {
         Ok(p)
     }
 
-    /// `/build` and `/cancel` belong to the pull request's author and to writers.
-    fn unless_author_or_writer(&self, command: &Command, permission: Permission) -> Option<Done> {
-        let is_author = self.comment.author.id == self.facts.author.id;
-        (!is_author && permission < Permission::Write).then(|| {
-            Done::Refused(render::refused_permission(
-                command,
-                "to be the author or have write access",
-                permission,
-            ))
-        })
+    /// Whether the commenter may run `command`, by the table `/help` prints. Asks the forge for
+    /// their permission only when the command is not everyone's.
+    async fn authorize(&mut self, command: &Command) -> Result<Option<Done>, BoxError> {
+        if command.info().who == crate::command::Who::Anyone {
+            return Ok(None);
+        }
+        let commenter = Commenter {
+            permission: self.permission().await?,
+            is_author: self.comment.author.id == self.facts.author.id,
+        };
+        // Deploy commands are decided whole by `policy::authorize_deploy` (the environment's
+        // `allow` first), which names the environment in its refusal.
+        let allow = None;
+        Ok(policy::authorize_command(command, &commenter, allow)
+            .err()
+            .map(|who| Done::Refused(render::refused_command(command, who, commenter.permission))))
+    }
+
+    /// Reviews that count for `environment`'s requirements: (approvals, change requests). Asks
+    /// each reviewer's live permission only when the environment requires reviews.
+    async fn counted_reviews(
+        &mut self,
+        environment: &Environment,
+    ) -> Result<(usize, usize), BoxError> {
+        let reviewed = environment
+            .require
+            .iter()
+            .any(|r| matches!(r, Requirement::Approved | Requirement::NoChangesRequested));
+        if !reviewed {
+            return Ok((0, 0));
+        }
+        let (mut approvals, mut changes) = (0, 0);
+        for review in &self.facts.reviews {
+            let permission = self.forge.permission(self.repo, &review.reviewer).await?;
+            let author = &self.facts.author;
+            if review.verdict == crate::forge::Verdict::Approved
+                && policy::review_counts(review, permission, author, &self.facts.head_sha)
+            {
+                approvals += 1;
+            }
+            if policy::blocking_counts(review, permission, author) {
+                changes += 1;
+            }
+        }
+        Ok((approvals, changes))
     }
 }
 
@@ -100,7 +139,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             return Ok(());
         }
         let facts = forge.pull_request(repo, *pr).await?;
-        let loaded = load_config(forge, repo, &facts.head_sha).await?;
+        let InForce {
+            loaded,
+            policy_changed,
+        } = repo_config::in_force(forge, repo, &facts.head_sha).await?;
         let config = match &loaded {
             Loaded::Absent => return Ok(()), // Slipway is silent where it is not configured
             Loaded::Broken(error) => {
@@ -133,6 +175,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             comment,
             facts,
             config,
+            policy_changed,
             permission: None,
         };
         let (mut replies, mut refused) = (Vec::new(), false);
@@ -171,6 +214,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 
     async fn run_command(&self, ctx: &mut Context<'_>, command: Command) -> Result<Done, BoxError> {
+        if let Some(refusal) = ctx.authorize(&command).await? {
+            return Ok(refusal);
+        }
         match command {
             Command::Help => Ok(Done::Reply(render::help(ctx.config))),
             Command::Status => {
@@ -190,43 +236,40 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             }
             Command::Build => {
                 let permission = ctx.permission().await?;
-                if let Some(refusal) = ctx.unless_author_or_writer(&command, permission) {
-                    return Ok(refusal);
-                }
                 let trusted = self
                     .state
                     .trusted_sha(ctx.queued.event.forge, &ctx.repo.id, ctx.pr)
                     .await?;
-                if ctx.facts.from_fork
-                    && permission < Permission::Write
-                    && trusted.as_ref() != Some(&ctx.facts.head_sha)
-                {
+                let head = &ctx.facts.head_sha;
+                if !policy::may_build(
+                    ctx.facts.from_fork,
+                    Some(permission),
+                    trusted.as_ref(),
+                    head,
+                ) {
                     return Ok(Done::Refused(render::refused_untrusted_fork()));
                 }
                 self.build_head(ctx).await?;
                 Ok(Done::Quietly)
             }
-            Command::OkToTest => {
-                let permission = ctx.permission().await?;
-                if permission < Permission::Write {
-                    return Ok(Done::Refused(render::refused_permission(
-                        &command,
-                        "write access",
-                        permission,
-                    )));
-                }
+            Command::OkToTest { sha } => {
                 let head = ctx.facts.head_sha.clone();
+                let forge = ctx.queued.event.forge;
+                let seen = self
+                    .state
+                    .head_seen_at(forge, &ctx.repo.id, ctx.pr, &head)
+                    .await?;
+                let written = ctx.queued.received_at;
+                if let Err(refusal) = policy::ok_to_test(&head, sha.as_deref(), seen, written) {
+                    return Ok(Done::Refused(render::ok_to_test_refused(&refusal, &head)));
+                }
                 self.state
-                    .set_trusted_sha(ctx.queued.event.forge, &ctx.repo.id, ctx.pr, &head)
+                    .set_trusted_sha(forge, &ctx.repo.id, ctx.pr, &head)
                     .await?;
                 self.build_head(ctx).await?;
                 Ok(Done::Reply(render::ok_to_test_recorded(head.as_str())))
             }
             Command::Cancel => {
-                let permission = ctx.permission().await?;
-                if let Some(refusal) = ctx.unless_author_or_writer(&command, permission) {
-                    return Ok(refusal);
-                }
                 let mut cancelled = 0;
                 for run in self
                     .state
@@ -277,14 +320,21 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             .rev()
             .find(|r| r.status == crate::run::RunStatus::Succeeded);
         let latest = green.or(builds.last()).cloned();
+        let (approvals, changes_requested) = ctx.counted_reviews(environment).await?;
         let facts = DeployFacts {
-            permission: ctx.permission().await?,
-            from_fork: ctx.facts.from_fork,
+            requester: Requester::Person {
+                permission: ctx.permission().await?,
+                from_fork: ctx.facts.from_fork,
+            },
+            kind: match rollback {
+                None => DeployKind::Deploy,
+                Some(_) => DeployKind::Rollback,
+            },
             build: latest.as_ref().map(|r| r.status),
-            approved: !ctx.facts.approved_by.is_empty(),
-            changes_requested: !ctx.facts.changes_requested_by.is_empty(),
+            approvals,
+            changes_requested,
         };
-        if let Err(refusal) = deploy::check(environment, &facts, rollback.is_some()) {
+        if let Err(refusal) = policy::authorize_deploy(environment, &facts) {
             return Ok(Done::Refused(render::deploy_refused(name, &refusal)));
         }
         let actor = ctx
@@ -359,8 +409,15 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             pr: Some(ctx.pr),
             trigger: Trigger::Command,
         };
-        self.start_build(ctx.queued, ctx.forge, ctx.repo, ctx.config, target)
-            .await
+        self.start_build(
+            ctx.queued,
+            ctx.forge,
+            ctx.repo,
+            ctx.config,
+            target,
+            ctx.policy_changed,
+        )
+        .await
     }
 }
 

@@ -10,6 +10,8 @@ pub mod deploy;
 pub mod local;
 #[cfg(feature = "forges")]
 pub mod pipeline;
+#[cfg(feature = "forges")]
+mod repo_config;
 mod webhook;
 
 pub use webhook::WebhookApp;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::config::{self, Config, ConfigError, CONFIG_PATH};
+use super::repo_config::{self, InForce, Loaded};
+use crate::config::Config;
 use crate::event::{CommitSha, EventKind, QueuedEvent, Repo};
 use crate::forge::{sticky_marker, upsert_sticky_comment, CheckRun, CheckState, Forge};
 use crate::plan::{self, Action, BuildTarget, CancelReason, ConfigState, Facts, BUILD_CHECK};
@@ -68,15 +69,34 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         if let EventKind::Comment { .. } = event.kind {
             return self.handle_comment(queued, forge.as_ref(), repo).await;
         }
-        let loaded = match plan::config_sha(event) {
-            Some(sha) => load_config(forge.as_ref(), repo, sha).await?,
-            None => Loaded::Absent,
+        if let EventKind::PullRequest { pr, action } = &event.kind {
+            if !matches!(action, crate::event::PrAction::Closed { .. }) {
+                // `/ok-to-test` trusts only heads that were there before its comment.
+                let seen = queued.received_at;
+                self.state
+                    .record_head_seen(event.forge, &repo.id, pr.number, &pr.head_sha, seen)
+                    .await?;
+            }
+        }
+        let InForce {
+            loaded,
+            policy_changed,
+        } = match plan::config_sha(event) {
+            Some(sha) => repo_config::in_force(forge.as_ref(), repo, sha).await?,
+            None => InForce {
+                loaded: Loaded::Absent,
+                policy_changed: false,
+            },
         };
         let mut facts = Facts::default();
         if let (true, EventKind::PullRequest { pr, .. }) =
             (plan::needs_author_permission(event), &event.kind)
         {
             facts.author_permission = Some(forge.permission(repo, &pr.author).await?);
+            facts.trusted_sha = self
+                .state
+                .trusted_sha(event.forge, &repo.id, pr.number)
+                .await?;
         }
         let config = loaded.state();
         for action in plan::plan(event, config, &facts) {
@@ -85,7 +105,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     let ConfigState::Valid(config) = config else {
                         continue;
                     };
-                    self.start_build(queued, forge.as_ref(), repo, config, target)
+                    self.start_build(queued, forge.as_ref(), repo, config, target, policy_changed)
                         .await?;
                 }
                 Action::CancelBuilds { pr, keep, reason } => {
@@ -154,6 +174,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         repo: &Repo,
         config: &Config,
         target: BuildTarget,
+        policy_changed: bool,
     ) -> Result<(), BoxError> {
         let event = &queued.event;
         let id = RunId::derive(event.forge, &queued.delivery, &target.sha);
@@ -177,6 +198,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             artifacts: Vec::new(),
             image: None,
             deployment: None,
+            policy_changed,
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {
@@ -374,42 +396,4 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         }
         Ok(swept)
     }
-}
-
-pub(super) enum Loaded {
-    Absent,
-    Broken(ConfigError),
-    Valid(Box<Config>),
-}
-
-impl Loaded {
-    fn state(&self) -> ConfigState<'_> {
-        match self {
-            Loaded::Absent => ConfigState::Absent,
-            Loaded::Broken(e) => ConfigState::Broken(e),
-            Loaded::Valid(c) => ConfigState::Valid(c),
-        }
-    }
-}
-
-pub(super) async fn load_config(
-    forge: &dyn Forge,
-    repo: &Repo,
-    sha: &CommitSha,
-) -> Result<Loaded, BoxError> {
-    let Some(bytes) = forge.read_file(repo, sha, CONFIG_PATH).await? else {
-        return Ok(Loaded::Absent);
-    };
-    let Ok(text) = String::from_utf8(bytes) else {
-        return Ok(Loaded::Broken(ConfigError {
-            file: CONFIG_PATH.into(),
-            line: 0,
-            column: 0,
-            message: "the file is not UTF-8 text".into(),
-        }));
-    };
-    Ok(match config::parse(CONFIG_PATH, &text) {
-        Ok(config) => Loaded::Valid(Box::new(config)),
-        Err(error) => Loaded::Broken(error),
-    })
 }

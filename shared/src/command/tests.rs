@@ -51,7 +51,19 @@ fn the_table() {
         ("/cancel", vec![Ok(Cancel)]),
         ("/status", vec![Ok(Status)]),
         ("/help", vec![Ok(Help)]),
-        ("/ok-to-test", vec![Ok(OkToTest)]),
+        ("/ok-to-test", vec![Ok(OkToTest { sha: None })]),
+        (
+            "/ok-to-test ABCDEF1",
+            vec![Ok(OkToTest {
+                sha: Some("abcdef1".into()),
+            })],
+        ),
+        (
+            "/ok-to-test main",
+            vec![Err(CommandError::InvalidSha {
+                given: "main".into(),
+            })],
+        ),
         ("/deploy staging", vec![deploy("staging")]),
         ("/rollback production", vec![rollback("production", None)]),
         (
@@ -177,7 +189,13 @@ fn the_table() {
         ),
         ("/build now", vec![extra("build", "now")]),
         ("/help me", vec![extra("help", "me")]),
-        ("/ok-to-test please", vec![extra("ok-to-test", "please")]),
+        (
+            "/ok-to-test please",
+            vec![Err(CommandError::InvalidSha {
+                given: "please".into(),
+            })],
+        ),
+        ("/ok-to-test abcdef1 now", vec![extra("ok-to-test", "now")]),
     ];
     assert!(cases.len() >= 60, "{} cases", cases.len());
     for (body, expected) in cases {
@@ -241,7 +259,7 @@ fn help_covers_every_command() {
         Command::Cancel,
         Command::Status,
         Command::Help,
-        Command::OkToTest,
+        Command::OkToTest { sha: None },
     ];
     let usages: Vec<&str> = all.iter().map(|c| c.info().usage).collect();
     let help: Vec<&str> = Command::HELP.iter().map(|i| i.usage).collect();

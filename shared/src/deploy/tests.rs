@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::config::Target;
 
-fn environment(allow: Permission, require: &[Requirement]) -> Environment {
+fn environment(allow: Permission, require: &[crate::config::Requirement]) -> Environment {
     Environment {
         auto_deploy: None,
         url: None,
@@ -12,113 +12,6 @@ fn environment(allow: Permission, require: &[Requirement]) -> Environment {
         target: Target::TagOnly,
         env: BTreeMap::new(),
     }
-}
-
-fn facts() -> DeployFacts {
-    DeployFacts {
-        permission: Permission::Write,
-        from_fork: false,
-        build: Some(RunStatus::Succeeded),
-        approved: false,
-        changes_requested: false,
-    }
-}
-
-#[test]
-fn a_writer_deploys_a_green_build_without_other_requirements() {
-    assert_eq!(
-        check(&environment(Permission::Write, &[]), &facts(), false),
-        Ok(())
-    );
-}
-
-#[test]
-fn permission_is_checked_first_at_every_level() {
-    use Permission::*;
-    let levels = [None, Read, Triage, Write, Maintain, Admin];
-    for needed in levels {
-        for have in levels {
-            let f = DeployFacts {
-                permission: have,
-                ..facts()
-            };
-            let outcome = check(&environment(needed, &[]), &f, false);
-            if have >= needed {
-                assert_eq!(outcome, Ok(()), "{needed:?} {have:?}");
-            } else {
-                assert_eq!(outcome, Err(Refusal::Permission { needed, have }));
-            }
-        }
-    }
-}
-
-#[test]
-fn each_requirement_refuses_on_its_own() {
-    use Requirement::*;
-    let env = environment(
-        Permission::Write,
-        &[BuildGreen, Approved, NoChangesRequested],
-    );
-    let approved = DeployFacts {
-        approved: true,
-        ..facts()
-    };
-    assert_eq!(check(&env, &approved, false), Ok(()));
-    assert_eq!(check(&env, &facts(), false), Err(Refusal::NotApproved));
-    let red = DeployFacts {
-        build: Some(RunStatus::Failed),
-        ..approved.clone()
-    };
-    assert_eq!(
-        check(&env, &red, false),
-        Err(Refusal::BuildNotGreen(RunStatus::Failed))
-    );
-    let running = DeployFacts {
-        build: Some(RunStatus::Running),
-        ..approved.clone()
-    };
-    assert_eq!(
-        check(&env, &running, false),
-        Err(Refusal::BuildNotGreen(RunStatus::Running))
-    );
-    let none = DeployFacts {
-        build: None,
-        ..approved.clone()
-    };
-    assert_eq!(check(&env, &none, false), Err(Refusal::NotBuilt));
-    let blocked = DeployFacts {
-        changes_requested: true,
-        ..approved
-    };
-    assert_eq!(check(&env, &blocked, false), Err(Refusal::ChangesRequested));
-}
-
-#[test]
-fn a_green_build_is_needed_even_when_not_required() {
-    let env = environment(Permission::Write, &[]);
-    let red = DeployFacts {
-        build: Some(RunStatus::TimedOut),
-        ..facts()
-    };
-    assert_eq!(
-        check(&env, &red, false),
-        Err(Refusal::BuildNotGreen(RunStatus::TimedOut))
-    );
-    // A rollback ships an earlier deployment, not this build.
-    assert_eq!(check(&env, &red, true), Ok(()));
-}
-
-#[test]
-fn fork_code_is_never_deployed_whoever_asks() {
-    let env = environment(Permission::Read, &[]);
-    let fork = DeployFacts {
-        from_fork: true,
-        permission: Permission::Admin,
-        ..facts()
-    };
-    assert_eq!(check(&env, &fork, false), Err(Refusal::Fork));
-    // Rolling back ships code that was deployed before, not the fork's.
-    assert_eq!(check(&env, &fork, true), Ok(()));
 }
 
 fn record(sha: char, status: DeployStatus) -> DeploymentRecord {

@@ -230,10 +230,26 @@ pub struct PrFacts {
     pub draft: bool,
     pub open: bool,
     pub merged: bool,
-    /// Logins whose latest review approves.
-    pub approved_by: Vec<String>,
-    /// Logins whose latest review requests changes.
-    pub changes_requested_by: Vec<String>,
+    /// Each reviewer's latest decisive verdict. Whether one counts (the reviewer's permission,
+    /// the commit it was given on) is decided in `policy`.
+    pub reviews: Vec<Review>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approved,
+    ChangesRequested,
+}
+
+/// A reviewer's latest decisive verdict on a pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub reviewer: User,
+    pub verdict: Verdict,
+    /// The head the verdict was given on. `None` where the forge reports only verdicts still in
+    /// force (GitLab's approvals, which its project settings may reset on a push).
+    pub commit: Option<CommitSha>,
 }
 
 /// A forge call that failed for good (after the retries that made sense).
@@ -305,6 +321,14 @@ pub trait Forge: Send + Sync {
         &self,
         repo: &Repo,
         sha: &CommitSha,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError>;
+
+    /// A file's bytes on the repository's default branch (the protected side, where policy
+    /// lives); `Ok(None)` when the file does not exist there.
+    async fn read_default_branch_file(
+        &self,
+        repo: &Repo,
         path: &str,
     ) -> Result<Option<Vec<u8>>, ForgeError>;
 

@@ -239,5 +239,15 @@ pub fn build_comment(run: &Run, result: Option<&BuildResult>, log_url: Option<&s
         text.push_str(&format!(" · [log]({url})"));
     }
     text.push('\n');
+    if run.policy_changed {
+        text.push_str(&policy_change_note());
+    }
     text
+}
+
+/// A pull request that changes who may deploy where: told the change waits for its merge.
+pub fn policy_change_note() -> String {
+    "\n> This pull request changes `environments` or `commands` in `.slipway.yml`. Those rules \
+     take effect after it is merged; until then the default branch's rules apply.\n"
+        .into()
 }

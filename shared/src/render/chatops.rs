@@ -4,7 +4,9 @@ use std::fmt;
 
 use crate::command::{Command, CommandError, Who};
 use crate::config::Config;
+use crate::event::CommitSha;
 use crate::forge::Permission;
+use crate::policy::OkToTestRefusal;
 use crate::run::{Run, RunStatus};
 
 /// A user's text shown back inside inline code: backticks cannot end it, length is bounded.
@@ -100,6 +102,35 @@ pub fn refused_permission(command: &Command, needed: &str, have: Permission) -> 
         "`{}` needs {needed}; you have {have} access.",
         command.info().usage.split(' ').next().unwrap_or("")
     )
+}
+
+/// A command refused by the table `/help` prints: who may run it, and what the commenter has.
+pub fn refused_command(command: &Command, needed: Who, have: Permission) -> String {
+    let needed = match needed {
+        Who::AuthorOrWrite => "to be the author or have write access",
+        Who::EnvironmentAllow => "the environment's `allow` permission",
+        Who::Write | Who::Anyone => "write access",
+    };
+    refused_permission(command, needed, have)
+}
+
+pub fn ok_to_test_refused(refusal: &OkToTestRefusal, head: &CommitSha) -> String {
+    match refusal {
+        OkToTestRefusal::NotHead { named } => format!(
+            "Not trusted: {} is not this pull request's head, which is now `{}`. Look at \
+             that commit, then comment `/ok-to-test {}`.",
+            quoted(named),
+            head.short(),
+            head.short()
+        ),
+        OkToTestRefusal::HeadChanged => format!(
+            "Not trusted: the head changed after your comment (it is now `{}`), so you may not \
+             have seen this code. Look at it, then comment `/ok-to-test {}` to trust exactly that \
+             commit.",
+            head.short(),
+            head.short()
+        ),
+    }
 }
 
 pub fn refused_untrusted_fork() -> String {

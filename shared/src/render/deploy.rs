@@ -7,13 +7,13 @@ use crate::run::RunStatus;
 pub fn deploy_refused(environment: &str, refusal: &Refusal) -> String {
     let why = match refusal {
         Refusal::UnknownEnvironment => {
-            format!("there is no environment `{environment}` in `.slipway.yml`")
+            format!("there is no environment `{environment}` in `.slipway.yml` on the default branch")
         }
         Refusal::Permission { needed, have } => {
             format!("it needs {needed} access; you have {have}")
         }
         Refusal::Fork => {
-            "this pull request comes from a fork, and fork code is never deployed".into()
+            "this pull request comes from a fork: fork code is never deployed, and `/deploy` and `/rollback` are not taken on fork pull requests".into()
         }
         Refusal::NotBuilt => "this commit has not been built yet: comment `/build` first".into(),
         Refusal::BuildNotGreen(RunStatus::Queued | RunStatus::Running) => {
@@ -28,6 +28,9 @@ pub fn deploy_refused(environment: &str, refusal: &Refusal) -> String {
             "there is no earlier successful deployment to roll back to".into()
         }
         Refusal::Locked { holder } => format!("another deploy is in progress: {holder}"),
+        Refusal::NotAutoDeployed => format!(
+            "the default branch's `.slipway.yml` does not deploy this branch to `{environment}` automatically"
+        ),
     };
     format!("Not deploying to `{environment}`: {why}.")
 }

@@ -155,6 +155,57 @@ impl StateStore for DynamoState {
         Ok(())
     }
 
+    async fn record_head_seen(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+        seen_at: u64,
+    ) -> Result<(), BoxError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                AttributeValue::S(format!("HEAD#{}", pr_key(forge, repo, pr))),
+            )
+            .item("sk", AttributeValue::S(sha.to_string()))
+            .item("seen_at", AttributeValue::N(seen_at.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        // Seen before: the first time stands.
+        written_unless_present(put).map(drop)
+    }
+
+    async fn head_seen_at(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+    ) -> Result<Option<u64>, BoxError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("HEAD#{}", pr_key(forge, repo, pr))),
+            )
+            .key("sk", AttributeValue::S(sha.to_string()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("seen_at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()))
+    }
+
     async fn trusted_sha(
         &self,
         forge: ForgeKind,

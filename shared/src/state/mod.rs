@@ -73,6 +73,27 @@ pub trait StateStore: Send + Sync {
         pr: PrNumber,
     ) -> Result<Option<CommitSha>, BoxError>;
 
+    /// Remember when Slipway first heard of a pull request's head (its edge's clock, Unix
+    /// seconds). A later call for the same head keeps the first time.
+    async fn record_head_seen(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+        seen_at: u64,
+    ) -> Result<(), BoxError>;
+
+    /// When Slipway first heard of this head, if it has: `/ok-to-test` trusts only a head that
+    /// was there before the comment was written.
+    async fn head_seen_at(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+    ) -> Result<Option<u64>, BoxError>;
+
     /// Record a deployment, or its new state.
     async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError>;
 

@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS trust (
     pr_key TEXT PRIMARY KEY,
     sha    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS heads_seen (
+    pr_key  TEXT    NOT NULL,
+    sha     TEXT    NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (pr_key, sha)
+);
 CREATE TABLE IF NOT EXISTS deployments (
     id         TEXT    PRIMARY KEY,
     env_key    TEXT    NOT NULL,
@@ -178,6 +184,49 @@ impl StateStore for SqliteState {
             .map(drop)
         })
         .await
+    }
+
+    async fn record_head_seen(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+        seen_at: u64,
+    ) -> Result<(), BoxError> {
+        let (key, sha) = (pr_key(forge, repo, pr), sha.to_string());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO heads_seen (pr_key, sha, seen_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (pr_key, sha) DO NOTHING",
+                    params![key, sha, seen_at as i64],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn head_seen_at(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: PrNumber,
+        sha: &CommitSha,
+    ) -> Result<Option<u64>, BoxError> {
+        let (key, sha) = (pr_key(forge, repo, pr), sha.to_string());
+        let seen = self
+            .db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT seen_at FROM heads_seen WHERE pr_key = ?1 AND sha = ?2",
+                    params![key, sha],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()
+            })
+            .await?;
+        Ok(seen.map(|s| s as u64))
     }
 
     async fn trusted_sha(

@@ -1,6 +1,9 @@
 //! Pull request facts and deployments.
 
 use super::*;
+use slipway::forge::Verdict;
+
+const OLD: &str = "0000000000000000000000000000000000000001";
 
 #[tokio::test]
 async fn pull_request_facts_with_review_verdicts() {
@@ -16,10 +19,10 @@ async fn pull_request_facts_with_review_verdicts() {
     Mock::given(method("GET"))
         .and(path("/repos/Codertocat/Hello-World/pulls/2/reviews"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            { "id": 1, "user": { "login": "ann" }, "state": "CHANGES_REQUESTED" },
-            { "id": 2, "user": { "login": "bob" }, "state": "APPROVED" },
-            { "id": 3, "user": { "login": "ann" }, "state": "APPROVED" },
-            { "id": 4, "user": { "login": "cat" }, "state": "CHANGES_REQUESTED" },
+            { "id": 1, "user": { "login": "ann", "id": 11 }, "state": "CHANGES_REQUESTED", "commit_id": OLD },
+            { "id": 2, "user": { "login": "bob", "id": 12, "type": "User" }, "state": "APPROVED", "commit_id": OLD },
+            { "id": 3, "user": { "login": "ann", "id": 11 }, "state": "APPROVED", "commit_id": SHA },
+            { "id": 4, "user": { "login": "cat", "id": 13 }, "state": "CHANGES_REQUESTED", "commit_id": SHA },
         ])))
         .mount(&server)
         .await;
@@ -35,8 +38,22 @@ async fn pull_request_facts_with_review_verdicts() {
     assert!(facts.from_fork);
     assert!(facts.open && !facts.merged && !facts.draft);
     assert_eq!(facts.author.login.as_deref(), Some("Codertocat"));
-    assert_eq!(facts.approved_by, ["ann", "bob"]);
-    assert_eq!(facts.changes_requested_by, ["cat"]);
+    let reviews: Vec<_> = facts
+        .reviews
+        .iter()
+        .map(|r| {
+            let commit = r.commit.as_ref().map(|c| c.as_str().to_owned());
+            (r.reviewer.id, r.verdict, commit.unwrap())
+        })
+        .collect();
+    assert_eq!(
+        reviews,
+        [
+            (11, Verdict::Approved, SHA.to_owned()),
+            (12, Verdict::Approved, OLD.to_owned()),
+            (13, Verdict::ChangesRequested, SHA.to_owned()),
+        ]
+    );
     assert_requests_match_github(&server).await;
 }
 

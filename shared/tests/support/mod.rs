@@ -171,6 +171,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::R
         artifacts: Vec::new(),
         image: None,
         deployment: None,
+        policy_changed: false,
     }
 }
 

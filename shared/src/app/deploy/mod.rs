@@ -24,6 +24,7 @@ use crate::deploy::{
 use crate::event::{CommitSha, PrNumber, Repo};
 use crate::forge::{Forge, NewDeployment};
 use crate::image::{ImageStore, PublishedImage};
+use crate::policy::{self, DeployFacts, Requester};
 use crate::render;
 use crate::run::{Run, RunId, RunStatus};
 use crate::runner::{BuildJob, Runner};
@@ -225,6 +226,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 id: record.id.clone(),
                 environment: record.environment.clone(),
             }),
+            policy_changed: false,
         };
         let mut env = environment.env.clone();
         env.insert("SLIPWAY_ENV".into(), record.environment.clone());
@@ -311,12 +313,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         Ok((sdk, image))
     }
 
-    /// A green build of a branch that environments auto-deploy: deploy it to each of them.
+    /// A green build of a push: deploy it to each environment the default branch's
+    /// configuration auto-deploys that branch to (never what the pushed commit says).
     pub(super) async fn auto_deploy(&self, forge: &dyn Forge, build: &Run) -> Result<(), BoxError> {
         let (repo, sha, branch) = (&build.repo, &build.sha, build.git_ref.as_str());
-        let config = match super::pipeline::load_config(forge, repo, sha).await? {
-            super::pipeline::Loaded::Valid(config) => config,
-            _ => return Ok(()),
+        let Some(config) = super::repo_config::policy(forge, repo).await? else {
+            return Ok(());
         };
         let targets = deploy::auto_deploy_targets(&config.environments, branch);
         if targets.is_empty() {
@@ -324,6 +326,20 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         }
         let actor = forge.bot_login().await?;
         for name in targets {
+            let environment = &config.environments[name];
+            let facts = DeployFacts {
+                requester: Requester::Push {
+                    branch: branch.to_owned(),
+                },
+                kind: DeployKind::Auto,
+                build: Some(build.status),
+                approvals: 0,
+                changes_requested: 0,
+            };
+            if let Err(refusal) = policy::authorize_deploy(environment, &facts) {
+                tracing::warn!(environment = name, ?refusal, "auto-deploy refused");
+                continue;
+            }
             let request = DeployRequest {
                 environment: name.to_owned(),
                 kind: DeployKind::Auto,
@@ -335,7 +351,6 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 pr: None,
                 key: format!("auto:{sha}"),
             };
-            let environment = &config.environments[name];
             match self
                 .deploy(forge, repo, build.installation_id, environment, request)
                 .await?
@@ -377,22 +392,18 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         if record.status != DeployStatus::InProgress {
             return Ok(());
         }
-        // The config at the deployed commit says how the environment is reached.
-        let config = super::pipeline::load_config(forge.as_ref(), &run.repo, &run.sha).await?;
-        let environment = match &config {
-            super::pipeline::Loaded::Valid(c) => {
-                c.environments.get(&deployment.environment).cloned()
-            }
-            _ => None,
-        }
-        .unwrap_or_else(|| Environment {
-            auto_deploy: None,
-            url: record.url.clone(),
-            allow: crate::forge::Permission::Admin,
-            require: Vec::new(),
-            target: Target::Steps(Vec::new()),
-            env: Default::default(),
-        });
+        // The default branch's configuration says how the environment is reached.
+        let policy = super::repo_config::policy(forge.as_ref(), &run.repo).await?;
+        let environment = policy
+            .and_then(|c| c.environments.get(&deployment.environment).cloned())
+            .unwrap_or_else(|| Environment {
+                auto_deploy: None,
+                url: record.url.clone(),
+                allow: crate::forge::Permission::Admin,
+                require: Vec::new(),
+                target: Target::Steps(Vec::new()),
+                env: Default::default(),
+            });
         let result = match run.status {
             RunStatus::Succeeded => Ok(()),
             RunStatus::TimedOut => Err("the deploy steps timed out".to_owned()),

@@ -70,9 +70,53 @@ struct BranchPayload {
 }
 
 #[derive(Deserialize)]
-struct Review {
-    user: Option<Login>,
+struct ReviewPayload {
+    user: Option<Reviewer>,
     state: String,
+    commit_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Reviewer {
+    id: u64,
+    login: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+impl GithubForge {
+    /// A file's raw bytes at `git_ref` (the default branch when `None`); `Ok(None)` when absent.
+    async fn contents(
+        &self,
+        repo: &Repo,
+        path: &str,
+        git_ref: Option<&str>,
+        what: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError> {
+        let encoded: Vec<String> = path.split('/').map(encode_segment).collect();
+        let mut url = format!("{}/contents/{}", repo_path(repo), encoded.join("/"));
+        if let Some(git_ref) = git_ref {
+            url.push_str("?ref=");
+            url.push_str(&encode_segment(git_ref));
+        }
+        let bearer = self.bearer().await?;
+        let response = self
+            .client
+            .send(
+                Method::GET,
+                &url,
+                None,
+                "application/vnd.github.raw+json",
+                &bearer,
+                what,
+            )
+            .await?;
+        match ensure_success(what, response).await {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(ForgeError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[async_trait]
@@ -118,30 +162,18 @@ impl Forge for GithubForge {
         sha: &CommitSha,
         path: &str,
     ) -> Result<Option<Vec<u8>>, ForgeError> {
-        let encoded: Vec<String> = path.split('/').map(encode_segment).collect();
-        let url = format!(
-            "{}/contents/{}?ref={sha}",
-            repo_path(repo),
-            encoded.join("/")
-        );
-        let bearer = self.bearer().await?;
         let what = format!("{path} at {}", sha.short());
-        let response = self
-            .client
-            .send(
-                Method::GET,
-                &url,
-                None,
-                "application/vnd.github.raw+json",
-                &bearer,
-                &what,
-            )
-            .await?;
-        match ensure_success(&what, response).await {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
-            Err(ForgeError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.contents(repo, path, Some(sha.as_str()), &what).await
+    }
+
+    async fn read_default_branch_file(
+        &self,
+        repo: &Repo,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError> {
+        // Without `ref`, the contents API reads the default branch.
+        let what = format!("{path} on the default branch");
+        self.contents(repo, path, None, &what).await
     }
 
     async fn download_source(
@@ -325,12 +357,20 @@ impl Forge for GithubForge {
         let pull: PullPayload = self
             .call_json(Method::GET, &url, None, "the pull request")
             .await?;
-        let reviews: Vec<Review> = self.paged(&format!("{url}/reviews"), "reviews").await?;
-        let reviews: Vec<(String, String)> = reviews
+        let reviews: Vec<ReviewPayload> = self.paged(&format!("{url}/reviews"), "reviews").await?;
+        let reviews = reviews
             .into_iter()
-            .filter_map(|r| Some((r.user?.login, r.state)))
+            .filter_map(|r| {
+                let user = r.user?;
+                let reviewer = User {
+                    id: user.id,
+                    login: Some(user.login),
+                    is_bot: user.kind == "Bot",
+                };
+                let commit = r.commit_id.and_then(|c| CommitSha::parse(&c).ok());
+                Some((reviewer, r.state, commit))
+            })
             .collect();
-        let (approved_by, changes_requested_by) = review_verdicts(&reviews);
         let base_repo = pull.base.repo.as_ref().map(|r| r.id);
         let head_repo = pull.head.repo.as_ref().map(|r| r.id);
         Ok(PrFacts {
@@ -347,8 +387,7 @@ impl Forge for GithubForge {
             draft: pull.draft,
             open: pull.state == "open",
             merged: pull.merged,
-            approved_by,
-            changes_requested_by,
+            reviews: review_verdicts(reviews),
         })
     }
 

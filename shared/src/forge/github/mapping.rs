@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 
 use super::SUMMARY_LIMIT;
+use crate::event::{CommitSha, User};
 use crate::forge::text::{cut_bytes, cut_chars};
-use crate::forge::{CheckRun, CheckState, DeploymentState, Permission};
+use crate::forge::{CheckRun, CheckState, DeploymentState, Permission, Review, Verdict};
 
 pub(super) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
@@ -85,28 +86,32 @@ pub(super) fn check_run_body(check: &CheckRun, create: bool) -> Value {
 }
 
 /// Each reviewer's latest decisive review: approvals and change requests.
-pub fn review_verdicts(reviews: &[(String, String)]) -> (Vec<String>, Vec<String>) {
-    let mut latest: Vec<(String, String)> = Vec::new();
-    for (login, state) in reviews {
-        if !matches!(
-            state.as_str(),
-            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
-        ) {
-            continue; // a comment does not change a reviewer's verdict
-        }
-        match latest.iter_mut().find(|(l, _)| l == login) {
-            Some(entry) => entry.1 = state.clone(),
-            None => latest.push((login.clone(), state.clone())),
+/// Each reviewer's latest decisive review, in the order reviewers first reviewed: comments do
+/// not change a verdict, and a dismissal withdraws it. `reviews` is oldest first, as
+/// `(reviewer, state, commit)`.
+pub fn review_verdicts(reviews: Vec<(User, String, Option<CommitSha>)>) -> Vec<Review> {
+    let mut latest: Vec<(User, Option<Review>)> = Vec::new();
+    for (reviewer, state, commit) in reviews {
+        let verdict = match state.as_str() {
+            "APPROVED" => Some(Verdict::Approved),
+            "CHANGES_REQUESTED" => Some(Verdict::ChangesRequested),
+            "DISMISSED" => None,
+            _ => continue, // a comment does not change a reviewer's verdict
+        };
+        let review = verdict.map(|verdict| Review {
+            reviewer: reviewer.clone(),
+            verdict,
+            commit,
+        });
+        match latest.iter_mut().find(|(r, _)| r.id == reviewer.id) {
+            Some(entry) => entry.1 = review,
+            None => latest.push((reviewer, review)),
         }
     }
-    let with = |wanted: &str| -> Vec<String> {
-        latest
-            .iter()
-            .filter(|(_, s)| s == wanted)
-            .map(|(l, _)| l.clone())
-            .collect()
-    };
-    (with("APPROVED"), with("CHANGES_REQUESTED"))
+    latest
+        .into_iter()
+        .filter_map(|(_, review)| review)
+        .collect()
 }
 
 #[cfg(test)]
@@ -184,20 +189,37 @@ mod tests {
 
     #[test]
     fn latest_decisive_review_wins() {
-        let reviews: Vec<(String, String)> = [
-            ("ann", "CHANGES_REQUESTED"),
-            ("bob", "APPROVED"),
-            ("ann", "COMMENTED"),
-            ("cat", "APPROVED"),
-            ("cat", "DISMISSED"),
-            ("ann", "APPROVED"),
-            ("dan", "CHANGES_REQUESTED"),
+        let user = |id: u64, login: &str| User {
+            id,
+            login: Some(login.into()),
+            is_bot: false,
+        };
+        let sha = |c: char| CommitSha::parse(&c.to_string().repeat(40)).unwrap();
+        let reviews = [
+            ("ann", 1, "CHANGES_REQUESTED", 'a'),
+            ("bob", 2, "APPROVED", 'a'),
+            ("ann", 1, "COMMENTED", 'b'),
+            ("cat", 3, "APPROVED", 'a'),
+            ("cat", 3, "DISMISSED", 'a'),
+            ("ann", 1, "APPROVED", 'b'),
+            ("dan", 4, "CHANGES_REQUESTED", 'b'),
         ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .into_iter()
+        .map(|(login, id, state, c)| (user(id, login), state.to_owned(), Some(sha(c))))
         .collect();
-        let (approved, changes) = review_verdicts(&reviews);
-        assert_eq!(approved, ["ann", "bob"]);
-        assert_eq!(changes, ["dan"]);
+        let got: Vec<(String, Verdict, char)> = review_verdicts(reviews)
+            .into_iter()
+            .map(|r| {
+                let commit = r.commit.unwrap().as_str().chars().next().unwrap();
+                (r.reviewer.login.unwrap(), r.verdict, commit)
+            })
+            .collect();
+        let want = [
+            ("ann", Verdict::Approved, 'b'),
+            ("bob", Verdict::Approved, 'a'),
+            ("dan", Verdict::ChangesRequested, 'b'),
+        ]
+        .map(|(l, v, c)| (l.to_owned(), v, c));
+        assert_eq!(got, want);
     }
 }

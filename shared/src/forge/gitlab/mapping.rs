@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::event::CommitSha;
-use crate::forge::{CheckState, DeploymentState, Permission};
+use crate::event::{CommitSha, User};
+use crate::forge::{CheckState, DeploymentState, Permission, Review, Verdict};
 
 /// Commit status `state` for a check state.
 pub fn commit_status_state(state: CheckState) -> &'static str {
@@ -86,11 +86,35 @@ pub(super) struct Approvals {
 
 #[derive(Deserialize)]
 pub(super) struct ApprovedBy {
-    pub(super) user: Username,
+    pub(super) user: Author,
 }
 
 #[derive(Deserialize)]
 pub(super) struct Reviewer {
-    pub(super) user: Username,
+    pub(super) user: Author,
     pub(super) state: String,
+}
+
+/// GitLab's verdicts: approvals still in force (GitLab drops them on a push when the project
+/// says so, and names no commit), and reviewers who asked for changes.
+pub(super) fn reviews(approvals: Approvals, reviewers: Vec<Reviewer>) -> Vec<Review> {
+    let user = |a: Author| User {
+        id: a.id,
+        login: Some(a.username),
+        is_bot: false,
+    };
+    let approved = approvals.approved_by.into_iter().map(|a| Review {
+        reviewer: user(a.user),
+        verdict: Verdict::Approved,
+        commit: None,
+    });
+    let changes = reviewers
+        .into_iter()
+        .filter(|r| r.state == "requested_changes")
+        .map(|r| Review {
+            reviewer: user(r.user),
+            verdict: Verdict::ChangesRequested,
+            commit: None,
+        });
+    approved.chain(changes).collect()
 }

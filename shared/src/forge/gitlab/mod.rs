@@ -27,7 +27,7 @@ use crate::webhook::Secret;
 mod mapping;
 
 pub use mapping::{commit_status_state, deployment_status, permission_from_access_level};
-use mapping::{Approvals, Id, MergeRequest, Note, Reviewer, Username};
+use mapping::{reviews, Approvals, Id, MergeRequest, Note, Reviewer, Username};
 
 /// GitLab's note limit is 1,000,000 characters.
 pub const COMMENT_LIMIT: usize = 1_000_000;
@@ -142,6 +142,32 @@ fn mr(repo: &Repo, pr: PrNumber) -> String {
     format!("{}/merge_requests/{pr}", project(repo))
 }
 
+impl GitlabForge {
+    /// A file's raw bytes at `git_ref` (the default branch when `None`); `Ok(None)` when absent.
+    async fn raw_file(
+        &self,
+        repo: &Repo,
+        path: &str,
+        git_ref: Option<&str>,
+        what: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError> {
+        let mut url = format!(
+            "{}/repository/files/{}/raw",
+            project(repo),
+            encode_segment(path)
+        );
+        if let Some(git_ref) = git_ref {
+            url.push_str("?ref=");
+            url.push_str(&encode_segment(git_ref));
+        }
+        match self.call_bytes(Method::GET, &url, None, what).await {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(ForgeError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 #[async_trait]
 impl Forge for GitlabForge {
     fn kind(&self) -> ForgeKind {
@@ -170,17 +196,18 @@ impl Forge for GitlabForge {
         sha: &CommitSha,
         path: &str,
     ) -> Result<Option<Vec<u8>>, ForgeError> {
-        let url = format!(
-            "{}/repository/files/{}/raw?ref={sha}",
-            project(repo),
-            encode_segment(path)
-        );
         let what = format!("{path} at {}", sha.short());
-        match self.call_bytes(Method::GET, &url, None, &what).await {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
-            Err(ForgeError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.raw_file(repo, path, Some(sha.as_str()), &what).await
+    }
+
+    async fn read_default_branch_file(
+        &self,
+        repo: &Repo,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError> {
+        // Without `ref`, GitLab reads the project's HEAD: its default branch.
+        let what = format!("{path} on the default branch");
+        self.raw_file(repo, path, None, &what).await
     }
 
     async fn download_source(
@@ -367,16 +394,7 @@ impl Forge for GitlabForge {
             draft: mr.draft,
             open: mr.state == "opened",
             merged: mr.state == "merged",
-            approved_by: approvals
-                .approved_by
-                .into_iter()
-                .map(|a| a.user.username)
-                .collect(),
-            changes_requested_by: reviewers
-                .into_iter()
-                .filter(|r| r.state == "requested_changes")
-                .map(|r| r.user.username)
-                .collect(),
+            reviews: reviews(approvals, reviewers),
         })
     }
 

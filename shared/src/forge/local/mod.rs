@@ -119,6 +119,15 @@ impl Forge for LocalForge {
         git(&repo.clone_url, &["show", &format!("{sha}:{path}")]).await
     }
 
+    async fn read_default_branch_file(
+        &self,
+        repo: &Repo,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, ForgeError> {
+        // On one machine the default branch is the one checked out in the repository.
+        git(&repo.clone_url, &["show", &format!("HEAD:{path}")]).await
+    }
+
     async fn download_source(
         &self,
         repo: &Repo,
@@ -337,8 +346,7 @@ impl Forge for LocalForge {
             draft: false,
             open: true,
             merged: false,
-            approved_by: Vec::new(),
-            changes_requested_by: Vec::new(),
+            reviews: Vec::new(),
         })
     }
 
