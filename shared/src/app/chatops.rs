@@ -203,6 +203,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 {
                     return Ok(Done::Refused(render::refused_untrusted_fork()));
                 }
+                if ctx.facts.from_fork && !self.runner.sandboxed() {
+                    return Ok(Done::Refused(render::unsandboxed_fork_summary()));
+                }
                 self.build_head(ctx).await?;
                 Ok(Done::Quietly)
             }
@@ -214,6 +217,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                         "write access",
                         permission,
                     )));
+                }
+                if ctx.facts.from_fork && !self.runner.sandboxed() {
+                    return Ok(Done::Refused(render::unsandboxed_fork_summary()));
                 }
                 let head = ctx.facts.head_sha.clone();
                 self.state

@@ -72,7 +72,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             Some(sha) => load_config(forge.as_ref(), repo, sha).await?,
             None => Loaded::Absent,
         };
-        let mut facts = Facts::default();
+        let mut facts = Facts {
+            unsandboxed: !self.runner.sandboxed(),
+            ..Facts::default()
+        };
         if let (true, EventKind::PullRequest { pr, .. }) =
             (plan::needs_author_permission(event), &event.kind)
         {
@@ -119,6 +122,14 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                         summary,
                         None,
                     );
+                    forge.set_check(repo, &check, None).await?;
+                }
+                Action::RefuseUnsandboxedFork { sha } => {
+                    let (title, summary) = (
+                        render::unsandboxed_fork_title(),
+                        render::unsandboxed_fork_summary(),
+                    );
+                    let check = self.check(sha, CheckState::Failure, title, summary, None);
                     forge.set_check(repo, &check, None).await?;
                 }
             }
