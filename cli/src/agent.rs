@@ -10,6 +10,7 @@ use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
 use slipway::run::RunStatus;
 use slipway::runner::agent::{self, BuildJob};
+use slipway::runner::sandbox::Confinement;
 use slipway::settings::{self, Env};
 
 #[derive(Args)]
@@ -35,6 +36,12 @@ pub struct AgentArgs {
     /// Keep images in OCI layouts under this directory when SLIPWAY_REGISTRY is not set.
     #[arg(long)]
     images_dir: Option<PathBuf>,
+    /// Run each step in bubblewrap, this `bwrap` binary (the local runner passes it).
+    #[arg(long)]
+    sandbox: Option<PathBuf>,
+    /// A directory steps must not see (repeatable; with --sandbox).
+    #[arg(long, requires = "sandbox")]
+    hide: Vec<PathBuf>,
 }
 
 /// The artifact store: S3 when configured (`SLIPWAY_BUCKET`, with `SLIPWAY_S3_ENDPOINT` for any
@@ -82,7 +89,19 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         artifacts: store.as_deref(),
         images: images.as_ref(),
     };
-    let result = agent::run(&job, &args.workdir, &args.out, outputs, cancelled).await?;
+    let confinement = args.sandbox.clone().map(|bwrap| Confinement {
+        bwrap,
+        hidden: args.hide.clone(),
+    });
+    let result = agent::run(
+        &job,
+        &args.workdir,
+        &args.out,
+        outputs,
+        confinement.as_ref(),
+        cancelled,
+    )
+    .await?;
     eprintln!(
         "slipway agent: {:?} in {:.1}s",
         result.status,

@@ -170,6 +170,7 @@ impl Local {
         let agent = std::env::current_exe().context("cannot find the slipway binary")?;
         let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
         runner.agent_args = agent_args(&data_dir, None);
+        runner.hidden.push(data_dir.clone());
         let pipeline = Pipeline {
             state: SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?,
             forges: Forges {

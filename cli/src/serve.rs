@@ -12,6 +12,7 @@ use slipway::app::pipeline::Pipeline;
 use slipway::app::{local, WebhookApp};
 use slipway::queue::local::LocalQueue;
 use slipway::runner::local::LocalRunner;
+use slipway::runner::sandbox::Sandbox;
 use slipway::settings::{self, Env};
 use slipway::state::sqlite::SqliteState;
 
@@ -76,6 +77,11 @@ async fn start_pipeline(
     }
     let agent = std::env::current_exe().context("cannot find the slipway binary for the agent")?;
     let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
+    // Steps never see the database, the artifacts and images, nor other runs.
+    runner.hidden.push(data_dir.to_path_buf());
+    if let Sandbox::Off(why) = runner.sandbox() {
+        tracing::warn!("{}", slipway::render::unsandboxed_warning(why));
+    }
     let public_url = env
         .get(settings::PUBLIC_URL)
         .map(str::to_owned)

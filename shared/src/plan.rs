@@ -26,6 +26,8 @@ pub struct Facts {
     pub author_permission: Option<Permission>,
     /// The head a maintainer trusted with `/ok-to-test`.
     pub trusted_sha: Option<CommitSha>,
+    /// The runner cannot keep a build from the bot's secrets and state: no fork code runs.
+    pub unsandboxed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +81,10 @@ pub enum Action {
     AwaitApproval {
         sha: CommitSha,
         pr: PrNumber,
+    },
+    /// A fork's code, and a runner without a sandbox: a failed check that says why.
+    RefuseUnsandboxedFork {
+        sha: CommitSha,
     },
 }
 
@@ -153,6 +159,12 @@ pub fn plan(event: &Event, config: ConfigState, facts: &Facts) -> Vec<Action> {
                 ConfigState::Valid(config) => config,
             };
             if pr.draft && !config.build.drafts {
+                return actions;
+            }
+            if pr.from_fork && facts.unsandboxed {
+                actions.push(Action::RefuseUnsandboxedFork {
+                    sha: pr.head_sha.clone(),
+                });
                 return actions;
             }
             let trusted = crate::policy::may_build(

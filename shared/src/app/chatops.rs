@@ -249,10 +249,16 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 ) {
                     return Ok(Done::Refused(render::refused_untrusted_fork()));
                 }
+                if ctx.facts.from_fork && !self.runner.sandboxed() {
+                    return Ok(Done::Refused(render::unsandboxed_fork_summary()));
+                }
                 self.build_head(ctx).await?;
                 Ok(Done::Quietly)
             }
             Command::OkToTest { sha } => {
+                if ctx.facts.from_fork && !self.runner.sandboxed() {
+                    return Ok(Done::Refused(render::unsandboxed_fork_summary()));
+                }
                 let head = ctx.facts.head_sha.clone();
                 let forge = ctx.queued.event.forge;
                 let seen = self

@@ -88,7 +88,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 policy_changed: false,
             },
         };
-        let mut facts = Facts::default();
+        let mut facts = Facts {
+            unsandboxed: !self.runner.sandboxed(),
+            ..Facts::default()
+        };
         if let (true, EventKind::PullRequest { pr, .. }) =
             (plan::needs_author_permission(event), &event.kind)
         {
@@ -139,6 +142,14 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                         summary,
                         None,
                     );
+                    forge.set_check(repo, &check, None).await?;
+                }
+                Action::RefuseUnsandboxedFork { sha } => {
+                    let (title, summary) = (
+                        render::unsandboxed_fork_title(),
+                        render::unsandboxed_fork_summary(),
+                    );
+                    let check = self.check(sha, CheckState::Failure, title, summary, None);
                     forge.set_check(repo, &check, None).await?;
                 }
             }

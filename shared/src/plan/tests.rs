@@ -96,6 +96,7 @@ fn facts(trust: Trust) -> (bool, Facts) {
             Facts {
                 author_permission: Some(Permission::Write),
                 trusted_sha: None,
+                ..Default::default()
             },
         ),
         Trust::ForkReader => (
@@ -103,6 +104,7 @@ fn facts(trust: Trust) -> (bool, Facts) {
             Facts {
                 author_permission: Some(Permission::Read),
                 trusted_sha: None,
+                ..Default::default()
             },
         ),
         Trust::ForkReaderOkToTest => (
@@ -110,6 +112,7 @@ fn facts(trust: Trust) -> (bool, Facts) {
             Facts {
                 author_permission: Some(Permission::Read),
                 trusted_sha: Some(sha(HEAD)),
+                ..Default::default()
             },
         ),
         Trust::ForkReaderOkToTestOldHead => (
@@ -117,6 +120,7 @@ fn facts(trust: Trust) -> (bool, Facts) {
             Facts {
                 author_permission: Some(Permission::Triage),
                 trusted_sha: Some(sha(OTHER)),
+                ..Default::default()
             },
         ),
     }
@@ -396,4 +400,33 @@ fn only_fork_pull_requests_need_the_author_permission() {
         false
     )));
     assert!(!needs_author_permission(&event(EventKind::Ping)));
+}
+
+#[test]
+fn without_a_sandbox_fork_pull_requests_are_refused_whoever_trusts_them() {
+    let ok = valid("");
+    for trust in [
+        Trust::SameRepo,
+        Trust::ForkWriter,
+        Trust::ForkReader,
+        Trust::ForkReaderOkToTest,
+    ] {
+        let (fork, mut facts) = facts(trust);
+        facts.unsandboxed = true;
+        let e = pr_event(PrAction::Opened, fork, false);
+        let expected = match fork {
+            true => vec![Action::RefuseUnsandboxedFork { sha: sha(HEAD) }],
+            false => vec![build(Trigger::PullRequest, HEAD, "feature", Some(7))],
+        };
+        assert_eq!(
+            plan(&e, ConfigState::Valid(&ok), &facts),
+            expected,
+            "{trust:?}"
+        );
+        // A push to a fork's pull request still cancels the older builds first.
+        let pushed = pr_event(PrAction::Pushed, fork, false);
+        let actions = plan(&pushed, ConfigState::Valid(&ok), &facts);
+        assert_eq!(actions[0], superseded(), "{trust:?}");
+        assert_eq!(actions[1..], expected[..], "{trust:?}");
+    }
 }

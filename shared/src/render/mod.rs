@@ -13,10 +13,12 @@ mod build;
 mod chatops;
 mod deploy;
 mod pages;
+mod sandbox;
 pub use build::*;
 pub use chatops::*;
 pub use deploy::*;
 pub use pages::*;
+pub use sandbox::*;
 
 /// An HTTP answer to a webhook delivery: status and a small JSON body.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,8 @@
 //!
 //! Runs the steps in order in the checkout, in a clean environment plus the job's variables,
 //! appending every step's output to one log file; stops at the first failing step; honours the
-//! timeout and a cancellation; writes `result.json` beside the log.
+//! timeout and a cancellation; writes `result.json` beside the log. Given a [`Confinement`],
+//! each step runs in the bubblewrap sandbox ([`super::sandbox`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,6 +19,7 @@ use crate::config::Step;
 use crate::event::{CommitSha, PrNumber};
 use crate::image::{ImageSpec, PublishedImage};
 use crate::run::{RunId, RunStatus};
+use crate::runner::sandbox::{self, Confinement};
 
 pub const LOG_FILE: &str = "log.txt";
 pub const RESULT_FILE: &str = "result.json";
@@ -119,15 +121,41 @@ fn base_env(job: &BuildJob) -> BTreeMap<String, String> {
     env
 }
 
-/// Run the job in `workdir`, writing the log and the result into `out`. `cancelled` resolves
-/// when the build should stop (the runner's cancel).
+/// `sh -c <script>` in `workdir`, inside the sandbox when there is one.
+fn step_command(
+    script: &str,
+    workdir: &Path,
+    confinement: Option<&Confinement>,
+) -> tokio::process::Command {
+    let mut command = match confinement {
+        Some(c) => {
+            let mut bwrap = tokio::process::Command::new(&c.bwrap);
+            bwrap
+                .args(sandbox::bwrap_args(workdir, &c.hidden))
+                .arg("sh");
+            bwrap
+        }
+        None => tokio::process::Command::new("sh"),
+    };
+    command.arg("-c").arg(script).current_dir(workdir);
+    command
+}
+
+/// Run the job in `workdir`, writing the log and the result into `out`; steps run confined when
+/// `confinement` is given. `cancelled` resolves when the build should stop (the runner's cancel).
 pub async fn run(
     job: &BuildJob,
     workdir: &Path,
     out: &Path,
     outputs: Outputs<'_>,
+    confinement: Option<&Confinement>,
     cancelled: impl Future<Output = ()>,
 ) -> std::io::Result<BuildResult> {
+    // bwrap mounts by path: the checkout's own, symlinks resolved.
+    let step_dir = match confinement {
+        Some(_) => workdir.canonicalize()?,
+        None => workdir.to_path_buf(),
+    };
     tokio::fs::create_dir_all(out).await?;
     let log_path = out.join(LOG_FILE);
     // Append mode for us and for every step, so each write lands at the current end.
@@ -164,10 +192,7 @@ pub async fn run(
         log.flush().await?;
         let step_started = Instant::now();
         let output = std::fs::OpenOptions::new().append(true).open(&log_path)?;
-        let mut child = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(&step.run)
-            .current_dir(workdir)
+        let mut child = step_command(&step.run, &step_dir, confinement)
             .env_clear()
             .envs(&env)
             .stdin(Stdio::null())

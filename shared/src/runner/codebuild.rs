@@ -110,6 +110,12 @@ impl Runner for CodeBuildRunner {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Each build is its own CodeBuild container, and the project's role is not the bot's:
+    /// the Lambdas' secrets and table are out of its reach.
+    fn sandboxed(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod codebuild;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod sandbox;
 
 use async_trait::async_trait;
 
@@ -28,4 +29,8 @@ pub trait Runner: Send + Sync {
 
     /// Stop a build. Stopping one that already ended is not an error.
     async fn cancel(&self, run: &Run) -> Result<(), BoxError>;
+
+    /// Whether a build's steps are kept from the bot's secrets, its state and other builds, so
+    /// a fork's code may run. Without that, fork pull requests are refused.
+    fn sandboxed(&self) -> bool;
 }

@@ -30,9 +30,16 @@ async fn run_job(job: &BuildJob) -> (BuildResult, String, tempfile::TempDir) {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("input.txt"), "from the checkout\n").unwrap();
     let out = dir.path().join("out");
-    let result = run(job, &work, &out, Outputs::default(), std::future::pending())
-        .await
-        .unwrap();
+    let result = run(
+        job,
+        &work,
+        &out,
+        Outputs::default(),
+        None,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
     let log = std::fs::read_to_string(out.join(LOG_FILE)).unwrap();
     let saved: BuildResult =
         serde_json::from_slice(&std::fs::read(out.join(RESULT_FILE)).unwrap()).unwrap();
@@ -120,6 +127,7 @@ async fn a_cancellation_stops_the_build() {
         dir.path(),
         &dir.path().join("out"),
         Outputs::default(),
+        None,
         cancel,
     )
     .await
@@ -193,6 +201,7 @@ async fn the_image_is_built_pushed_and_named_in_the_manifest() {
         &work,
         &dir.path().join("out"),
         outputs,
+        None,
         std::future::pending(),
     )
     .await
@@ -215,6 +224,7 @@ async fn the_image_is_built_pushed_and_named_in_the_manifest() {
         &work,
         &dir.path().join("out2"),
         outputs,
+        None,
         std::future::pending(),
     )
     .await
@@ -232,6 +242,7 @@ async fn an_image_without_a_store_fails_the_build_with_the_reason() {
         &work,
         &dir.path().join("out"),
         Outputs::default(),
+        None,
         std::future::pending(),
     )
     .await
