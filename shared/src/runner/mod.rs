@@ -6,6 +6,7 @@ pub mod agent;
 pub mod codebuild;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod scope;
 
 use async_trait::async_trait;
 
