@@ -6,9 +6,27 @@ use crate::settings::{secret_env_names, Env};
 use crate::BoxError;
 
 /// The SDK configuration from the standard `AWS_*` variables (`AWS_ENDPOINT_URL` points every
-/// client at a test service such as `moto_server`).
+/// client at a test service such as `moto_server`). Inside a cloud build the run's scoped
+/// credentials, when dispatch passed them, replace the build role's.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let loader = aws_config::defaults(BehaviorVersion::latest());
+    match run_credentials(&Env::from_process()) {
+        Some(credentials) => loader.credentials_provider(credentials).load().await,
+        None => loader.load().await,
+    }
+}
+
+/// The run's credentials (`SLIPWAY_RUN_AWS_*`, see `runner::scope`), when all three are set.
+pub fn run_credentials(env: &Env) -> Option<aws_sdk_sts::config::Credentials> {
+    use crate::runner::scope;
+    let get = |name| env.get(name).filter(|v| !v.is_empty());
+    Some(aws_sdk_sts::config::Credentials::new(
+        get(scope::ACCESS_KEY_ID)?,
+        get(scope::SECRET_ACCESS_KEY)?,
+        Some(get(scope::SESSION_TOKEN)?.to_owned()),
+        None,
+        "slipway-run",
+    ))
 }
 
 /// Every Lambda's cold start: the SDK configuration and the settings, secrets resolved. Read once.
@@ -53,4 +71,36 @@ pub fn init_tracing() {
         .with_current_span(true)
         .without_time() // CloudWatch stamps every line
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::scope::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN};
+    use aws_sdk_sts::config::ProvideCredentials as _;
+
+    #[tokio::test]
+    async fn the_run_credentials_are_used_only_when_complete() {
+        let all = [
+            (ACCESS_KEY_ID, "ASIARUN"),
+            (SECRET_ACCESS_KEY, "secret"),
+            (SESSION_TOKEN, "token"),
+        ];
+        let creds = run_credentials(&Env::from_pairs(all))
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(creds.access_key_id(), "ASIARUN");
+        assert_eq!(creds.session_token(), Some("token"));
+        for missing in 0..all.len() {
+            let some = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != missing)
+                .map(|(_, pair)| *pair);
+            assert!(run_credentials(&Env::from_pairs(some)).is_none());
+        }
+        assert!(run_credentials(&Env::from_pairs([(ACCESS_KEY_ID, "")])).is_none());
+    }
 }

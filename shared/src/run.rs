@@ -57,6 +57,30 @@ impl RunStatus {
     }
 }
 
+/// How a build ended, from the runner's own status and the agent's `result.json`. The runner's
+/// verdict is authoritative: the result only adds detail (which failure) and can turn a pass
+/// into a failure, never a failure into a pass, because anything the build ran may have written
+/// `result.json`. No finished verdict from either side cannot mean the build passed.
+pub fn verdict(runner: Option<RunStatus>, result: Option<RunStatus>) -> RunStatus {
+    let runner = runner.filter(|s| s.is_finished());
+    let result = result.filter(|s| s.is_finished());
+    match (runner, result) {
+        // The runner says it failed: the result may say how, never that it passed.
+        (Some(ran), Some(said)) if ran != RunStatus::Succeeded => {
+            if said == RunStatus::Succeeded {
+                ran
+            } else {
+                said
+            }
+        }
+        (Some(ran), None) if ran != RunStatus::Succeeded => ran,
+        // The runner passed it (or, locally, has no verdict of its own): the result decides.
+        (_, Some(said)) => said,
+        // No manifest means we cannot say the build passed.
+        (_, None) => RunStatus::Failed,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
     pub id: RunId,
@@ -110,6 +134,41 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runner_verdict_wins_and_the_result_only_adds_detail() {
+        use RunStatus::*;
+        let table = [
+            // (runner, result, verdict)
+            (Some(Succeeded), Some(Succeeded), Succeeded),
+            (Some(Succeeded), Some(Failed), Failed),
+            (Some(Succeeded), Some(TimedOut), TimedOut),
+            (Some(Succeeded), None, Failed),
+            (Some(Failed), Some(Succeeded), Failed),
+            (Some(Failed), Some(TimedOut), TimedOut),
+            (Some(Failed), None, Failed),
+            (Some(TimedOut), Some(Succeeded), TimedOut),
+            (Some(Cancelled), Some(Succeeded), Cancelled),
+            (Some(Lost), None, Lost),
+            (Some(Lost), Some(Succeeded), Lost),
+            // The local runner reports no status of its own.
+            (None, Some(Succeeded), Succeeded),
+            (None, Some(Failed), Failed),
+            (None, None, Failed),
+            // Unfinished statuses are no verdict.
+            (Some(Running), Some(Succeeded), Succeeded),
+            (Some(Running), None, Failed),
+            (Some(Failed), Some(Running), Failed),
+            (Some(Succeeded), Some(Queued), Failed),
+        ];
+        for (runner, result, expected) in table {
+            assert_eq!(
+                verdict(runner, result),
+                expected,
+                "runner {runner:?}, result {result:?}"
+            );
+        }
+    }
 
     #[test]
     fn run_ids_are_stable_per_delivery_and_commit() {

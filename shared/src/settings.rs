@@ -21,6 +21,10 @@ pub const TABLE: &str = "SLIPWAY_TABLE";
 pub const CODEBUILD_PROJECT: &str = "SLIPWAY_CODEBUILD_PROJECT";
 /// Base URL of the pages that show runs, linked from checks.
 pub const PUBLIC_URL: &str = "SLIPWAY_PUBLIC_URL";
+/// The role each cloud build's credentials are a session of, scoped to the run (cloud).
+pub const RUN_ROLE_ARN: &str = "SLIPWAY_RUN_ROLE_ARN";
+/// The SHA-256 (hex) the agent binary CodeBuild downloads must have (cloud).
+pub const AGENT_SHA256: &str = "SLIPWAY_AGENT_SHA256";
 /// SQS queue between the webhook and dispatch functions (cloud).
 pub const QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
 

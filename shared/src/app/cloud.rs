@@ -10,7 +10,7 @@ use crate::artifacts::ArtifactStore;
 use crate::event::QueuedEvent;
 use crate::run::RunId;
 use crate::runner::agent::{BuildResult, LOG_FILE, RESULT_FILE};
-use crate::runner::codebuild::{run_status, CodeBuildRunner};
+use crate::runner::codebuild::{run_status, CodeBuildRunner, RunRole};
 use crate::runner::Runner;
 use crate::settings::{self, Env};
 use crate::state::dynamodb::DynamoState;
@@ -25,7 +25,7 @@ pub fn pipeline(
     Ok(Pipeline {
         state: DynamoState::from_sdk(sdk, env.require(settings::TABLE)?),
         forges: settings::forges(env)?,
-        runner: CodeBuildRunner::from_sdk(sdk, env.require(settings::CODEBUILD_PROJECT)?),
+        runner: runner(sdk, env)?,
         public_url: env.get(settings::PUBLIC_URL).map(str::to_owned),
         deploy: DeployPorts {
             images: crate::image::target::store(env, None, Some(sdk))?,
@@ -34,6 +34,26 @@ pub fn pipeline(
             aws: Some(sdk.clone()),
         },
     })
+}
+
+/// CodeBuild, with the agent's digest and the run role when the environment names them.
+fn runner(sdk: &aws_config::SdkConfig, env: &Env) -> Result<CodeBuildRunner, BoxError> {
+    let mut runner = CodeBuildRunner::from_sdk(sdk, env.require(settings::CODEBUILD_PROJECT)?);
+    if let Some(digest) = env.get(settings::AGENT_SHA256).filter(|d| !d.is_empty()) {
+        runner = runner.with_agent_sha256(digest);
+    }
+    if let Some(role_arn) = env.get(settings::RUN_ROLE_ARN).filter(|r| !r.is_empty()) {
+        runner = runner.with_run_role(RunRole {
+            sts: aws_sdk_sts::Client::new(sdk),
+            role_arn: role_arn.to_owned(),
+            bucket: env.require(settings::BUCKET)?.to_owned(),
+            region: sdk
+                .region()
+                .ok_or("no AWS region is configured")?
+                .to_string(),
+        });
+    }
+    Ok(runner)
 }
 
 /// Dispatch each message; the ones that failed are returned for SQS to redeliver (and, after

@@ -37,7 +37,7 @@ pub struct Pipeline<S, R> {
 pub struct Outcome {
     /// The agent's result manifest; `None` when the build left none (it crashed, or was lost).
     pub result: Option<BuildResult>,
-    /// The runner's own verdict, used when there is no manifest (e.g. CodeBuild's status).
+    /// The runner's own verdict (e.g. CodeBuild's status): authoritative, see `run::verdict`.
     pub runner_status: Option<RunStatus>,
     pub log_tail: Option<String>,
 }
@@ -317,14 +317,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         if run.status.is_finished() {
             return Ok(());
         }
-        run.status = match (&outcome.result, outcome.runner_status) {
-            (Some(result), _) => result.status,
-            (None, Some(status)) if status.is_finished() && status != RunStatus::Succeeded => {
-                status
-            }
-            // No manifest means we cannot say the build passed.
-            (None, _) => RunStatus::Failed,
-        };
+        let result = outcome.result.as_ref().map(|r| r.status);
+        run.status = crate::run::verdict(outcome.runner_status, result);
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
         run.artifacts = outcome
             .result

@@ -4,24 +4,31 @@
 //! credentials, so no forge token ever enters a build, fork or not. The buildspec is overridden to
 //! run `slipway agent` with the job passed as `SLIPWAY_JOB`; the run id travels as
 //! `SLIPWAY_RUN_ID`, which the report function reads back from the state-change event.
+//!
+//! The project's service role can only fetch the agent and write logs; whatever runs in the
+//! build can reach its credentials. What the agent writes it writes with a session of the run
+//! role scoped to this run ([`super::scope`]), assumed here and passed in the build's
+//! environment. The agent is checked against `SLIPWAY_AGENT_SHA256` before it runs.
 
 use async_trait::async_trait;
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
 use aws_sdk_codebuild::Client;
 
-use super::{BuildJob, Runner};
+use super::{scope, BuildJob, Runner};
 use crate::event::Repo;
 use crate::forge::Forge;
 use crate::run::{Run, RunStatus};
+use crate::settings;
 use crate::BoxError;
 
 /// Installs the agent when `SLIPWAY_AGENT_S3` names it (else the image must carry `slipway`),
-/// then runs the job in the checkout.
+/// refusing one whose SHA-256 is not `SLIPWAY_AGENT_SHA256` (a failed install fails the build
+/// before anything else runs), then runs the job in the checkout.
 pub const BUILDSPEC: &str = r#"version: 0.2
 phases:
   install:
     commands:
-      - if [ -n "$SLIPWAY_AGENT_S3" ]; then aws s3 cp "$SLIPWAY_AGENT_S3" /usr/local/bin/slipway && chmod +x /usr/local/bin/slipway; fi
+      - if [ -n "$SLIPWAY_AGENT_S3" ]; then aws s3 cp "$SLIPWAY_AGENT_S3" /tmp/slipway-agent && echo "${SLIPWAY_AGENT_SHA256:?no agent digest was given}  /tmp/slipway-agent" | sha256sum -c - && install -m 0755 /tmp/slipway-agent /usr/local/bin/slipway; fi
   build:
     commands:
       - slipway agent --job-env SLIPWAY_JOB --workdir "$CODEBUILD_SRC_DIR" --out "$CODEBUILD_SRC_DIR/.slipway-out"
@@ -30,6 +37,18 @@ phases:
 pub struct CodeBuildRunner {
     client: Client,
     project: String,
+    agent_sha256: Option<String>,
+    run_role: Option<RunRole>,
+}
+
+/// The role each build's credentials are a session of, and where its outputs live.
+pub struct RunRole {
+    pub sts: aws_sdk_sts::Client,
+    pub role_arn: String,
+    /// The artifacts bucket's name.
+    pub bucket: String,
+    /// The region of the ECR registry builds push to.
+    pub region: String,
 }
 
 impl CodeBuildRunner {
@@ -37,11 +56,64 @@ impl CodeBuildRunner {
         CodeBuildRunner {
             client,
             project: project.into(),
+            agent_sha256: None,
+            run_role: None,
         }
     }
 
     pub fn from_sdk(sdk: &aws_config::SdkConfig, project: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), project)
+    }
+
+    /// The digest the buildspec checks the downloaded agent against.
+    pub fn with_agent_sha256(mut self, digest: impl Into<String>) -> Self {
+        self.agent_sha256 = Some(digest.into());
+        self
+    }
+
+    /// Give every build a session of `role` scoped to its run. Without one, builds get no
+    /// credentials of their own (and, with the shipped template, cannot store anything).
+    pub fn with_run_role(mut self, role: RunRole) -> Self {
+        self.run_role = Some(role);
+        self
+    }
+
+    /// A session of the run role that may write only this job's outputs.
+    async fn run_credentials(
+        &self,
+        role: &RunRole,
+        job: &BuildJob,
+    ) -> Result<[(&'static str, String); 3], BoxError> {
+        let (partition, account) = scope::role_partition_account(&role.role_arn)
+            .ok_or_else(|| format!("{} is not an IAM role ARN", role.role_arn))?;
+        let bucket_arn = format!("arn:{partition}:s3:::{}", role.bucket);
+        let repositories_arn = format!("arn:{partition}:ecr:{}:{account}:repository/", role.region);
+        let policy = scope::run_session_policy(&scope::RunScope {
+            bucket_arn: &bucket_arn,
+            prefix: &job.artifact_prefix,
+            repositories_arn: &repositories_arn,
+            repository: job.image.as_ref().map(|i| i.repository.as_str()),
+        })?;
+        let out = role
+            .sts
+            .assume_role()
+            .role_arn(&role.role_arn)
+            .role_session_name(scope::session_name(&job.run_id.0))
+            .policy(policy.to_string())
+            .duration_seconds(scope::session_seconds(job.timeout_secs))
+            .send()
+            .await?;
+        let creds = out
+            .credentials()
+            .ok_or("STS returned no credentials for the run")?;
+        Ok([
+            (scope::ACCESS_KEY_ID, creds.access_key_id().to_owned()),
+            (
+                scope::SECRET_ACCESS_KEY,
+                creds.secret_access_key().to_owned(),
+            ),
+            (scope::SESSION_TOKEN, creds.session_token().to_owned()),
+        ])
     }
 }
 
@@ -75,18 +147,28 @@ impl Runner for CodeBuildRunner {
     ) -> Result<String, BoxError> {
         // CodeBuild's own limit, with a minute for the checkout and the agent's own timeout.
         let minutes = (job.timeout_secs.div_ceil(60) + 1).clamp(5, 2160) as i32;
-        let out = self
+        let mut variables = vec![
+            ("SLIPWAY_RUN_ID", job.run_id.0.clone()),
+            ("SLIPWAY_JOB", serde_json::to_string(job)?),
+        ];
+        if let Some(digest) = &self.agent_sha256 {
+            variables.push((settings::AGENT_SHA256, digest.clone()));
+        }
+        if let Some(role) = &self.run_role {
+            variables.extend(self.run_credentials(role, job).await?);
+        }
+        let mut request = self
             .client
             .start_build()
             .project_name(&self.project)
             .source_version(job.sha.as_str())
             .buildspec_override(BUILDSPEC)
             .timeout_in_minutes_override(minutes)
-            .idempotency_token(&job.run_id.0)
-            .environment_variables_override(plain("SLIPWAY_RUN_ID", job.run_id.0.clone())?)
-            .environment_variables_override(plain("SLIPWAY_JOB", serde_json::to_string(job)?)?)
-            .send()
-            .await?;
+            .idempotency_token(&job.run_id.0);
+        for (name, value) in variables {
+            request = request.environment_variables_override(plain(name, value)?);
+        }
+        let out = request.send().await?;
         let id = out
             .build_value()
             .and_then(|b| b.id())

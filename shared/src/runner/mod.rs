@@ -7,6 +7,7 @@ pub mod codebuild;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod sandbox;
+pub mod scope;
 
 use async_trait::async_trait;
 

@@ -1,0 +1,427 @@
+//! Issue #12, finding 6: what a cloud build can do with what it holds. The build's own verdict
+//! beats a `result.json` anything in the build may have written; the request that starts a
+//! build carries the agent's digest and credentials scoped to the run; and the policies that
+//! ship (template.yaml, the session policy) allow the run's own outputs and nothing else.
+
+mod support;
+
+use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use serde_json::{json, Value};
+use slipway::app::cloud::report_codebuild;
+use slipway::app::pipeline::Pipeline;
+use slipway::artifacts::ArtifactStore as _;
+use slipway::forge::github::{GithubAuth, GithubClient};
+use slipway::run::RunStatus;
+use slipway::runner::codebuild::CodeBuildRunner;
+use slipway::settings::Forges;
+use slipway::state::dynamodb::DynamoState;
+use slipway::state::StateStore;
+use slipway::webhook::Secret;
+use support::*;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// GitHub's commit statuses, the only forge call a finished push build makes.
+async fn fake_github() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(
+            "^/repos/Codertocat/Hello-World/statuses/[0-9a-f]{40}$",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn states(server: &MockServer) -> Vec<String> {
+    let requests = server.received_requests().await.unwrap();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().contains("/statuses/"))
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["state"].to_string())
+        .collect()
+}
+
+fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn a_failed_build_stays_failed_whatever_its_result_json_says() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let codebuild = aws_sdk_codebuild::Client::new(&sdk);
+    let project = support::aws::codebuild_project(&codebuild).await;
+    let github = fake_github().await;
+    let pipeline = Pipeline {
+        state: DynamoState::from_sdk(&sdk, support::aws::table(&sdk).await),
+        forges: Forges {
+            github: Some(
+                GithubClient::new(
+                    &github.uri(),
+                    GithubAuth::Token(Secret::new("ghp_x").unwrap()),
+                    Default::default(),
+                )
+                .unwrap(),
+            ),
+            ..Default::default()
+        },
+        runner: CodeBuildRunner::new(codebuild, &project),
+        public_url: None,
+        deploy: Default::default(),
+    };
+    let mut run = sample_run("forged-result", None, 100);
+    run.status = RunStatus::Running;
+    pipeline.state.insert_run(&run).await.unwrap();
+
+    // A step wrote the run's result.json saying it passed; CodeBuild says the build failed.
+    let client = s3(&sdk);
+    let bucket = support::unique("forged").to_lowercase();
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let store = slipway::artifacts::s3::S3Store::new(client, bucket.as_str());
+    let forged = json!({
+        "run_id": run.id.0, "status": "succeeded", "duration_ms": 1, "steps": []
+    });
+    store
+        .put_bytes(
+            &format!("{}result.json", run.output_prefix()),
+            serde_json::to_vec(&forged).unwrap(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let mut event: Value = json_fixture("aws/codebuild-state-change.json");
+    event["detail"]["build-status"] = "FAILED".into();
+    event["detail"]["additional-information"]["environment"]["environment-variables"] =
+        json!([{ "name": "SLIPWAY_RUN_ID", "type": "PLAINTEXT", "value": run.id.0 }]);
+    let event: CodeBuildEvent = serde_json::from_value(event).unwrap();
+    report_codebuild(&pipeline, Some(&store), event)
+        .await
+        .unwrap();
+
+    let stored = pipeline.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Failed);
+    assert_eq!(states(&github).await, ["\"failure\""]);
+}
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+const BUCKET: &str = "slipway-artifacts";
+const RUN_ROLE: &str = "arn:aws:iam::123456789012:role/slipway-run";
+const REPOS: &str = "arn:aws:ecr:us-east-1:123456789012:repository/";
+
+fn image(repository: &str) -> slipway::image::ImageSpec {
+    slipway::image::ImageSpec {
+        repository: repository.into(),
+        base: None,
+        platform: Default::default(),
+        files: Vec::new(),
+        entrypoint: None,
+        cmd: None,
+        env: Default::default(),
+        workdir: None,
+        labels: Default::default(),
+    }
+}
+
+fn job(run: &slipway::run::Run, repository: Option<&str>) -> slipway::runner::BuildJob {
+    slipway::runner::BuildJob {
+        run_id: run.id.clone(),
+        sha: run.sha.clone(),
+        git_ref: run.git_ref.clone(),
+        pr: run.pr,
+        steps: vec![slipway::config::Step {
+            name: "test".into(),
+            run: "make test".into(),
+        }],
+        env: Default::default(),
+        timeout_secs: 600,
+        artifacts: Vec::new(),
+        artifact_prefix: run.output_prefix(),
+        image: repository.map(image),
+        source_url: None,
+    }
+}
+
+/// Ask the evaluator (shared/tests/privilege/evaluate.py: template.yaml through cfn-lint's
+/// parser, statements through moto's IAM policy evaluator) about each (principal, action,
+/// resource); the build's session is the run role intersected with `session_policy`.
+fn evaluate(session_policy: &Value, checks: &[(&str, &str, String)]) -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bucket_arn = format!("arn:aws:s3:::{BUCKET}");
+    let request = json!({
+        "template": root.join("template.yaml"),
+        "substitutions": {
+            "AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+            "AWS::URLSuffix": "amazonaws.com",
+            "ArtifactsBucket": BUCKET, "ArtifactsBucket.Arn": bucket_arn,
+            "RunRole.Arn": RUN_ROLE,
+            "BuildProject.Arn": "arn:aws:codebuild:us-east-1:123456789012:project/slipway",
+        },
+        "session_policy": session_policy,
+        "checks": checks.iter().map(|(principal, action, resource)| json!({
+            "principal": principal, "action": action, "resource": resource,
+        })).collect::<Vec<_>>(),
+    });
+    let mut child = std::process::Command::new("python3")
+        .arg(root.join("shared/tests/privilege/evaluate.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the evaluator failed (scripts/test installs moto and cfn-lint): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_build_can_write_only_its_own_outputs_and_push_only_its_own_repository() {
+    let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
+    let prefix = run.output_prefix();
+    let mut other = sample_run("ffffffffffffffff", Some(3), 100);
+    other.sha = slipway::event::CommitSha::parse(&"d".repeat(40)).unwrap();
+    let objects = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
+    let repository = |name: &str| format!("{REPOS}{name}");
+    let policy = slipway::runner::scope::run_session_policy(&slipway::runner::scope::RunScope {
+        bucket_arn: &format!("arn:aws:s3:::{BUCKET}"),
+        prefix: &prefix,
+        repositories_arn: REPOS,
+        repository: Some("hello"),
+    })
+    .unwrap();
+    let current = "environments/github/Codertocat/Hello-World/production/current.json";
+    let deploy_result = "deployments/github/Codertocat/Hello-World/production/d1/result.json";
+    let log_group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/codebuild/slipway";
+    #[rustfmt::skip]
+    let table: Vec<(&str, &str, String, &str)> = vec![
+        // The project's service role: any step can reach it. The agent and logs, nothing else.
+        ("BuildRole", "s3:GetObject", objects("agent/slipway"), "allow"),
+        ("BuildRole", "logs:PutLogEvents", log_group.into(), "allow"),
+        ("BuildRole", "s3:PutObject", objects("agent/slipway"), "deny"),
+        ("BuildRole", "s3:PutObject", objects(current), "deny"),
+        ("BuildRole", "s3:PutObject", objects(&format!("{prefix}result.json")), "deny"),
+        ("BuildRole", "s3:GetObject", objects(current), "deny"),
+        ("BuildRole", "ecr:PutImage", repository("hello"), "deny"),
+        ("BuildRole", "ecr:CreateRepository", repository("hello"), "deny"),
+        ("BuildRole", "sts:AssumeRole", RUN_ROLE.into(), "deny"),
+        // The run's session: its own prefix and repository.
+        ("RunRole", "s3:PutObject", objects(&format!("{prefix}result.json")), "allow"),
+        ("RunRole", "s3:PutObject", objects(&format!("{prefix}log.txt")), "allow"),
+        ("RunRole", "s3:PutObject", objects(&format!("{prefix}dist/app.tar.gz")), "allow"),
+        ("RunRole", "s3:GetObject", objects(&format!("{prefix}dist/app.tar.gz")), "allow"),
+        ("RunRole", "ecr:GetAuthorizationToken", "*".into(), "allow"),
+        ("RunRole", "ecr:InitiateLayerUpload", repository("hello"), "allow"),
+        ("RunRole", "ecr:PutImage", repository("hello"), "allow"),
+        ("RunRole", "ecr:BatchGetImage", repository("base-images"), "allow"),
+        ("RunRole", "s3:PutObject", objects("agent/slipway"), "deny"),
+        ("RunRole", "s3:PutObject", objects(current), "deny"),
+        ("RunRole", "s3:PutObject", objects(deploy_result), "deny"),
+        ("RunRole", "s3:PutObject", objects(&format!("{}result.json", other.output_prefix())), "deny"),
+        ("RunRole", "s3:GetObject", objects(current), "deny"),
+        ("RunRole", "ecr:PutImage", repository("other-service"), "deny"),
+        ("RunRole", "ecr:InitiateLayerUpload", repository("other-service"), "deny"),
+        ("RunRole", "ecr:CreateRepository", repository("other-service"), "deny"),
+        ("RunRole", "sts:AssumeRole", RUN_ROLE.into(), "deny"),
+        ("RunRole", "dynamodb:PutItem", "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(), "deny"),
+        // Only dispatch and report hand out run sessions.
+        ("DispatchFunction", "sts:AssumeRole", RUN_ROLE.into(), "allow"),
+        ("ReportFunction", "sts:AssumeRole", RUN_ROLE.into(), "allow"),
+        ("WebhookFunction", "sts:AssumeRole", RUN_ROLE.into(), "deny"),
+        ("SweeperFunction", "sts:AssumeRole", RUN_ROLE.into(), "deny"),
+    ];
+    let checks: Vec<(&str, &str, String)> = table
+        .iter()
+        .map(|(who, action, resource, _)| (*who, *action, resource.clone()))
+        .collect();
+    let answers = evaluate(&policy, &checks);
+    let wrong: Vec<String> = table
+        .iter()
+        .zip(&answers)
+        .filter(|((.., expected), got)| expected != got)
+        .map(|((who, action, resource, expected), got)| {
+            format!("{who} {action} {resource}: expected {expected}, got {got}")
+        })
+        .collect();
+    assert_eq!(answers.len(), table.len());
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn the_run_role_alone_never_reaches_the_agent_or_environments() {
+    // Even a session policy allowing everything leaves the role's own ceiling.
+    let everything = json!({ "Statement": [
+        { "Effect": "Allow", "Action": "*", "Resource": "*" }
+    ]});
+    let objects = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
+    let checks = [
+        ("RunRole", "s3:PutObject", objects("agent/slipway")),
+        (
+            "RunRole",
+            "s3:PutObject",
+            objects("environments/github/a/b/production/current.json"),
+        ),
+        (
+            "RunRole",
+            "s3:DeleteObject",
+            objects("artifacts/github/a/b/c/d/result.json"),
+        ),
+        ("RunRole", "ecr:BatchDeleteImage", format!("{REPOS}hello")),
+        (
+            "RunRole",
+            "s3:PutObject",
+            objects("artifacts/github/a/b/c/d/result.json"),
+        ),
+    ];
+    assert_eq!(
+        evaluate(&everything, &checks),
+        ["deny", "deny", "deny", "deny", "allow"]
+    );
+}
+
+/// The raw bodies the SDK sends (CodeBuild's JSON, STS's form), in order.
+#[derive(Debug, Default, Clone)]
+struct Bodies(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl aws_sdk_codebuild::config::Intercept for Bodies {
+    fn name(&self) -> &'static str {
+        "bodies"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_codebuild::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_codebuild::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_codebuild::config::ConfigBag,
+    ) -> Result<(), aws_sdk_codebuild::error::BoxError> {
+        let body = context.request().body().bytes().unwrap_or_default();
+        self.0
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(body).into_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() {
+    use slipway::runner::codebuild::{CodeBuildRunner, RunRole, BUILDSPEC};
+    use slipway::runner::scope;
+    use slipway::runner::Runner as _;
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let sent = Bodies::default();
+    let codebuild = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&sdk)
+            .interceptor(sent.clone())
+            .build(),
+    );
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .interceptor(sent.clone())
+            .build(),
+    );
+    let project = support::aws::codebuild_project(&codebuild).await;
+    let digest = "ab".repeat(32);
+    let runner = CodeBuildRunner::new(codebuild, &project)
+        .with_agent_sha256(&digest)
+        .with_run_role(RunRole {
+            sts,
+            role_arn: RUN_ROLE.into(),
+            bucket: BUCKET.into(),
+            region: REGION.into(),
+        });
+    let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
+    let job = job(&run, Some("hello"));
+    let github = GithubClient::new(
+        "http://127.0.0.1:9",
+        GithubAuth::Token(Secret::new("unused").unwrap()),
+        Default::default(),
+    )
+    .unwrap()
+    .forge(None);
+    runner.start(&job, &github, &run.repo).await.unwrap();
+
+    let bodies = sent.0.lock().unwrap().clone();
+    // STS was asked for the run role, for the build's time, with the run's session policy.
+    let assume = bodies
+        .iter()
+        .find(|b| b.contains("Action=AssumeRole"))
+        .expect("an AssumeRole call");
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(assume.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form["RoleArn"], RUN_ROLE);
+    assert_eq!(form["RoleSessionName"], "slipway-0a1b2c3d4e5f6789");
+    assert_eq!(form["DurationSeconds"], "900");
+    let expected = scope::run_session_policy(&scope::RunScope {
+        bucket_arn: &format!("arn:aws:s3:::{BUCKET}"),
+        prefix: &run.output_prefix(),
+        repositories_arn: REPOS,
+        repository: Some("hello"),
+    })
+    .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&form["Policy"]).unwrap(),
+        expected
+    );
+
+    // StartBuild carries the digest and that session, under names the buildspec's own
+    // download does not use.
+    let start: Value = bodies
+        .iter()
+        .find_map(|b| {
+            serde_json::from_str::<Value>(b)
+                .ok()
+                .filter(|v| v.get("buildspecOverride").is_some())
+        })
+        .expect("a StartBuild call");
+    assert_eq!(start["buildspecOverride"], BUILDSPEC);
+    assert!(BUILDSPEC.contains("sha256sum -c"), "{BUILDSPEC}");
+    let vars = start["environmentVariablesOverride"].as_array().unwrap();
+    let var = |name: &str| {
+        vars.iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["value"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(var("SLIPWAY_AGENT_SHA256"), Some(digest));
+    assert!(var("AWS_ACCESS_KEY_ID").is_none() && var("AWS_SESSION_TOKEN").is_none());
+    let key = var(scope::ACCESS_KEY_ID).expect("the run's access key");
+    let secret = var(scope::SECRET_ACCESS_KEY).expect("the run's secret key");
+    let token = var(scope::SESSION_TOKEN).expect("the run's session token");
+
+    // Those are a session of the run role, named after the run.
+    let as_run = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                key,
+                secret,
+                Some(token),
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    let me = as_run.get_caller_identity().send().await.unwrap();
+    assert_eq!(
+        me.arn(),
+        Some("arn:aws:sts::123456789012:assumed-role/slipway-run/slipway-0a1b2c3d4e5f6789")
+    );
+}
