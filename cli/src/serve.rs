@@ -25,6 +25,17 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
             settings::GITHUB_WEBHOOK_SECRET
         );
     }
+    if env
+        .get(settings::GITHUB_WEBHOOK_SECRET)
+        .is_some_and(|v| v.contains(','))
+    {
+        // Earlier versions split this setting on commas; say so rather than refuse silently.
+        tracing::warn!(
+            "{} contains a comma: it is one secret now; rotate with {}",
+            settings::GITHUB_WEBHOOK_SECRET,
+            settings::GITHUB_WEBHOOK_SECRET_PREVIOUS
+        );
+    }
     if ingress.secrets.gitlab_token.is_none() && ingress.secrets.gitlab_signing.is_none() {
         tracing::warn!(
             "neither {} nor {} is set: GitLab deliveries will be refused",
