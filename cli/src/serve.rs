@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use slipway::app::pipeline::Pipeline;
 use slipway::app::{local, WebhookApp};
+use slipway::links::{LinkKey, Links};
 use slipway::queue::local::LocalQueue;
 use slipway::runner::local::LocalRunner;
 use slipway::settings::{self, Env};
@@ -54,13 +55,16 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
-    start_pipeline(&env, &db, data_dir, address, app.queue.clone()).await?;
+    let key = crate::link_key::load(&env, &crate::link_key::file(data_dir))?;
+    start_pipeline(&env, &db, data_dir, address, app.queue.clone(), &key).await?;
     let pages = slipway::server::run_pages(
         Arc::new(SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?),
         data_dir.join("runs"),
         data_dir.join("artifacts"),
+        key,
     );
-    axum::serve(listener, slipway::server::router(app).merge(pages))
+    let routes = slipway::server::with_security_headers(slipway::server::router(app).merge(pages));
+    axum::serve(listener, routes)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -75,6 +79,7 @@ async fn start_pipeline(
     data_dir: &Path,
     address: SocketAddr,
     queue: LocalQueue,
+    key: &LinkKey,
 ) -> anyhow::Result<()> {
     let forges = settings::forges(env)?;
     if forges.github.is_none() && forges.gitlab.is_none() {
@@ -92,12 +97,13 @@ async fn start_pipeline(
         .map(str::to_owned)
         .unwrap_or_else(|| format!("http://{address}"));
     runner.agent_args = crate::stores::agent_args(data_dir, Some(&public_url));
+    let links = Links::new(&public_url, key.clone());
     let pipeline = Arc::new(Pipeline {
         state: SqliteState::open(db).map_err(anyhow::Error::from_boxed)?,
         forges,
         runner,
-        deploy: crate::stores::deploy_ports(data_dir, Some(&public_url)).await?,
-        public_url: Some(public_url),
+        deploy: crate::stores::deploy_ports(data_dir, Some(&links)).await?,
+        public_url: Some(links),
     });
     let worker = Arc::clone(&pipeline);
     tokio::spawn(async move { local::work_queue(&worker, &queue).await });

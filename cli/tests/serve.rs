@@ -114,14 +114,15 @@ async fn a_signed_pull_request_event_is_built_and_reported() {
     assert_eq!(comments.len(), 1);
     assert!(comments[0].contains("Build passed"), "{}", comments[0]);
 
-    // The comment links the run's page, which serve shows.
+    // The comment links the run's page (a signed link), which serve shows.
     let base = format!("http://127.0.0.1:{port}/runs/");
-    let start = comments[0].find(&base).expect("a link to the run page") + base.len();
-    let id: String = comments[0][start..]
+    let start = comments[0].find(&base).expect("a link to the run page");
+    let link: String = comments[0][start..]
         .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ')' | '"' | '<' | '>'))
         .collect();
-    let page = reqwest::get(format!("{base}{id}")).await.unwrap();
+    assert!(link.contains("?expires="), "{link}");
+    let page = reqwest::get(&link).await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(

@@ -176,6 +176,22 @@ pub fn link_key(env: &Env) -> Result<Option<crate::links::LinkKey>, SettingsErro
         })
 }
 
+/// Signed links under `SLIPWAY_PUBLIC_URL`, when it is set: with `SLIPWAY_LINK_KEY`, else with
+/// `fallback` (`slipway serve`'s generated key). A public URL without any key is an error, since
+/// an unsigned link would open nothing.
+pub fn links(
+    env: &Env,
+    fallback: Option<crate::links::LinkKey>,
+) -> Result<Option<crate::links::Links>, SettingsError> {
+    let Some(base) = env.get(PUBLIC_URL) else {
+        return Ok(None);
+    };
+    let key = link_key(env)?
+        .or(fallback)
+        .ok_or(SettingsError::Missing { name: LINK_KEY })?;
+    Ok(Some(crate::links::Links::new(base.trim(), key)))
+}
+
 /// The forges Slipway can talk to, as configured; either may be absent.
 #[cfg(feature = "forges")]
 #[derive(Default)]
@@ -374,6 +390,32 @@ mod tests {
         let err = link_key(&Env::from_pairs([(LINK_KEY, "short-secret")])).unwrap_err();
         assert!(err.to_string().contains(LINK_KEY), "{err}");
         assert!(!err.to_string().contains("short-secret"), "{err}");
+    }
+
+    #[test]
+    fn links_need_a_key_when_there_is_a_public_url() {
+        let url = (PUBLIC_URL, "https://ci.example/");
+        let key = (LINK_KEY, "0123456789abcdef0123456789abcdef");
+        let fallback = || Some(crate::links::LinkKey::new([1; 32]).unwrap());
+        assert!(links(&Env::default(), None).unwrap().is_none());
+        let err = links(&Env::from_pairs([url]), None).unwrap_err();
+        assert_eq!(err, SettingsError::Missing { name: LINK_KEY });
+        let signed = links(&Env::from_pairs([url, key]), None).unwrap().unwrap();
+        let link = signed.url("/runs/x", 0);
+        assert!(
+            link.starts_with("https://ci.example/runs/x?expires="),
+            "{link}"
+        );
+        // The setting wins over the fallback: links made with it verify with it.
+        let both = links(&Env::from_pairs([url, key]), fallback())
+            .unwrap()
+            .unwrap();
+        let query = both.url("/runs/x", 0).split_once('?').unwrap().1.to_owned();
+        let from_setting = crate::links::LinkKey::new(key.1.as_bytes()).unwrap();
+        assert_eq!(from_setting.verify("/runs/x", Some(&query), 1), Ok(()));
+        assert!(links(&Env::from_pairs([url]), fallback())
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -1,0 +1,2 @@
+mod secrets;
+mod serve_files;
