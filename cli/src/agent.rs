@@ -8,6 +8,7 @@ use clap::Args;
 use slipway::artifacts::fs::FsStore;
 use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
+use slipway::links::Links;
 use slipway::run::RunStatus;
 use slipway::runner::agent::{self, BuildJob};
 use slipway::runner::sandbox::Confinement;
@@ -30,9 +31,13 @@ pub struct AgentArgs {
     /// Store artifacts in this directory when SLIPWAY_BUCKET is not set.
     #[arg(long)]
     artifacts_dir: Option<PathBuf>,
-    /// Where `--artifacts-dir` is served, for links (e.g. http://127.0.0.1:3000/artifacts).
+    /// The server that serves `--artifacts-dir` under `/artifacts` (e.g. http://127.0.0.1:3000),
+    /// for signed links to artifacts.
     #[arg(long)]
-    artifacts_url: Option<String>,
+    public_url: Option<String>,
+    /// The key signing those links, when SLIPWAY_LINK_KEY is not set.
+    #[arg(long)]
+    link_key_file: Option<PathBuf>,
     /// Keep images in OCI layouts under this directory when SLIPWAY_REGISTRY is not set.
     #[arg(long)]
     images_dir: Option<PathBuf>,
@@ -46,13 +51,35 @@ pub struct AgentArgs {
 
 /// The artifact store: S3 when configured (`SLIPWAY_BUCKET`, with `SLIPWAY_S3_ENDPOINT` for any
 /// S3-compatible endpoint), else the directory given, else none.
-async fn artifact_store(args: &AgentArgs, env: &Env) -> Option<Box<dyn ArtifactStore>> {
+async fn artifact_store(
+    args: &AgentArgs,
+    env: &Env,
+) -> anyhow::Result<Option<Box<dyn ArtifactStore>>> {
     if env.get(settings::BUCKET).is_some() {
         let sdk = slipway::aws::sdk_config().await;
-        return S3Store::from_settings(&sdk, env).map(|s| Box::new(s) as Box<dyn ArtifactStore>);
+        return Ok(S3Store::from_settings(&sdk, env).map(|s| Box::new(s) as _));
     }
-    let dir = args.artifacts_dir.clone()?;
-    Some(Box::new(FsStore::new(dir, args.artifacts_url.clone())))
+    let Some(dir) = args.artifacts_dir.clone() else {
+        return Ok(None);
+    };
+    Ok(Some(Box::new(FsStore::new(dir, links(args, env)?))))
+}
+
+/// Signed links under `--public-url`, read before any step runs. No key is an error rather than
+/// unsigned links, which the server would answer with 404.
+fn links(args: &AgentArgs, env: &Env) -> anyhow::Result<Option<Links>> {
+    let Some(url) = &args.public_url else {
+        return Ok(None);
+    };
+    let key = match (settings::link_key(env)?, &args.link_key_file) {
+        (Some(key), _) => key,
+        (None, Some(file)) => crate::link_key::load(env, file)?,
+        (None, None) => anyhow::bail!(
+            "--public-url needs {} or --link-key-file",
+            settings::LINK_KEY
+        ),
+    };
+    Ok(Some(Links::new(url, key)))
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -71,7 +98,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         terminate.recv().await;
     };
     let env = Env::from_process();
-    let store = artifact_store(&args, &env).await;
+    let store = artifact_store(&args, &env).await?;
     let images = match &job.image {
         Some(_) => {
             // A store that cannot be reached fails the image step, with the steps' log kept.

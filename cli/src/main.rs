@@ -3,6 +3,7 @@
 
 mod agent;
 mod config_check;
+mod link_key;
 mod local;
 mod progress;
 mod send;

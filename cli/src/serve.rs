@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use slipway::app::pipeline::Pipeline;
 use slipway::app::{local, WebhookApp};
+use slipway::links::{LinkKey, Links};
 use slipway::queue::local::LocalQueue;
 use slipway::runner::local::LocalRunner;
 use slipway::runner::sandbox::Sandbox;
@@ -24,6 +25,17 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
         tracing::warn!(
             "{} is not set: GitHub deliveries will be refused",
             settings::GITHUB_WEBHOOK_SECRET
+        );
+    }
+    if env
+        .get(settings::GITHUB_WEBHOOK_SECRET)
+        .is_some_and(|v| v.contains(','))
+    {
+        // Earlier versions split this setting on commas; say so rather than refuse silently.
+        tracing::warn!(
+            "{} contains a comma: it is one secret now; rotate with {}",
+            settings::GITHUB_WEBHOOK_SECRET,
+            settings::GITHUB_WEBHOOK_SECRET_PREVIOUS
         );
     }
     if ingress.secrets.gitlab_token.is_none() && ingress.secrets.gitlab_signing.is_none() {
@@ -44,13 +56,16 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
-    start_pipeline(&env, &db, data_dir, address, app.queue.clone()).await?;
+    let key = crate::link_key::load(&env, &crate::link_key::file(data_dir))?;
+    start_pipeline(&env, &db, data_dir, address, app.queue.clone(), &key).await?;
     let pages = slipway::server::run_pages(
         Arc::new(SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?),
         data_dir.join("runs"),
         data_dir.join("artifacts"),
+        key,
     );
-    axum::serve(listener, slipway::server::router(app).merge(pages))
+    let routes = slipway::server::with_security_headers(slipway::server::router(app).merge(pages));
+    axum::serve(listener, routes)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -65,6 +80,7 @@ async fn start_pipeline(
     data_dir: &Path,
     address: SocketAddr,
     queue: LocalQueue,
+    key: &LinkKey,
 ) -> anyhow::Result<()> {
     let forges = settings::forges(env)?;
     if forges.github.is_none() && forges.gitlab.is_none() {
@@ -87,12 +103,13 @@ async fn start_pipeline(
         .map(str::to_owned)
         .unwrap_or_else(|| format!("http://{address}"));
     runner.agent_args = crate::stores::agent_args(data_dir, Some(&public_url));
+    let links = Links::new(&public_url, key.clone());
     let pipeline = Arc::new(Pipeline {
         state: SqliteState::open(db).map_err(anyhow::Error::from_boxed)?,
         forges,
         runner,
-        deploy: crate::stores::deploy_ports(data_dir, Some(&public_url)).await?,
-        public_url: Some(public_url),
+        deploy: crate::stores::deploy_ports(data_dir, Some(&links)).await?,
+        public_url: Some(links),
     });
     let worker = Arc::clone(&pipeline);
     tokio::spawn(async move { local::work_queue(&worker, &queue).await });

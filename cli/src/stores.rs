@@ -14,7 +14,7 @@ use slipway::settings::{self, Env};
 /// directory (or `SLIPWAY_BUCKET`) for `current.json`, and AWS for Lambda and ECS targets.
 pub async fn deploy_ports(
     data_dir: &Path,
-    public_url: Option<&str>,
+    links: Option<&slipway::links::Links>,
 ) -> anyhow::Result<DeployPorts> {
     let env = Env::from_process();
     // Only load the AWS configuration when something asks for AWS: resolving a region can wait
@@ -33,10 +33,7 @@ pub async fn deploy_ports(
         .and_then(|sdk| S3Store::from_settings(sdk, &env));
     let records: Arc<dyn ArtifactStore> = match s3 {
         Some(s3) => Arc::new(s3),
-        None => Arc::new(FsStore::new(
-            data_dir.join("artifacts"),
-            public_url.map(|u| format!("{}/artifacts", u.trim_end_matches('/'))),
-        )),
+        None => Arc::new(FsStore::new(data_dir.join("artifacts"), links.cloned())),
     };
     Ok(DeployPorts {
         images,
@@ -46,7 +43,8 @@ pub async fn deploy_ports(
 }
 
 /// Where a local build's outputs go: artifacts and image layouts under the data directory
-/// (unless `SLIPWAY_BUCKET` / `SLIPWAY_REGISTRY` point elsewhere), linked from `public_url`.
+/// (unless `SLIPWAY_BUCKET` / `SLIPWAY_REGISTRY` point elsewhere), linked from `public_url` with
+/// links signed by the data directory's key (or `SLIPWAY_LINK_KEY`, which the agent inherits).
 pub fn agent_args(data_dir: &Path, public_url: Option<&str>) -> Vec<String> {
     let mut args = vec![
         "--artifacts-dir".into(),
@@ -55,8 +53,10 @@ pub fn agent_args(data_dir: &Path, public_url: Option<&str>) -> Vec<String> {
         data_dir.join("images").display().to_string(),
     ];
     if let Some(url) = public_url {
-        args.push("--artifacts-url".into());
-        args.push(format!("{}/artifacts", url.trim_end_matches('/')));
+        args.push("--public-url".into());
+        args.push(url.to_owned());
+        args.push("--link-key-file".into());
+        args.push(crate::link_key::file(data_dir).display().to_string());
     }
     args
 }

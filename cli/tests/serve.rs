@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use common::FakeGithub;
 
 const SECRET: &str = "serve-test-secret";
-const CONFIG: &str =
-    "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n";
+const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n  artifacts:\n    - README.md\n";
 
 struct Serve(Child);
 
@@ -114,20 +113,25 @@ async fn a_signed_pull_request_event_is_built_and_reported() {
     assert_eq!(comments.len(), 1);
     assert!(comments[0].contains("Build passed"), "{}", comments[0]);
 
-    // The comment links the run's page, which serve shows.
+    // The comment links the run's page (a signed link), which serve shows.
     let base = format!("http://127.0.0.1:{port}/runs/");
-    let start = comments[0].find(&base).expect("a link to the run page") + base.len();
-    let id: String = comments[0][start..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .collect();
-    let page = reqwest::get(format!("{base}{id}")).await.unwrap();
+    let link = signed_link(&comments[0], &base);
+    let page = reqwest::get(&link).await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(
         html.contains("Build passed") && html.contains("==&gt; [1/1] test"),
         "{html}"
     );
+    // The artifact link the agent signed (with the key serve generated) opens, as a download.
+    let link = signed_link(&comments[0], &format!("http://127.0.0.1:{port}/artifacts/"));
+    let artifact = reqwest::get(&link).await.unwrap();
+    assert_eq!(artifact.status(), 200, "{link}");
+    assert_eq!(
+        artifact.headers()["content-disposition"],
+        "attachment; filename=\"README.md\""
+    );
+    assert_eq!(artifact.text().await.unwrap(), "hi\n");
     let missing = reqwest::get(format!("{base}..%2F..%2Fetc")).await.unwrap();
     assert_eq!(missing.status(), 404);
 
@@ -135,4 +139,20 @@ async fn a_signed_pull_request_event_is_built_and_reported() {
     let (ok, answer) = send(port, &file, "wrong-secret");
     assert!(!ok);
     assert!(answer.starts_with("401 "), "{answer}");
+}
+
+/// The first link in `text` starting with `prefix`; it must carry a signature.
+fn signed_link(text: &str, prefix: &str) -> String {
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in {text}"));
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ')' | '"' | '<' | '>'))
+        .collect();
+    assert!(
+        link.contains("?expires=") && link.contains("&sig="),
+        "{link}"
+    );
+    link
 }

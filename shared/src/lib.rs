@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod event;
 pub mod forge;
 pub mod image;
+pub mod links;
 pub mod plan;
 pub mod policy;
 pub mod queue;

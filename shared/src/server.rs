@@ -18,6 +18,9 @@ use crate::render::{self, WebhookResponse};
 use crate::state::StateStore;
 use crate::webhook::Rejection;
 
+mod pages;
+pub use pages::{run_pages, with_security_headers, CONTENT_SECURITY_POLICY};
+
 /// The routes: `POST /webhooks/github`, `POST /webhooks/gitlab`, `GET /healthz`.
 pub fn router<S, Q>(app: Arc<WebhookApp<S, Q>>) -> Router
 where
@@ -88,66 +91,6 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
         }
     }
     Ok(buf)
-}
-
-/// `GET /runs/{id}`: a readable page of a local build, from `<runs_dir>/<id>`.
-/// and `GET /artifacts/{key}`: the directory artifact store's files.
-pub fn run_pages<S: StateStore + 'static>(
-    state: Arc<S>,
-    runs_dir: std::path::PathBuf,
-    artifacts_dir: std::path::PathBuf,
-) -> Router {
-    let store = Arc::new(crate::artifacts::fs::FsStore::new(artifacts_dir, None));
-    Router::new()
-        .route("/runs/{id}", get(run_page::<S>))
-        .with_state((state, Arc::new(runs_dir)))
-        .merge(
-            Router::new()
-                .route("/artifacts/{*key}", get(artifact))
-                .with_state(store),
-        )
-}
-
-async fn artifact(
-    State(store): State<Arc<crate::artifacts::fs::FsStore>>,
-    axum::extract::Path(key): axum::extract::Path<String>,
-) -> Response {
-    let Some(path) = store.path_of(&key) else {
-        return (StatusCode::NOT_FOUND, "no such artifact\n").into_response();
-    };
-    match tokio::fs::File::open(&path).await {
-        Ok(file) => {
-            let content_type = crate::artifacts::content_type(&key);
-            // Streamed in chunks: a large artifact is never read whole into memory.
-            let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-            ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
-        }
-        Err(_) => (StatusCode::NOT_FOUND, "no such artifact\n").into_response(),
-    }
-}
-
-async fn run_page<S: StateStore>(
-    State((state, runs_dir)): State<(Arc<S>, Arc<std::path::PathBuf>)>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> Response {
-    // Run ids are 16 hex digits: anything else never reaches the file system.
-    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return (StatusCode::NOT_FOUND, "no such run\n").into_response();
-    }
-    let run = state
-        .get_run(&crate::run::RunId(id.clone()))
-        .await
-        .ok()
-        .flatten();
-    let out = runs_dir.join(&id).join("out");
-    if run.is_none() && !out.exists() {
-        return (StatusCode::NOT_FOUND, "no such run\n").into_response();
-    }
-    let (result, _) = crate::runner::local::read_output(&out);
-    let log =
-        crate::runner::agent::log_tail(&out.join(crate::runner::agent::LOG_FILE), 5000, 4 << 20)
-            .unwrap_or_default();
-    axum::response::Html(render::run_page(run.as_ref(), result.as_ref(), &log)).into_response()
 }
 
 fn into_response(response: WebhookResponse) -> Response {

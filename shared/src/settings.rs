@@ -4,7 +4,10 @@ use std::collections::HashMap;
 
 use crate::webhook::{Ingress, Secret, SecretError, SigningKey, WebhookSecrets};
 
+/// Taken whole: a comma is part of the secret, not a separator.
 pub const GITHUB_WEBHOOK_SECRET: &str = "SLIPWAY_GITHUB_WEBHOOK_SECRET";
+/// The secret being rotated out, still accepted beside `SLIPWAY_GITHUB_WEBHOOK_SECRET`.
+pub const GITHUB_WEBHOOK_SECRET_PREVIOUS: &str = "SLIPWAY_GITHUB_WEBHOOK_SECRET_PREVIOUS";
 pub const GITLAB_WEBHOOK_TOKEN: &str = "SLIPWAY_GITLAB_WEBHOOK_TOKEN";
 pub const GITLAB_SIGNING_TOKEN: &str = "SLIPWAY_GITLAB_SIGNING_TOKEN";
 pub const MAX_BODY_BYTES: &str = "SLIPWAY_MAX_BODY_BYTES";
@@ -25,6 +28,9 @@ pub const PUBLIC_URL: &str = "SLIPWAY_PUBLIC_URL";
 pub const RUN_ROLE_ARN: &str = "SLIPWAY_RUN_ROLE_ARN";
 /// The SHA-256 (hex) the agent binary CodeBuild downloads must have (cloud).
 pub const AGENT_SHA256: &str = "SLIPWAY_AGENT_SHA256";
+/// The key that signs links to run pages and artifacts (at least 32 bytes). `slipway serve`
+/// generates one in its data directory when unset.
+pub const LINK_KEY: &str = "SLIPWAY_LINK_KEY";
 /// SQS queue between the webhook and dispatch functions (cloud).
 pub const QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
 
@@ -45,10 +51,12 @@ pub const REGISTRY_AUTH: &str = "SLIPWAY_REGISTRY_AUTH";
 pub const ECR_CREATE_REPOSITORIES: &str = "SLIPWAY_ECR_CREATE_REPOSITORIES";
 
 /// Settings that hold secrets; each may instead be given as `<NAME>_ARN` (Secrets Manager).
-pub fn secret_env_names() -> [&'static str; 7] {
+pub fn secret_env_names() -> [&'static str; 9] {
     [
         REGISTRY_PASSWORD,
         GITHUB_WEBHOOK_SECRET,
+        GITHUB_WEBHOOK_SECRET_PREVIOUS,
+        LINK_KEY,
         GITLAB_WEBHOOK_TOKEN,
         GITLAB_SIGNING_TOKEN,
         GITHUB_TOKEN,
@@ -115,12 +123,7 @@ pub fn ingress(env: &Env) -> Result<Ingress, SettingsError> {
             .transpose()
             .map_err(|source| SettingsError::Secret { name, source })
     };
-    let github = Secret::list(env.get(GITHUB_WEBHOOK_SECRET).unwrap_or("")).map_err(|source| {
-        SettingsError::Secret {
-            name: GITHUB_WEBHOOK_SECRET,
-            source,
-        }
-    })?;
+    let github = github_secrets(&secret)?;
     let gitlab_signing = env
         .get(GITLAB_SIGNING_TOKEN)
         .map(SigningKey::parse)
@@ -146,6 +149,51 @@ pub fn ingress(env: &Env) -> Result<Ingress, SettingsError> {
                 })?;
     }
     Ok(ingress)
+}
+
+/// GitHub's current secret, then the previous one during a rotation; each value taken whole.
+fn github_secrets(
+    secret: &impl Fn(&'static str) -> Result<Option<Secret>, SettingsError>,
+) -> Result<Vec<Secret>, SettingsError> {
+    match (
+        secret(GITHUB_WEBHOOK_SECRET)?,
+        secret(GITHUB_WEBHOOK_SECRET_PREVIOUS)?,
+    ) {
+        (Some(current), previous) => Ok([Some(current), previous].into_iter().flatten().collect()),
+        (None, None) => Ok(Vec::new()),
+        // A previous secret alone means the rotation was half done: refuse to start rather
+        // than trust only the secret being retired.
+        (None, Some(_)) => Err(SettingsError::Missing {
+            name: GITHUB_WEBHOOK_SECRET,
+        }),
+    }
+}
+
+/// The key that signs links, when `SLIPWAY_LINK_KEY` is set (as bytes, taken whole).
+pub fn link_key(env: &Env) -> Result<Option<crate::links::LinkKey>, SettingsError> {
+    env.get(LINK_KEY)
+        .map(|value| crate::links::LinkKey::new(value.as_bytes()))
+        .transpose()
+        .map_err(|e| SettingsError::Invalid {
+            name: LINK_KEY,
+            reason: e.to_string(),
+        })
+}
+
+/// Signed links under `SLIPWAY_PUBLIC_URL`, when it is set: with `SLIPWAY_LINK_KEY`, else with
+/// `fallback` (`slipway serve`'s generated key). A public URL without any key is an error, since
+/// an unsigned link would open nothing.
+pub fn links(
+    env: &Env,
+    fallback: Option<crate::links::LinkKey>,
+) -> Result<Option<crate::links::Links>, SettingsError> {
+    let Some(base) = env.get(PUBLIC_URL) else {
+        return Ok(None);
+    };
+    let key = link_key(env)?
+        .or(fallback)
+        .ok_or(SettingsError::Missing { name: LINK_KEY })?;
+    Ok(Some(crate::links::Links::new(base.trim(), key)))
 }
 
 /// The forges Slipway can talk to, as configured; either may be absent.
@@ -267,7 +315,8 @@ mod tests {
     #[test]
     fn reads_every_secret_and_the_limit() {
         let env = Env::from_pairs([
-            (GITHUB_WEBHOOK_SECRET, "old,new"),
+            (GITHUB_WEBHOOK_SECRET, "new"),
+            (GITHUB_WEBHOOK_SECRET_PREVIOUS, "old"),
             (GITLAB_WEBHOOK_TOKEN, "tok"),
             (GITLAB_SIGNING_TOKEN, "whsec_aGk="),
             (MAX_BODY_BYTES, "1024"),
@@ -277,6 +326,107 @@ mod tests {
         assert!(ingress.secrets.gitlab_token.unwrap().matches(b"tok"));
         assert_eq!(ingress.secrets.gitlab_signing.unwrap().key(), b"hi");
         assert_eq!(ingress.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn github_secrets_are_taken_whole_current_then_previous() {
+        // (case, settings, the secrets accepted in order or `Err` when the settings are refused)
+        type Case<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Result<&'a [&'a [u8]], ()>,
+        );
+        let cases: [Case; 5] = [
+            (
+                "comma is part of it",
+                &[(GITHUB_WEBHOOK_SECRET, "Str0ngSecret,x")],
+                Ok(&[b"Str0ngSecret,x"]),
+            ),
+            (
+                "blanks kept",
+                &[(GITHUB_WEBHOOK_SECRET, " s ")],
+                Ok(&[b" s "]),
+            ),
+            (
+                "rotation",
+                &[
+                    (GITHUB_WEBHOOK_SECRET, "new,1"),
+                    (GITHUB_WEBHOOK_SECRET_PREVIOUS, "old,2"),
+                ],
+                Ok(&[b"new,1", b"old,2"]),
+            ),
+            ("none", &[], Ok(&[])),
+            (
+                "previous alone",
+                &[(GITHUB_WEBHOOK_SECRET_PREVIOUS, "old")],
+                Err(()),
+            ),
+        ];
+        for (name, pairs, want) in cases {
+            let got = ingress(&Env::from_pairs(pairs.iter().copied()));
+            match want {
+                Ok(want) => {
+                    let got: Vec<&[u8]> = got
+                        .as_ref()
+                        .unwrap()
+                        .secrets
+                        .github
+                        .iter()
+                        .map(|s| s.expose())
+                        .collect();
+                    assert_eq!(got, want, "{name}");
+                }
+                Err(()) => assert!(
+                    got.unwrap_err().to_string().contains(GITHUB_WEBHOOK_SECRET),
+                    "{name}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn the_link_key_is_taken_whole_and_must_be_long() {
+        assert!(link_key(&Env::default()).unwrap().is_none());
+        let long = "k,".repeat(16);
+        assert!(link_key(&Env::from_pairs([(LINK_KEY, long.as_str())]))
+            .unwrap()
+            .is_some());
+        let err = link_key(&Env::from_pairs([(LINK_KEY, "short-secret")])).unwrap_err();
+        assert!(err.to_string().contains(LINK_KEY), "{err}");
+        assert!(!err.to_string().contains("short-secret"), "{err}");
+    }
+
+    #[test]
+    fn links_need_a_key_when_there_is_a_public_url() {
+        let url = (PUBLIC_URL, "https://ci.example/");
+        let key = (LINK_KEY, "0123456789abcdef0123456789abcdef");
+        let fallback = || Some(crate::links::LinkKey::new([1; 32]).unwrap());
+        assert!(links(&Env::default(), None).unwrap().is_none());
+        let err = links(&Env::from_pairs([url]), None).unwrap_err();
+        assert_eq!(err, SettingsError::Missing { name: LINK_KEY });
+        let signed = links(&Env::from_pairs([url, key]), None).unwrap().unwrap();
+        let link = signed.url("/runs/x", 0);
+        assert!(
+            link.starts_with("https://ci.example/runs/x?expires="),
+            "{link}"
+        );
+        // The setting wins over the fallback: links made with it verify with it.
+        let both = links(&Env::from_pairs([url, key]), fallback())
+            .unwrap()
+            .unwrap();
+        let query = both.url("/runs/x", 0).split_once('?').unwrap().1.to_owned();
+        let from_setting = crate::links::LinkKey::new(key.1.as_bytes()).unwrap();
+        assert_eq!(from_setting.verify("/runs/x", Some(&query), 1), Ok(()));
+        assert!(links(&Env::from_pairs([url]), fallback())
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn every_secret_may_come_from_an_arn_including_rotation_and_link_key() {
+        let names = secret_env_names();
+        assert!(names.contains(&GITHUB_WEBHOOK_SECRET_PREVIOUS));
+        assert!(names.contains(&LINK_KEY));
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! A pull request's code attacks the machine it is built on: each module is one line of attack,
-//! driven through the real `slipway` binary.
+//! A pull request's author attacks Slipway: each module is one line of attack, driven through
+//! the real `slipway` binary or the pipeline over a fake forge.
 
 mod sandbox;
+mod secrets;
+mod serve_files;

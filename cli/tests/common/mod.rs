@@ -237,7 +237,9 @@ pub fn local_pipeline(
             ..Default::default()
         },
         runner,
-        public_url: public_url.map(str::to_owned),
+        public_url: public_url.map(|url| {
+            slipway::links::Links::new(url, slipway::links::LinkKey::new([7; 32]).unwrap())
+        }),
         deploy: slipway::app::deploy::DeployPorts {
             images: Some(Box::new(slipway::image::layout::LayoutStore::new(
                 gh.tmp.path().join("images"),

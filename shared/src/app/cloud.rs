@@ -26,7 +26,7 @@ pub fn pipeline(
         state: DynamoState::from_sdk(sdk, env.require(settings::TABLE)?),
         forges: settings::forges(env)?,
         runner: runner(sdk, env)?,
-        public_url: env.get(settings::PUBLIC_URL).map(str::to_owned),
+        public_url: settings::links(env, None)?,
         deploy: DeployPorts {
             images: crate::image::target::store(env, None, Some(sdk))?,
             records: crate::artifacts::s3::S3Store::from_settings(sdk, env)

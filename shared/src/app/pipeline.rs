@@ -26,8 +26,8 @@ pub struct Pipeline<S, R> {
     pub state: S,
     pub forges: Forges,
     pub runner: R,
-    /// Base URL of the pages that show runs (`slipway serve`), for checks' details links.
-    pub public_url: Option<String>,
+    /// Where the pages that show runs are (`slipway serve`), for checks' signed details links.
+    pub public_url: Option<crate::links::Links>,
     /// Where deploys move tags, write records, and reach AWS targets.
     pub deploy: super::deploy::DeployPorts,
 }
@@ -54,9 +54,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 
     pub(super) fn details_url(&self, id: &RunId) -> Option<String> {
+        let now = unix_secs(SystemTime::now()).max(0) as u64;
         self.public_url
             .as_ref()
-            .map(|base| format!("{}/runs/{id}", base.trim_end_matches('/')))
+            .map(|links| links.url(&format!("/runs/{id}"), now))
     }
 
     /// Act on one queued event. Idempotent: the same delivery twice starts one build.

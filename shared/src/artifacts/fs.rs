@@ -8,17 +8,28 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{ArtifactStore, Stored};
+use crate::links::Links;
 use crate::BoxError;
+
+/// Where `slipway serve` serves the directory, below its public URL.
+pub const SERVED_UNDER: &str = "/artifacts";
 
 pub struct FsStore {
     root: PathBuf,
-    /// Where the directory is served (`http://host:port/artifacts`); `file://` links otherwise.
-    base_url: Option<String>,
+    /// The server that serves the directory under [`SERVED_UNDER`], signing its links (they are
+    /// capabilities: the server answers nothing without one); `file://` links otherwise.
+    links: Option<Links>,
 }
 
 impl FsStore {
-    pub fn new(root: PathBuf, base_url: Option<String>) -> Self {
-        FsStore { root, base_url }
+    pub fn new(root: PathBuf, links: Option<Links>) -> Self {
+        FsStore { root, links }
+    }
+
+    /// The stored file behind `key`, to send to a reader: a regular file under the root reached
+    /// without following any symbolic link a build may have planted.
+    pub fn open_served(&self, key: &str) -> std::io::Result<std::fs::File> {
+        super::beneath::open_regular(&self.root, Path::new(key))
     }
 
     /// The file behind a key; keys with `..` or absolute parts name nothing.
@@ -104,12 +115,13 @@ impl ArtifactStore for FsStore {
         Ok(Some(bytes))
     }
 
-    async fn link(&self, key: &str, _lifetime: Duration) -> Result<String, BoxError> {
+    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError> {
         let path = self
             .path_of(key)
             .ok_or_else(|| format!("not a valid artifact key: {key:?}"))?;
-        Ok(match &self.base_url {
-            Some(base) => format!("{}/{key}", base.trim_end_matches('/')),
+        let now = crate::state::unix_secs(std::time::SystemTime::now()).max(0) as u64;
+        Ok(match &self.links {
+            Some(links) => links.url_for(&format!("{SERVED_UNDER}/{key}"), lifetime, now),
             None => format!("file://{}", path.display()),
         })
     }

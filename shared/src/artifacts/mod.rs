@@ -2,6 +2,7 @@
 //! `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/<path>`, and a `manifest.json` beside them.
 //! Two stores: S3 in the cloud (or any S3 endpoint), a directory on one machine.
 
+pub mod beneath;
 pub mod fs;
 #[cfg(feature = "aws")]
 pub mod s3;

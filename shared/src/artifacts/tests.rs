@@ -82,7 +82,10 @@ async fn the_directory_store_keeps_files_their_digest_and_a_manifest() {
     let store_dir = tempfile::tempdir().unwrap();
     let store = fs::FsStore::new(
         store_dir.path().to_path_buf(),
-        Some("http://127.0.0.1:3000/artifacts".into()),
+        Some(crate::links::Links::new(
+            "http://127.0.0.1:3000",
+            crate::links::LinkKey::new([9; 32]).unwrap(),
+        )),
     );
     let sha = CommitSha::parse(&"a".repeat(40)).unwrap();
     let run = RunId("0123456789abcdef".into());
@@ -118,12 +121,17 @@ async fn the_directory_store_keeps_files_their_digest_and_a_manifest() {
     )
     .unwrap();
     assert_eq!(saved, manifest);
-    assert_eq!(
-        store
-            .link(&first.key, Duration::from_secs(60))
-            .await
-            .unwrap(),
-        format!("http://127.0.0.1:3000/artifacts/{}", first.key)
-    );
+    // A signed link, valid for the lifetime asked, for the path the server routes.
+    let link = store
+        .link(&first.key, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let path = format!("/artifacts/{}", first.key);
+    let (url, query) = link.split_once('?').unwrap();
+    assert_eq!(url, format!("http://127.0.0.1:3000{path}"));
+    let now = crate::state::unix_secs(std::time::SystemTime::now()) as u64;
+    let key = crate::links::LinkKey::new([9; 32]).unwrap();
+    assert_eq!(key.verify(&path, Some(query), now), Ok(()));
+    assert!(key.verify(&path, Some(query), now + 61).is_err());
     assert!(store.path_of("../escape").is_none());
 }

@@ -84,6 +84,11 @@ pub fn unavailable(delivery: &DeliveryId) -> WebhookResponse {
     }
 }
 
+/// The answer to a run page or artifact that is missing — or not asked for with a valid link,
+/// which must look the same.
+pub const NO_SUCH_RUN: &str = "no such run\n";
+pub const NO_SUCH_ARTIFACT: &str = "no such artifact\n";
+
 pub fn not_found() -> WebhookResponse {
     WebhookResponse {
         status: 404,

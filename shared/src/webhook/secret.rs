@@ -19,16 +19,6 @@ impl Secret {
         Ok(Secret(value.into_boxed_slice()))
     }
 
-    /// Several secrets in one setting, comma-separated (rotation); blanks around commas are trimmed.
-    pub fn list(setting: &str) -> Result<Vec<Secret>, SecretError> {
-        setting
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Secret::new)
-            .collect()
-    }
-
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -109,12 +99,12 @@ mod tests {
     }
 
     #[test]
-    fn list_splits_on_commas_and_skips_blanks() {
-        let list = Secret::list(" old , new ,,").unwrap();
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0].expose(), b"old");
-        assert_eq!(list[1].expose(), b"new");
-        assert!(Secret::list("").unwrap().is_empty());
+    fn a_value_with_commas_is_one_secret() {
+        // Rotation has its own setting (`_PREVIOUS`): a comma is part of the secret.
+        let secret = Secret::new("Str0ngSecret,x").unwrap();
+        assert!(secret.matches(b"Str0ngSecret,x"));
+        assert!(!secret.matches(b"x"));
+        assert!(!secret.matches(b"Str0ngSecret"));
     }
 
     #[test]
