@@ -11,6 +11,7 @@ pub mod command;
 pub mod config;
 pub mod deploy;
 pub mod event;
+pub mod failure;
 pub mod forge;
 pub mod image;
 pub mod links;

@@ -92,9 +92,23 @@ async fn lambda_gets_the_image_a_version_and_the_alias() {
     let missing = targets::lambda(&client, "no-such-function", "live", NEW)
         .await
         .unwrap_err();
+    let public = &missing.public;
     assert!(
-        missing.contains("no-such-function") && missing.contains("updating the code"),
-        "{missing}"
+        public.contains("no-such-function")
+            && public.contains("updating the code failed (ResourceNotFoundException)"),
+        "{public}"
+    );
+    // AWS's own message names the function's ARN, with the account: the log's, not the PR's.
+    assert!(
+        !public.contains("arn:aws") && !public.contains("123456789012"),
+        "{public}"
+    );
+    assert!(
+        missing
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("arn:aws")),
+        "{missing:?}"
     );
 }
 
@@ -147,9 +161,14 @@ async fn ecs_registers_a_revision_for_the_container_and_rolls_back_an_unsettled_
     let error = targets::ecs(&client, &cluster, "web", "app", NEW, Duration::from_secs(2))
         .await
         .unwrap_err();
+    let public = &error.public;
     assert!(
-        error.contains("did not settle") && error.contains("rolled back"),
-        "{error}"
+        public.contains("did not settle") && public.contains("; rolled back to app-"),
+        "{public}"
+    );
+    assert!(
+        !public.contains("arn:aws"),
+        "task definitions by family:revision: {public}"
     );
     let service = client
         .describe_services()
@@ -191,7 +210,10 @@ async fn ecs_registers_a_revision_for_the_container_and_rolls_back_an_unsettled_
     )
     .await
     .unwrap_err();
-    assert!(unknown.contains("no container \"nope\""), "{unknown}");
+    assert!(
+        unknown.public.contains("no container \"nope\""),
+        "{unknown}"
+    );
 }
 
 #[test]

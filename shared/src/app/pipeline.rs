@@ -269,7 +269,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     run.sha.clone(),
                     CheckState::Failure,
                     render::not_started_title(),
-                    render::not_started_summary(&error.to_string()),
+                    render::not_started_summary(&run.id),
                     Some(&run),
                 );
                 forge.set_check(repo, &check, run.check_id).await?;

@@ -52,10 +52,12 @@ pub fn not_started_title() -> String {
     "Build could not start".into()
 }
 
-pub fn not_started_summary(error: &str) -> String {
+/// The runner's own error (CodeBuild's, with account ids and ARNs) stays in the log, under the
+/// run id named here.
+pub fn not_started_summary(run: &crate::run::RunId) -> String {
     format!(
-        "The build could not be started:\n\n```\n{}\n```\n\nComment `/build` to try again.",
-        fence_safe(error)
+        "The build could not be started; the reason is in Slipway's log under run `{run}`.\n\n\
+         Comment `/build` to try again."
     )
 }
 

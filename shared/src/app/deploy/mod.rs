@@ -22,6 +22,7 @@ use crate::deploy::{
     self, DeployKind, DeployRef, DeployStatus, DeploymentRecord, Previous, LOCK_TTL,
 };
 use crate::event::{CommitSha, PrNumber, Repo};
+use crate::failure::Failure;
 use crate::forge::{Forge, NewDeployment};
 use crate::image::{ImageStore, PublishedImage};
 use crate::policy::{self, DeployFacts, Requester};
@@ -148,8 +149,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 Ok(Started::Done(Box::new(done)))
             }
             Err(e) => {
+                let failure = Failure::internal("Slipway could not start the deploy", e);
                 let done = self
-                    .complete(forge, environment, record, Err(e.to_string()))
+                    .complete(forge, environment, record, Err(failure))
                     .await?;
                 Ok(Started::Done(Box::new(done)))
             }
@@ -171,7 +173,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 && d.created_ms + (LOCK_TTL.as_millis() as u64) < unix_ms(now)
         });
         for record in abandoned {
-            let reason = "it never finished, and its lock expired".to_owned();
+            let reason = Failure::public("it never finished, and its lock expired");
             self.complete(forge, environment, record.clone(), Err(reason))
                 .await?;
         }
@@ -266,7 +268,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         &self,
         environment: &Environment,
         record: &DeploymentRecord,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let image = record.image.as_ref().map(PublishedImage::reference);
         match &environment.target {
             Target::TagOnly | Target::Steps(_) => Ok(()),
@@ -292,9 +294,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     .map(drop)
             }
             #[cfg(not(feature = "aws"))]
-            Target::Lambda { .. } | Target::Ecs { .. } => {
-                Err("this Slipway was built without AWS support".into())
-            }
+            Target::Lambda { .. } | Target::Ecs { .. } => Err(Failure::public(
+                "this Slipway was built without AWS support",
+            )),
         }
     }
 
@@ -303,12 +305,16 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         &'a self,
         image: Option<&'a str>,
         target: &str,
-    ) -> Result<(&'a aws_config::SdkConfig, &'a str), String> {
+    ) -> Result<(&'a aws_config::SdkConfig, &'a str), Failure> {
         let image = image.ok_or_else(|| {
-            format!("the build pushed no image, so the {target} target has nothing to run")
+            Failure::public(format!(
+                "the build pushed no image, so the {target} target has nothing to run"
+            ))
         })?;
         let sdk = self.deploy.aws.as_ref().ok_or_else(|| {
-            format!("the {target} target needs AWS, which is not configured here")
+            Failure::public(format!(
+                "the {target} target needs AWS, which is not configured here"
+            ))
         })?;
         Ok((sdk, image))
     }
@@ -406,10 +412,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             });
         let result = match run.status {
             RunStatus::Succeeded => Ok(()),
-            RunStatus::TimedOut => Err("the deploy steps timed out".to_owned()),
-            RunStatus::Cancelled => Err("the deploy was cancelled".to_owned()),
-            RunStatus::Lost => Err("the deploy steps never reported back".to_owned()),
-            _ => Err("a deploy step failed; see the log".to_owned()),
+            RunStatus::TimedOut => Err(Failure::public("the deploy steps timed out")),
+            RunStatus::Cancelled => Err(Failure::public("the deploy was cancelled")),
+            RunStatus::Lost => Err(Failure::public("the deploy steps never reported back")),
+            _ => Err(Failure::public("a deploy step failed; see the log")),
         };
         self.complete(forge.as_ref(), &environment, record, result)
             .await
@@ -423,7 +429,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         forge: &dyn Forge,
         environment: &Environment,
         mut record: DeploymentRecord,
-        mut result: Result<(), String>,
+        mut result: Result<(), Failure>,
     ) -> Result<DeploymentRecord, BoxError> {
         if result.is_ok() {
             result = self.record_current(&record).await;
@@ -432,7 +438,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             Ok(()) => DeployStatus::Succeeded,
             Err(_) => DeployStatus::Failed,
         };
-        record.reason = result.err();
+        // What may be posted; AWS's and Slipway's own error text goes to the log only.
+        record.reason = result.err().map(|f| f.into_public(&record.id));
         record.finished_at = Some(unix_secs(SystemTime::now()) as u64);
         let saved = self.state.save_deployment(&record).await;
         let published = self.publish(forge, environment, &record).await;

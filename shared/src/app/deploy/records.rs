@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::super::pipeline::Pipeline;
 use crate::config::{Environment, Target};
 use crate::deploy::{self, DeployKind, DeployStatus, DeploymentRecord};
+use crate::failure::Failure;
 use crate::forge::{
     sticky_marker, upsert_sticky_comment, CheckRun, CheckState, DeploymentId, DeploymentState,
     DeploymentStatus, Forge,
@@ -19,7 +20,7 @@ use crate::BoxError;
 
 impl<S: StateStore, R: Runner> Pipeline<S, R> {
     /// Point `env-<name>` at the digest and write `current.json`.
-    pub(super) async fn record_current(&self, record: &DeploymentRecord) -> Result<(), String> {
+    pub(super) async fn record_current(&self, record: &DeploymentRecord) -> Result<(), Failure> {
         if let (Some(image), Some(images)) = (&record.image, &self.deploy.images) {
             images
                 .retag(
@@ -28,7 +29,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     &deploy::environment_tag(&record.environment),
                 )
                 .await
-                .map_err(|e| format!("moving the env-{} tag failed: {e}", record.environment))?;
+                .map_err(|e| {
+                    let tag = deploy::environment_tag(&record.environment);
+                    Failure::internal(format!("moving the {tag} tag failed"), e)
+                })?;
         }
         if let Some(records) = &self.deploy.records {
             let current = serde_json::json!({
@@ -42,11 +46,14 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 "deployed_at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             });
             let key = deploy::current_key(&record.repo, record.forge, &record.environment);
-            let bytes = serde_json::to_vec_pretty(&current).map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec_pretty(&current)
+                .map_err(|e| Failure::internal("encoding current.json failed", e))?;
             records
                 .put_bytes(&key, bytes, "application/json")
                 .await
-                .map_err(|e| format!("writing {key} failed: {e}"))?;
+                .map_err(|e| {
+                    Failure::internal("writing the environment's current.json failed", e)
+                })?;
         }
         Ok(())
     }

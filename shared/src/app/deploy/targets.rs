@@ -4,21 +4,26 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::types::LastUpdateStatus;
+
+use crate::failure::{arn_name, Failure};
 
 /// How long a Lambda update or an ECS rollout may take before the deploy fails.
 pub const LAMBDA_WAIT: Duration = Duration::from_secs(5 * 60);
 const POLL: Duration = Duration::from_secs(1);
 
-/// An AWS error as a deploy's reason: which target, what it was doing, and the whole error chain.
-fn failed<'a, E: std::error::Error>(
-    who: &'a str,
-    what: &'static str,
-) -> impl FnOnce(E) -> String + 'a {
+/// An AWS error as a deploy's reason: which target, what it was doing and AWS's error code for
+/// the pull request; the whole error chain (ARNs, account ids) for the log only.
+fn failed<'a, E>(who: &'a str, what: &'static str) -> impl FnOnce(E) -> Failure + 'a
+where
+    E: std::error::Error + ProvideErrorMetadata,
+{
     move |e| {
-        format!(
-            "{who}: {what}: {}",
-            aws_sdk_lambda::error::DisplayErrorContext(e)
+        let code = e.code().unwrap_or("no answer from AWS").to_owned();
+        Failure::internal(
+            format!("{who}: {what} failed ({code})"),
+            aws_sdk_lambda::error::DisplayErrorContext(e),
         )
     }
 }
@@ -30,7 +35,7 @@ pub async fn lambda(
     function: &str,
     alias: &str,
     image_uri: &str,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let who = format!("Lambda {function}");
     client
         .update_function_code()
@@ -52,16 +57,20 @@ pub async fn lambda(
                 tokio::time::sleep(POLL).await
             }
             Some(LastUpdateStatus::InProgress) => {
-                return Err(format!(
+                return Err(Failure::public(format!(
                     "Lambda {function}: the update did not finish in {}s",
                     LAMBDA_WAIT.as_secs()
-                ))
+                )))
             }
             Some(LastUpdateStatus::Failed) => {
-                let reason = config
-                    .last_update_status_reason()
-                    .unwrap_or("no reason given");
-                return Err(format!("Lambda {function}: the update failed: {reason}"));
+                let code = config
+                    .last_update_status_reason_code()
+                    .map_or("no reason code", |c| c.as_str());
+                let reason = config.last_update_status_reason().unwrap_or("none given");
+                return Err(Failure::internal(
+                    format!("Lambda {function}: the update failed ({code})"),
+                    reason,
+                ));
             }
             _ => break,
         }
@@ -74,7 +83,7 @@ pub async fn lambda(
         .map_err(failed(&who, "publishing a version"))?;
     let version = published
         .version()
-        .ok_or_else(|| format!("Lambda {function}: no version was published"))?
+        .ok_or_else(|| Failure::public(format!("Lambda {function}: no version was published")))?
         .to_owned();
     let moved = client
         .update_alias()
@@ -113,7 +122,7 @@ pub async fn ecs(
     container: &str,
     image_uri: &str,
     wait: Duration,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let who = format!("ECS {service}");
     let described = client
         .describe_services()
@@ -126,7 +135,11 @@ pub async fn ecs(
         .services()
         .first()
         .and_then(|s| s.task_definition())
-        .ok_or_else(|| format!("ECS {service}: no such service in cluster {cluster}"))?
+        .ok_or_else(|| {
+            Failure::public(format!(
+                "ECS {service}: no such service in cluster {cluster}"
+            ))
+        })?
         .to_owned();
     let definition = client
         .describe_task_definition()
@@ -135,7 +148,10 @@ pub async fn ecs(
         .await
         .map_err(failed(&who, "reading the task definition"))?
         .task_definition
-        .ok_or_else(|| format!("ECS {service}: task definition {current} is missing"))?;
+        .ok_or_else(|| {
+            let name = arn_name(&current);
+            Failure::public(format!("ECS {service}: task definition {name} is missing"))
+        })?;
     let mut found = false;
     let containers: Vec<ContainerDefinition> = definition
         .container_definitions()
@@ -152,9 +168,9 @@ pub async fn ecs(
         })
         .collect();
     if !found {
-        return Err(format!(
+        return Err(Failure::public(format!(
             "ECS {service}: the task definition has no container {container:?}"
-        ));
+        )));
     }
     let registered = client
         .register_task_definition()
@@ -173,20 +189,33 @@ pub async fn ecs(
     let new = registered
         .task_definition()
         .and_then(|t| t.task_definition_arn())
-        .ok_or_else(|| format!("ECS {service}: the new task definition has no ARN"))?
+        .ok_or_else(|| {
+            Failure::public(format!("ECS {service}: the new task definition has no ARN"))
+        })?
         .to_owned();
     update_service(client, cluster, service, &new)
         .await
-        .map_err(|e| format!("{who}: updating the service: {e}"))?;
+        .map_err(failed(&who, "updating the service"))?;
     match wait_stable(client, cluster, service, wait).await {
         Ok(()) => Ok(new),
         Err(why) => {
             let back = update_service(client, cluster, service, &current).await;
-            let note = match back {
-                Ok(()) => format!("rolled back to {current}"),
-                Err(e) => format!("and rolling back to {current} failed too: {e}"),
+            let previous = arn_name(&current);
+            let (note, detail) = match back {
+                Ok(()) => (format!("rolled back to {previous}"), why.detail),
+                Err(e) => {
+                    let code = e.code().unwrap_or("no answer from AWS").to_owned();
+                    let detail = aws_sdk_ecs::error::DisplayErrorContext(e).to_string();
+                    (
+                        format!("and rolling back to {previous} failed too ({code})"),
+                        Some(detail),
+                    )
+                }
             };
-            Err(format!("ECS {service}: {why}; {note}"))
+            Err(Failure {
+                public: format!("ECS {service}: {}; {note}", why.public),
+                detail,
+            })
         }
     }
 }
@@ -196,7 +225,10 @@ async fn update_service(
     cluster: &str,
     service: &str,
     task_definition: &str,
-) -> Result<(), String> {
+) -> Result<
+    (),
+    aws_sdk_ecs::error::SdkError<aws_sdk_ecs::operation::update_service::UpdateServiceError>,
+> {
     client
         .update_service()
         .cluster(cluster)
@@ -205,7 +237,6 @@ async fn update_service(
         .send()
         .await
         .map(drop)
-        .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())
 }
 
 /// Settled: one deployment left, running as many tasks as it wants.
@@ -218,7 +249,7 @@ async fn wait_stable(
     cluster: &str,
     service: &str,
     wait: Duration,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let deadline = Instant::now() + wait;
     loop {
         let described = client
@@ -227,12 +258,15 @@ async fn wait_stable(
             .services(service)
             .send()
             .await
-            .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(e).to_string())?;
+            .map_err(failed("the service", "reading the rollout"))?;
         if described.services().first().is_some_and(settled) {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!("the rollout did not settle in {}s", wait.as_secs()));
+            return Err(Failure::public(format!(
+                "the rollout did not settle in {}s",
+                wait.as_secs()
+            )));
         }
         tokio::time::sleep(POLL.min(wait)).await;
     }
