@@ -17,18 +17,34 @@ use crate::forge::{Permission, Review, Verdict};
 use crate::run::RunStatus;
 
 /// The configuration in force for a commit: its own `build` (what to build), and the default
-/// branch's `environments` and `commands` (who may do what). Without a configuration on the
-/// default branch there are no environments yet, and commands take the defaults.
+/// branch's `environments` and `commands` (who may do what) and image repository (where builds
+/// may push: a pull request cannot aim its image at another service's repository). Without a
+/// configuration on the default branch there are no environments yet, and commands take the
+/// defaults.
 pub fn in_force(commit: Config, default_branch: Option<&Config>) -> Config {
     let (environments, commands) = match default_branch {
         Some(policy) => (policy.environments.clone(), policy.commands.clone()),
         None => (BTreeMap::new(), Commands::default()),
     };
+    let mut build = commit.build;
+    if let (Some(image), Some(repository)) =
+        (build.image.as_mut(), policy_repository(default_branch))
+    {
+        image.repository = repository.to_owned();
+    }
     Config {
-        build: commit.build,
+        build,
         environments,
         commands,
     }
+}
+
+fn policy_repository(default_branch: Option<&Config>) -> Option<&str> {
+    default_branch?
+        .build
+        .image
+        .as_ref()
+        .map(|i| i.repository.as_str())
 }
 
 /// Whether the commit's configuration asks for rules other than the default branch's: those
@@ -36,7 +52,12 @@ pub fn in_force(commit: Config, default_branch: Option<&Config>) -> Config {
 pub fn changes_policy(commit: &Config, default_branch: Option<&Config>) -> bool {
     match default_branch {
         Some(policy) => {
-            commit.environments != policy.environments || commit.commands != policy.commands
+            let repository = commit.build.image.as_ref().map(|i| i.repository.as_str());
+            let moved =
+                policy_repository(Some(policy)).is_some_and(|r| repository.is_some_and(|c| c != r));
+            commit.environments != policy.environments
+                || commit.commands != policy.commands
+                || moved
         }
         None => !commit.environments.is_empty() || commit.commands != Commands::default(),
     }

@@ -54,6 +54,25 @@ fn rules_come_from_the_default_branch_and_builds_from_the_commit() {
         "what to build is the commit's"
     );
 
+    let image = |repository: &str| {
+        let text = format!("version: 1\nbuild:\n  steps: [{{run: make}}]\n  image:\n    repository: {repository}\n    files: [{{from: a, to: /a}}]\n");
+        crate::config::parse("x", &text).unwrap()
+    };
+    let aimed = in_force(image("billing-service"), Some(&image("hello-service")));
+    assert_eq!(
+        aimed.build.image.unwrap().repository,
+        "hello-service",
+        "where images go is the default branch's"
+    );
+    assert!(changes_policy(
+        &image("billing-service"),
+        Some(&image("hello-service"))
+    ));
+    assert!(!changes_policy(
+        &image("hello-service"),
+        Some(&image("hello-service"))
+    ));
+
     let onboarding = in_force(branch.clone(), None);
     assert!(onboarding.environments.is_empty(), "no rules until merged");
     assert_eq!(onboarding.commands, Commands::default());

@@ -249,7 +249,8 @@ pub fn build_comment(run: &Run, result: Option<&BuildResult>, log_url: Option<&s
 
 /// A pull request that changes who may deploy where: told the change waits for its merge.
 pub fn policy_change_note() -> String {
-    "\n> This pull request changes `environments` or `commands` in `.slipway.yml`. Those rules \
-     take effect after it is merged; until then the default branch's rules apply.\n"
+    "\n> This pull request changes `environments`, `commands` or the image repository in \
+     `.slipway.yml`. Those take effect after it is merged; until then the default branch's \
+     apply.\n"
         .into()
 }
