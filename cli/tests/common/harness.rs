@@ -259,3 +259,29 @@ impl Harness {
         self.pipeline.dispatch(&queued).await.unwrap();
     }
 }
+
+/// A finished green build of `sha` on pull request 2, as the state would hold it.
+pub fn green_build(sha: &CommitSha) -> slipway::run::Run {
+    slipway::run::Run {
+        id: slipway::run::RunId(format!("green-{}", sha.short())),
+        forge: ForgeKind::Github,
+        repo: repo(),
+        installation_id: None,
+        sha: sha.clone(),
+        git_ref: "changes".into(),
+        pr: Some(PrNumber(2)),
+        trigger: slipway::plan::Trigger::PullRequest,
+        check_name: "slipway/build".into(),
+        check_id: None,
+        status: slipway::run::RunStatus::Succeeded,
+        cancel_reason: None,
+        created_at: 1_000,
+        finished_at: Some(1_010),
+        timeout_secs: 60,
+        runner_ref: None,
+        artifacts: Vec::new(),
+        image: None,
+        deployment: None,
+        policy_changed: false,
+    }
+}
