@@ -176,3 +176,31 @@ fn nothing_a_step_started_outlives_the_build() {
     }
     assert!(left.is_empty(), "processes outlived the build: {left:?}");
 }
+
+#[test]
+fn a_step_cannot_read_the_home_directory_but_gets_a_writable_one() {
+    let canary = unique("aws-key");
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path().canonicalize().unwrap();
+    std::fs::create_dir_all(home_dir.join(".aws")).unwrap();
+    std::fs::write(
+        home_dir.join(".aws/credentials"),
+        format!("[default]\naws_secret_access_key = {canary}\n"),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let script = "cat \"$HOME/.aws/credentials\"; ls -a \"$HOME\"; \
+                  echo cache > \"$HOME/cache\" && echo HOME-WRITABLE";
+    let home_var = home_dir.display().to_string();
+    let (doc, log) = build(data.path(), script, &[], &[("HOME", home_var.as_str())]);
+    assert_eq!(doc["status"], "succeeded", "{log}");
+    assert!(
+        !log.contains(&canary),
+        "the home directory's credentials leaked:\n{log}"
+    );
+    assert!(log.contains("HOME-WRITABLE"), "{log}");
+    assert!(
+        !home_dir.join("cache").exists(),
+        "the step wrote a private home, not the real one"
+    );
+}

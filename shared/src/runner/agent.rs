@@ -129,9 +129,11 @@ fn step_command(
 ) -> tokio::process::Command {
     let mut command = match confinement {
         Some(c) => {
+            // The home directory holds credentials (~/.aws, ~/.ssh): steps get a private one.
+            let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
             let mut bwrap = tokio::process::Command::new(&c.bwrap);
             bwrap
-                .args(sandbox::bwrap_args(workdir, &c.hidden))
+                .args(sandbox::bwrap_args(workdir, &c.hidden, home.as_deref()))
                 .arg("sh");
             bwrap
         }

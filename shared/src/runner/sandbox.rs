@@ -47,10 +47,17 @@ impl Sandbox {
     }
 }
 
+/// Toolchains commonly installed in a home directory (rustup, pipx, ...): shown to steps read-only
+/// when the home directory itself is hidden. Credentials there (`~/.aws`, `~/.ssh`,
+/// `~/.cargo/credentials.toml`, `~/.docker`) stay hidden.
+pub const HOME_TOOLCHAINS: [&str; 3] = [".cargo/bin", ".rustup", ".local/bin"];
+
 /// The `bwrap` options (up to and including `--`) that confine a step to `workdir`. Paths must
 /// be absolute and free of symlinks; the order matters, as bwrap mounts in argument order:
-/// `/tmp` and the hidden directories are emptied first, then the checkout is bound back.
-pub fn bwrap_args(workdir: &Path, hidden: &[PathBuf]) -> Vec<OsString> {
+/// `/tmp` and the hidden directories are emptied first, then the user's `home` is replaced by a
+/// private, writable, empty one (with its toolchains shown read-only), then the checkout is
+/// bound back.
+pub fn bwrap_args(workdir: &Path, hidden: &[PathBuf], home: Option<&Path>) -> Vec<OsString> {
     let mut args: Vec<OsString> = [
         "--unshare-user",
         "--unshare-pid",
@@ -74,6 +81,14 @@ pub fn bwrap_args(workdir: &Path, hidden: &[PathBuf]) -> Vec<OsString> {
     for dir in hidden {
         args.push("--tmpfs".into());
         args.push(dir.into());
+    }
+    if let Some(home) = home.filter(|h| h.is_absolute() && *h != Path::new("/")) {
+        args.push("--tmpfs".into());
+        args.push(home.into());
+        for tool in HOME_TOOLCHAINS {
+            let path = home.join(tool);
+            args.extend(["--ro-bind-try".into(), path.clone().into(), path.into()]);
+        }
     }
     args.push("--bind".into());
     args.push(workdir.into());
@@ -111,7 +126,7 @@ fn probe() -> Result<PathBuf, String> {
         .canonicalize()
         .map_err(|e| format!("no temporary directory: {e}"))?;
     let out = Command::new(&bwrap)
-        .args(bwrap_args(&dir, &[]))
+        .args(bwrap_args(&dir, &[], None))
         .arg("true")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -135,7 +150,7 @@ mod tests {
 
     #[test]
     fn steps_get_their_own_namespaces_a_read_only_root_and_private_tmp_proc_dev() {
-        let args = bwrap_args(Path::new("/data/runs/r1/src"), &[]);
+        let args = bwrap_args(Path::new("/data/runs/r1/src"), &[], None);
         let args = strings(&args);
         for flag in [
             "--unshare-user",
@@ -176,13 +191,35 @@ mod tests {
         ];
         for (hidden, tail) in cases {
             let hidden: Vec<PathBuf> = hidden.iter().map(PathBuf::from).collect();
-            let args = bwrap_args(Path::new("/d/runs/r1/src"), &hidden);
+            let args = bwrap_args(Path::new("/d/runs/r1/src"), &hidden, None);
             let joined = strings(&args).join(" ");
             assert!(joined.ends_with(tail), "hidden {hidden:?}: {joined}");
             // The root is read-only before anything is made writable, and only the checkout is.
             let binds: Vec<_> = args.iter().filter(|a| *a == "--bind").collect();
             assert_eq!(binds.len(), 1, "{joined}");
             assert!(joined.find("--ro-bind").unwrap() < joined.find("--bind /d").unwrap());
+        }
+    }
+
+    #[test]
+    fn the_home_directory_is_private_and_writable_with_its_toolchains_read_only() {
+        let args = bwrap_args(
+            Path::new("/d/runs/r1/src"),
+            &[],
+            Some(Path::new("/home/bot")),
+        );
+        let joined = strings(&args).join(" ");
+        assert!(
+            joined.contains(
+                "--tmpfs /home/bot --ro-bind-try /home/bot/.cargo/bin /home/bot/.cargo/bin \
+                 --ro-bind-try /home/bot/.rustup /home/bot/.rustup --ro-bind-try \
+                 /home/bot/.local/bin /home/bot/.local/bin --bind /d/runs/r1/src"
+            ),
+            "{joined}"
+        );
+        for root in [Some(Path::new("/")), Some(Path::new("relative")), None] {
+            let joined = strings(&bwrap_args(Path::new("/d/src"), &[], root)).join(" ");
+            assert!(!joined.contains("--ro-bind-try"), "{root:?}: {joined}");
         }
     }
 
