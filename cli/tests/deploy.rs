@@ -276,8 +276,10 @@ fn all_logs(dir: &Path) -> String {
 #[test]
 fn a_second_deploy_to_a_busy_environment_is_refused_naming_the_first() {
     let project = Project::new();
-    // A deploy that is slow on purpose: the step waits for a file that the test writes later.
-    let gate = project.data.path().join("gate");
+    // A deploy that is slow on purpose: the step waits for a file that the test writes later,
+    // where the sandbox lets it look (the data directory and /tmp are hidden from steps).
+    let gates = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let gate = gates.path().join("gate");
     std::fs::write(
         project.dir.path().join("deploy.sh"),
         format!(
