@@ -9,8 +9,9 @@ use slipway::artifacts::fs::FsStore;
 use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
 use slipway::links::Links;
-use slipway::run::RunStatus;
-use slipway::runner::agent::{self, BuildJob};
+use slipway::model::job::BuildJob;
+use slipway::model::status::RunStatus;
+use slipway::runner::agent;
 use slipway::runner::sandbox::Confinement;
 use slipway::settings::{self, Env};
 

@@ -8,14 +8,15 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
 use slipway::app::pipeline::Pipeline;
-use slipway::event::{
+use slipway::forge::local::{author_id, LocalForge};
+use slipway::forge::Forge;
+use slipway::model::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
     PullRequest, QueuedEvent, Repo, RepoId, User,
 };
-use slipway::forge::local::{author_id, LocalForge};
-use slipway::forge::{Forge, Permission};
-use slipway::run::RunStatus;
-use slipway::runner::agent::LOG_FILE;
+use slipway::model::forge::Permission;
+use slipway::model::job::LOG_FILE;
+use slipway::model::status::RunStatus;
 use slipway::runner::local::{read_output, Completion, LocalRunner};
 use slipway::settings::Forges;
 use slipway::state::sqlite::SqliteState;
@@ -323,7 +324,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     local.act(&queued, !args.json).await?;
 
-    let run_id = slipway::run::RunId::derive(ForgeKind::Local, &queued.delivery, &sha);
+    let run_id = slipway::model::event::RunId::derive(ForgeKind::Local, &queued.delivery, &sha);
     let run = local
         .pipeline
         .state

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use slipway::runner::agent::BuildResult;
+use slipway::model::job::BuildResult;
 
 /// Print each step as it starts and ends (the agent's `==>` and `<==` log lines) until the build
 /// ends, then what is left.

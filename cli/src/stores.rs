@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use slipway::app::deploy::DeployPorts;
+use slipway::app::pipeline::DeployPorts;
 use slipway::artifacts::fs::FsStore;
 use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::harness::Harness;
-use slipway::event::PrAction;
+use slipway::model::event::PrAction;
 
 const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging:\n    url: https://staging.example.com\n";
 

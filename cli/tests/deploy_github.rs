@@ -6,7 +6,7 @@ mod common;
 use common::harness::Harness;
 use common::REPO;
 use serde_json::{json, Value};
-use slipway::event::CommitSha;
+use slipway::model::event::CommitSha;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -175,7 +175,7 @@ async fn a_green_build_of_main_deploys_and_comments_on_the_merged_pull_request()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
-    use slipway::deploy::{DeployKind, DeployStatus, DeploymentRecord};
+    use slipway::model::deploy::{DeployKind, DeployStatus, DeploymentRecord};
     use slipway::state::StateStore;
     let mut h = Harness::new().await;
     h.accept_deployments().await;
@@ -190,7 +190,7 @@ async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
     // An hour-old deploy still "in progress": its function died and its lock has expired.
     let abandoned = DeploymentRecord {
         id: "abandoned".into(),
-        forge: slipway::event::ForgeKind::Github,
+        forge: slipway::model::event::ForgeKind::Github,
         repo: common::harness::repo(),
         installation_id: None,
         environment: "staging".into(),
@@ -200,7 +200,7 @@ async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
         image: None,
         artifacts_manifest: None,
         actor: "someone".into(),
-        pr: Some(slipway::event::PrNumber(2)),
+        pr: Some(slipway::model::event::PrNumber(2)),
         status: DeployStatus::InProgress,
         reason: None,
         previous: None,
@@ -217,7 +217,7 @@ async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
         .pipeline
         .state
         .deployments(
-            slipway::event::ForgeKind::Github,
+            slipway::model::event::ForgeKind::Github,
             &common::harness::repo().id,
             "staging",
         )

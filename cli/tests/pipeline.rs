@@ -5,11 +5,12 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use slipway::app::pipeline::Pipeline;
-use slipway::event::{
+use slipway::model::event::RunId;
+use slipway::model::event::{
     CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber, PullRequest,
     QueuedEvent, Repo, RepoId, User,
 };
-use slipway::run::{RunId, RunStatus};
+use slipway::model::status::RunStatus;
 use slipway::runner::local::{Completion, LocalRunner};
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
@@ -294,8 +295,8 @@ async fn the_sweeper_fails_a_build_that_never_reported() {
     );
 }
 
-fn lost_run(sha: &CommitSha) -> slipway::run::Run {
-    slipway::run::Run {
+fn lost_run(sha: &CommitSha) -> slipway::model::run::Run {
+    slipway::model::run::Run {
         id: RunId("lost-run".into()),
         forge: ForgeKind::Github,
         repo: Repo {
@@ -308,7 +309,7 @@ fn lost_run(sha: &CommitSha) -> slipway::run::Run {
         sha: sha.clone(),
         git_ref: "changes".into(),
         pr: Some(PrNumber(2)),
-        trigger: slipway::plan::Trigger::PullRequest,
+        trigger: slipway::model::status::Trigger::PullRequest,
         check_name: "slipway/build".into(),
         check_id: None,
         status: RunStatus::Running,

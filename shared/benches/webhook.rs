@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use slipway::event::ForgeKind;
+use slipway::model::event::ForgeKind;
 use slipway::webhook::{github, verify_and_parse, Ingress, Secret, WebhookSecrets};
 
 const SECRET: &str = "bench-secret";

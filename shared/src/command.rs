@@ -10,7 +10,7 @@
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 /// Longest comment read for commands.
-pub const MAX_COMMENT_BYTES: usize = crate::event::MAX_COMMENT_BYTES;
+pub const MAX_COMMENT_BYTES: usize = crate::model::event::MAX_COMMENT_BYTES;
 /// At most this many commands of one comment are acted on.
 pub const MAX_COMMANDS: usize = 10;
 /// The namespace that always reaches Slipway, whatever the configured prefix.

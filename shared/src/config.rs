@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::forge::Permission;
+use crate::model::forge::Permission;
+use crate::model::job::Step;
 
 /// Where Slipway looks for the configuration in a repository.
 pub const CONFIG_PATH: &str = ".slipway.yml";
@@ -33,17 +34,11 @@ pub struct Build {
     pub steps: Vec<Step>,
     pub timeout: Duration,
     pub env: BTreeMap<String, String>,
-    pub artifacts: Vec<crate::artifacts::ArtifactPattern>,
+    pub artifacts: Vec<crate::model::artifact::ArtifactPattern>,
     /// Build draft pull requests too (default true).
     pub drafts: bool,
     /// The container image to assemble and push after the steps pass.
-    pub image: Option<crate::image::ImageSpec>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Step {
-    pub name: String,
-    pub run: String,
+    pub image: Option<crate::model::image::ImageSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,7 +321,7 @@ fn build(raw: RawBuild, at: At) -> Result<Build, ConfigError> {
                 format!("artifact pattern {pattern:?} is not a valid glob: {e}"),
             ));
         }
-        artifacts.push(crate::artifacts::ArtifactPattern {
+        artifacts.push(crate::model::artifact::ArtifactPattern {
             pattern: pattern.to_owned(),
             optional,
         });

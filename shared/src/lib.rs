@@ -10,16 +10,14 @@ pub mod aws;
 pub mod command;
 pub mod config;
 pub mod deploy;
-pub mod event;
-pub mod failure;
 pub mod forge;
 pub mod image;
 pub mod links;
+pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod queue;
 pub mod render;
-pub mod run;
 pub mod runner;
 #[cfg(feature = "local")]
 pub mod server;

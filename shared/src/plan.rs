@@ -1,11 +1,11 @@
 //! The heart: from an event, the repository's configuration and a few live facts, decide what to
 //! do. Pure: no I/O, no clock; dispatch gathers the inputs and carries out the actions.
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Config, ConfigError};
-use crate::event::{branch_of, CheckScope, CommitSha, Event, EventKind, PrAction, PrNumber};
-use crate::forge::Permission;
+use crate::model::event::{branch_of, CheckScope, CommitSha, Event, EventKind, PrAction, PrNumber};
+use crate::model::forge::Permission;
+use crate::model::status::CancelReason;
+use crate::model::status::Trigger;
 
 /// The check every build reports, the one branch protection requires.
 pub const BUILD_CHECK: &str = "slipway/build";
@@ -30,17 +30,6 @@ pub struct Facts {
     pub unsandboxed: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    PullRequest,
-    Rerun,
-    MergeQueue,
-    Push,
-    /// `/build` or `/ok-to-test`.
-    Command,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildTarget {
     pub sha: CommitSha,
@@ -48,18 +37,6 @@ pub struct BuildTarget {
     pub git_ref: String,
     pub pr: Option<PrNumber>,
     pub trigger: Trigger,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CancelReason {
-    /// A newer head was pushed.
-    Superseded,
-    Closed,
-    /// Converted to draft, and drafts are not built.
-    Draft,
-    /// Someone commented `/cancel`.
-    Requested,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

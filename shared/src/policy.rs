@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use crate::command::{Command, Who};
 use crate::config::{Commands, Config, Environment, Requirement};
-use crate::deploy::{DeployKind, Refusal};
-use crate::event::{CommitSha, User};
-use crate::forge::{Permission, Review, Verdict};
-use crate::run::RunStatus;
+use crate::model::deploy::{DeployKind, Refusal};
+use crate::model::event::{CommitSha, User};
+use crate::model::forge::{Permission, Review, Verdict};
+use crate::model::status::RunStatus;
 
 /// The configuration in force for a commit: its own `build` (what to build), and the default
 /// branch's `environments` and `commands` (who may do what) and image repository (where builds

@@ -12,7 +12,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 
 use crate::app::WebhookApp;
-use crate::event::ForgeKind;
+use crate::model::event::ForgeKind;
 use crate::queue::Queue;
 use crate::render::{self, WebhookResponse};
 use crate::state::StateStore;

@@ -212,10 +212,10 @@ impl Forges {
     /// The forge an event came from, as the installation that sent it.
     pub fn forge_for(
         &self,
-        kind: crate::event::ForgeKind,
+        kind: crate::model::event::ForgeKind,
         installation: Option<u64>,
     ) -> Option<std::sync::Arc<dyn crate::forge::Forge>> {
-        use crate::event::ForgeKind;
+        use crate::model::event::ForgeKind;
         match kind {
             ForgeKind::Github => self
                 .github

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use slipway::app::WebhookApp;
-use slipway::event::{DeliveryId, ForgeKind, QueuedEvent};
+use slipway::model::event::{DeliveryId, ForgeKind, QueuedEvent};
 use slipway::queue::sqs::SqsQueue;
 use slipway::queue::Queue;
 use slipway::state::dynamodb::DynamoState;
@@ -235,8 +235,9 @@ impl aws_sdk_codebuild::config::Intercept for Recorder {
 
 #[tokio::test]
 async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
+    use slipway::model::job::BuildJob;
     use slipway::runner::codebuild::{CodeBuildRunner, BUILDSPEC};
-    use slipway::runner::{BuildJob, Runner};
+    use slipway::runner::Runner;
 
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
@@ -253,7 +254,7 @@ async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
         sha: run.sha.clone(),
         git_ref: "feature".into(),
         pr: run.pr,
-        steps: vec![slipway::config::Step {
+        steps: vec![slipway::model::job::Step {
             name: "test".into(),
             run: "make test".into(),
         }],

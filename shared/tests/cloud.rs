@@ -8,8 +8,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{json, Value};
 use slipway::app::cloud::{dispatch_batch, report_codebuild};
 use slipway::app::pipeline::Pipeline;
-use slipway::event::{PrNumber, RepoId};
 use slipway::forge::github::{GithubAuth, GithubClient};
+use slipway::model::event::{PrNumber, RepoId};
 use slipway::runner::codebuild::CodeBuildRunner;
 use slipway::settings::Forges;
 use slipway::state::dynamodb::DynamoState;
@@ -102,7 +102,7 @@ async fn queued_body() -> String {
     let body = fixture("github/pull_request.opened.1.json");
     let answer = app
         .handle_webhook(
-            slipway::event::ForgeKind::Github,
+            slipway::model::event::ForgeKind::Github,
             &github_headers("pull_request", "cloud-1", &body),
             &body,
             now(),
@@ -177,7 +177,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     let runs = pipeline
         .state
         .runs_for_pr(
-            slipway::event::ForgeKind::Github,
+            slipway::model::event::ForgeKind::Github,
             &RepoId("186853002".into()),
             PrNumber(2),
         )
@@ -210,7 +210,8 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
         "image": { "repository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello",
                    "name": "hello", "digest": digest, "tags": ["pr-2"] }
     });
-    let prefix = slipway::artifacts::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id);
+    let prefix =
+        slipway::model::artifact::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id);
     use slipway::artifacts::ArtifactStore as _;
     store
         .put_bytes(
@@ -237,7 +238,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
         .unwrap();
     assert_eq!(statuses(&github).await, ["pending", "pending", "success"]);
     let stored = pipeline.state.get_run(&run.id).await.unwrap().unwrap();
-    assert_eq!(stored.status, slipway::run::RunStatus::Succeeded);
+    assert_eq!(stored.status, slipway::model::status::RunStatus::Succeeded);
     assert_eq!(
         stored.image.as_ref().map(|i| i.digest.as_str()),
         Some(digest.as_str())
@@ -336,7 +337,7 @@ async fn queued_comment(delivery: &str, body: &str) -> String {
     let payload = pr_comment("created", body);
     let answer = app
         .handle_webhook(
-            slipway::event::ForgeKind::Github,
+            slipway::model::event::ForgeKind::Github,
             &github_headers("issue_comment", delivery, &payload),
             &payload,
             now(),
@@ -362,7 +363,7 @@ fn batch(body: String) -> SqsEvent {
 #[tokio::test]
 async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_stored_result() {
     use slipway::artifacts::ArtifactStore as _;
-    use slipway::deploy::DeployStatus;
+    use slipway::model::deploy::DeployStatus;
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let codebuild = aws_sdk_codebuild::Client::new(&sdk);
@@ -391,7 +392,7 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
         },
         runner: CodeBuildRunner::new(codebuild.clone(), &project),
         public_url: None,
-        deploy: slipway::app::deploy::DeployPorts {
+        deploy: slipway::app::pipeline::DeployPorts {
             images: None,
             records: Some(store.clone()),
             aws: None,
@@ -399,9 +400,9 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
     };
     // The pull request's head was built green and pushed an image.
     let mut build = sample_run("green-build", Some(1), 100);
-    build.sha = slipway::event::CommitSha::parse(SHA).unwrap();
-    build.status = slipway::run::RunStatus::Succeeded;
-    build.image = Some(slipway::image::PublishedImage {
+    build.sha = slipway::model::event::CommitSha::parse(SHA).unwrap();
+    build.status = slipway::model::status::RunStatus::Succeeded;
+    build.image = Some(slipway::model::image::PublishedImage {
         repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello".into(),
         name: "hello".into(),
         digest: format!("sha256:{}", "e".repeat(64)),
@@ -425,7 +426,11 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
     let repo = sample_run("x", None, 0).repo;
     let history = pipeline
         .state
-        .deployments(slipway::event::ForgeKind::Github, &repo.id, "production")
+        .deployments(
+            slipway::model::event::ForgeKind::Github,
+            &repo.id,
+            "production",
+        )
         .await
         .unwrap();
     assert_eq!(history.len(), 1);
@@ -449,7 +454,7 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
     // CodeBuild finishes; the agent's result is beside the deployment in S3.
     let run = pipeline
         .state
-        .get_run(&slipway::run::RunId(run_id.clone()))
+        .get_run(&slipway::model::event::RunId(run_id.clone()))
         .await
         .unwrap()
         .unwrap();
@@ -476,7 +481,11 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
     .unwrap();
     let history = pipeline
         .state
-        .deployments(slipway::event::ForgeKind::Github, &repo.id, "production")
+        .deployments(
+            slipway::model::event::ForgeKind::Github,
+            &repo.id,
+            "production",
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -489,7 +498,11 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
     assert_eq!(states, ["in_progress", "success"]);
     let current = store
         .read_tail(
-            &slipway::deploy::current_key(&repo, slipway::event::ForgeKind::Github, "production"),
+            &slipway::model::deploy::current_key(
+                &repo,
+                slipway::model::event::ForgeKind::Github,
+                "production",
+            ),
             1 << 20,
         )
         .await

@@ -11,7 +11,7 @@ use slipway::app::cloud::report_codebuild;
 use slipway::app::pipeline::Pipeline;
 use slipway::artifacts::ArtifactStore as _;
 use slipway::forge::github::{GithubAuth, GithubClient};
-use slipway::run::RunStatus;
+use slipway::model::status::RunStatus;
 use slipway::runner::codebuild::CodeBuildRunner;
 use slipway::settings::Forges;
 use slipway::state::dynamodb::DynamoState;
@@ -115,8 +115,8 @@ const BUCKET: &str = "slipway-artifacts";
 const RUN_ROLE: &str = "arn:aws:iam::123456789012:role/slipway-run";
 const REPOS: &str = "arn:aws:ecr:us-east-1:123456789012:repository/";
 
-fn image(repository: &str) -> slipway::image::ImageSpec {
-    slipway::image::ImageSpec {
+fn image(repository: &str) -> slipway::model::image::ImageSpec {
+    slipway::model::image::ImageSpec {
         repository: repository.into(),
         base: None,
         platform: Default::default(),
@@ -129,13 +129,13 @@ fn image(repository: &str) -> slipway::image::ImageSpec {
     }
 }
 
-fn job(run: &slipway::run::Run, repository: Option<&str>) -> slipway::runner::BuildJob {
-    slipway::runner::BuildJob {
+fn job(run: &slipway::model::run::Run, repository: Option<&str>) -> slipway::model::job::BuildJob {
+    slipway::model::job::BuildJob {
         run_id: run.id.clone(),
         sha: run.sha.clone(),
         git_ref: run.git_ref.clone(),
         pr: run.pr,
-        steps: vec![slipway::config::Step {
+        steps: vec![slipway::model::job::Step {
             name: "test".into(),
             run: "make test".into(),
         }],
@@ -196,7 +196,7 @@ fn a_build_can_write_only_its_own_outputs_and_push_only_its_own_repository() {
     let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
     let prefix = run.output_prefix();
     let mut other = sample_run("ffffffffffffffff", Some(3), 100);
-    other.sha = slipway::event::CommitSha::parse(&"d".repeat(40)).unwrap();
+    other.sha = slipway::model::event::CommitSha::parse(&"d".repeat(40)).unwrap();
     let objects = |key: &str| format!("arn:aws:s3:::{BUCKET}/{key}");
     let repository = |name: &str| format!("{REPOS}{name}");
     let policy = slipway::runner::scope::run_session_policy(&slipway::runner::scope::RunScope {

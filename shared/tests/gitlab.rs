@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use slipway::event::{CommitSha, PrNumber, Repo, RepoId, User};
 use slipway::forge::gitlab::GitlabForge;
 use slipway::forge::retry::RetryPolicy;
-use slipway::forge::{
-    upsert_sticky_comment, CheckRun, CheckState, CommentId, DeploymentId, DeploymentState,
-    DeploymentStatus, Forge, ForgeError, NewDeployment, Permission, Reaction,
+use slipway::forge::{upsert_sticky_comment, Forge, ForgeError};
+use slipway::model::event::{CommitSha, PrNumber, Repo, RepoId, User};
+use slipway::model::forge::{
+    CheckRun, CheckState, CommentId, DeploymentId, DeploymentState, DeploymentStatus,
+    NewDeployment, Permission, Reaction,
 };
 use slipway::webhook::Secret;
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -409,7 +410,7 @@ async fn merge_request_facts_with_approvals_and_change_requests() {
             )
         })
         .collect();
-    use slipway::forge::Verdict;
+    use slipway::model::forge::Verdict;
     assert_eq!(
         reviews,
         [

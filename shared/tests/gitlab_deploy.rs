@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use slipway::app::deploy::DeployPorts;
+use slipway::app::pipeline::DeployPorts;
 use slipway::app::pipeline::Pipeline;
 use slipway::artifacts::fs::FsStore;
-use slipway::deploy::DeployStatus;
-use slipway::event::{CommitSha, ForgeKind, QueuedEvent};
 use slipway::forge::gitlab::GitlabForge;
 use slipway::forge::retry::RetryPolicy;
+use slipway::model::deploy::DeployStatus;
+use slipway::model::event::{CommitSha, ForgeKind, QueuedEvent};
 use slipway::runner::local::LocalRunner;
 use slipway::settings::Forges;
 use slipway::state::sqlite::SqliteState;
@@ -190,7 +190,7 @@ async fn a_deploy_on_a_merge_request_is_recorded_on_gitlab() {
     build.forge = ForgeKind::Gitlab;
     build.repo = repo.clone();
     build.sha = CommitSha::parse(SHA).unwrap();
-    build.status = slipway::run::RunStatus::Succeeded;
+    build.status = slipway::model::status::RunStatus::Succeeded;
     pipeline.state.insert_run(&build).await.unwrap();
 
     pipeline.dispatch(&queued).await.unwrap();

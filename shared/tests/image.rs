@@ -11,7 +11,8 @@ use slipway::image::build::{build, Provenance, LABEL_REVISION, LABEL_SOURCE};
 use slipway::image::ecr::Ecr;
 use slipway::image::layout::{Layout, LayoutStore};
 use slipway::image::registry::Registry;
-use slipway::image::{ImageFile, ImageSpec, ImageStore, Platform};
+use slipway::image::ImageStore;
+use slipway::model::image::{ImageFile, ImageSpec, Platform};
 use support::registry::TestRegistry;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -4,7 +4,9 @@
 mod support;
 
 use serde_json::Value;
-use slipway::event::{CheckScope, CommentAction, EventKind, PrAction, PrNumber, QueuedEvent};
+use slipway::model::event::{
+    CheckScope, CommentAction, EventKind, PrAction, PrNumber, QueuedEvent,
+};
 use slipway::queue::local::LocalQueue;
 use std::time::Duration;
 use support::*;
@@ -12,8 +14,8 @@ use support::*;
 /// Post `body` to the app and return (status, response JSON).
 async fn post(app: &LocalApp, forge: &str, headers: &http::HeaderMap, body: &[u8]) -> (u16, Value) {
     let forge = match forge {
-        "github" => slipway::event::ForgeKind::Github,
-        _ => slipway::event::ForgeKind::Gitlab,
+        "github" => slipway::model::event::ForgeKind::Github,
+        _ => slipway::model::event::ForgeKind::Gitlab,
     };
     let r = app.handle_webhook(forge, headers, body, now()).await;
     (r.status, r.body)
@@ -166,7 +168,7 @@ async fn edited_deleted_bot_and_oversized_comments() {
     )
     .await;
 
-    let huge = "x".repeat(slipway::event::MAX_COMMENT_BYTES + 1);
+    let huge = "x".repeat(slipway::model::event::MAX_COMMENT_BYTES + 1);
     let queued = accepted_github("issue_comment", &pr_comment("created", &huge)).await;
     let EventKind::Comment { comment, .. } = queued.event.kind else {
         panic!()

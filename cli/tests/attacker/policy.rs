@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::common::harness::Harness;
 use crate::common::REPO;
-use slipway::event::{CommitSha, PrAction};
+use slipway::model::event::{CommitSha, PrAction};
 
 /// The default branch's rules: staging for writers; production for admins, with an approval.
 const MAIN: &str = "version: 1
@@ -262,7 +262,7 @@ async fn aws_error_text_never_reaches_the_pull_request() {
     h.pull_request_head(&head, false, 1).await;
     // A green build of the head that pushed an image (as a registry build would have).
     let mut build = crate::common::harness::green_build(&head);
-    build.image = Some(slipway::image::PublishedImage {
+    build.image = Some(slipway::model::image::PublishedImage {
         repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello".into(),
         name: "hello".into(),
         digest: format!("sha256:{}", "a".repeat(64)),

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use slipway::app::pipeline::Pipeline;
-use slipway::event::{
+use slipway::model::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
     PullRequest, QueuedEvent, Repo, RepoId, User,
 };
@@ -261,19 +261,19 @@ impl Harness {
 }
 
 /// A finished green build of `sha` on pull request 2, as the state would hold it.
-pub fn green_build(sha: &CommitSha) -> slipway::run::Run {
-    slipway::run::Run {
-        id: slipway::run::RunId(format!("green-{}", sha.short())),
+pub fn green_build(sha: &CommitSha) -> slipway::model::run::Run {
+    slipway::model::run::Run {
+        id: slipway::model::event::RunId(format!("green-{}", sha.short())),
         forge: ForgeKind::Github,
         repo: repo(),
         installation_id: None,
         sha: sha.clone(),
         git_ref: "changes".into(),
         pr: Some(PrNumber(2)),
-        trigger: slipway::plan::Trigger::PullRequest,
+        trigger: slipway::model::status::Trigger::PullRequest,
         check_name: "slipway/build".into(),
         check_id: None,
-        status: slipway::run::RunStatus::Succeeded,
+        status: slipway::model::status::RunStatus::Succeeded,
         cancel_reason: None,
         created_at: 1_000,
         finished_at: Some(1_010),

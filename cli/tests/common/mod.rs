@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use slipway::app::pipeline::Pipeline;
-use slipway::event::CommitSha;
 use slipway::forge::github::{GithubAuth, GithubClient};
 use slipway::forge::retry::RetryPolicy;
+use slipway::model::event::CommitSha;
 use slipway::runner::local::{Completion, LocalRunner};
 use slipway::settings::Forges;
 use slipway::state::sqlite::SqliteState;
@@ -240,7 +240,7 @@ pub fn local_pipeline(
         public_url: public_url.map(|url| {
             slipway::links::Links::new(url, slipway::links::LinkKey::new([7; 32]).unwrap())
         }),
-        deploy: slipway::app::deploy::DeployPorts {
+        deploy: slipway::app::pipeline::DeployPorts {
             images: Some(Box::new(slipway::image::layout::LayoutStore::new(
                 gh.tmp.path().join("images"),
             ))),
@@ -258,7 +258,7 @@ pub fn local_pipeline(
 pub async fn report_next(
     pipeline: &LocalPipeline,
     completions: &mut UnboundedReceiver<Completion>,
-) -> slipway::run::RunId {
+) -> slipway::model::event::RunId {
     let done = tokio::time::timeout(Duration::from_secs(30), completions.recv())
         .await
         .expect("a build ends within 30 s")

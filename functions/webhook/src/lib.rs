@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use lambda_http::{Body, Request, Response};
 use slipway::app::WebhookApp;
-use slipway::event::ForgeKind;
+use slipway::model::event::ForgeKind;
 use slipway::queue::Queue;
 use slipway::render::{self, WebhookResponse};
 use slipway::state::StateStore;

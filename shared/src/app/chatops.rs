@@ -10,10 +10,13 @@ use super::pipeline::Pipeline;
 use super::repo_config::{self, InForce, Loaded};
 use crate::command::{self, Command, MAX_COMMANDS};
 use crate::config::{Config, Environment, Requirement};
-use crate::deploy::{self, DeployKind, DeployStatus, Refusal};
-use crate::event::{Comment, CommentAction, EventKind, PrNumber, QueuedEvent, Repo};
-use crate::forge::{Forge, Permission, PrFacts, Reaction};
-use crate::plan::{BuildTarget, CancelReason, Trigger};
+use crate::deploy;
+use crate::forge::Forge;
+use crate::model::deploy::{DeployKind, DeployStatus, Refusal};
+use crate::model::event::{Comment, CommentAction, EventKind, PrNumber, QueuedEvent, Repo};
+use crate::model::forge::{Permission, PrFacts, Reaction};
+use crate::model::status::{CancelReason, Trigger};
+use crate::plan::BuildTarget;
 use crate::policy::{self, Commenter, DeployFacts, Requester};
 use crate::render;
 use crate::runner::Runner;
@@ -91,7 +94,7 @@ impl Context<'_> {
         for review in &self.facts.reviews {
             let permission = self.forge.permission(self.repo, &review.reviewer).await?;
             let author = &self.facts.author;
-            if review.verdict == crate::forge::Verdict::Approved
+            if review.verdict == crate::model::forge::Verdict::Approved
                 && policy::review_counts(review, permission, author, &self.facts.head_sha)
             {
                 approvals += 1;
@@ -324,7 +327,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         let green = builds
             .iter()
             .rev()
-            .find(|r| r.status == crate::run::RunStatus::Succeeded);
+            .find(|r| r.status == crate::model::status::RunStatus::Succeeded);
         let latest = green.or(builds.last()).cloned();
         let (approvals, changes_requested) = ctx.counted_reviews(environment).await?;
         let facts = DeployFacts {
@@ -427,6 +430,6 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 }
 
-fn comment_id(comment: &Comment) -> crate::forge::CommentId {
-    crate::forge::CommentId(comment.id)
+fn comment_id(comment: &Comment) -> crate::model::forge::CommentId {
+    crate::model::forge::CommentId(comment.id)
 }

@@ -4,12 +4,12 @@
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use super::deploy::DeployPorts;
 use super::pipeline::{Outcome, Pipeline};
+use crate::app::pipeline::DeployPorts;
 use crate::artifacts::ArtifactStore;
-use crate::event::QueuedEvent;
-use crate::run::RunId;
-use crate::runner::agent::{BuildResult, LOG_FILE, RESULT_FILE};
+use crate::model::event::QueuedEvent;
+use crate::model::event::RunId;
+use crate::model::job::{BuildResult, LOG_FILE, RESULT_FILE};
 use crate::runner::codebuild::{run_status, CodeBuildRunner, RunRole};
 use crate::runner::Runner;
 use crate::settings::{self, Env};
@@ -130,7 +130,7 @@ pub async fn report_codebuild<S: StateStore, R: Runner>(
 /// What the agent stored beside the artifacts: its result and the end of its log.
 async fn stored_result(
     store: &dyn ArtifactStore,
-    run: &crate::run::Run,
+    run: &crate::model::run::Run,
 ) -> (Option<BuildResult>, Option<String>) {
     let prefix = run.output_prefix();
     let result = match store

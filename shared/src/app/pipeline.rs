@@ -7,20 +7,37 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::repo_config::{self, InForce, Loaded};
+use crate::artifacts::ArtifactStore;
 use crate::config::Config;
-use crate::event::{CommitSha, EventKind, QueuedEvent, Repo};
-use crate::forge::{sticky_marker, upsert_sticky_comment, CheckRun, CheckState, Forge};
-use crate::plan::{self, Action, BuildTarget, CancelReason, ConfigState, Facts, BUILD_CHECK};
+use crate::forge::{sticky_marker, upsert_sticky_comment, Forge};
+use crate::image::ImageStore;
+use crate::model::event::RunId;
+use crate::model::event::{CommitSha, EventKind, QueuedEvent, Repo};
+use crate::model::forge::{CheckRun, CheckState};
+use crate::model::job::BuildJob;
+use crate::model::job::BuildResult;
+use crate::model::run::Run;
+use crate::model::status::CancelReason;
+use crate::model::status::RunStatus;
+use crate::plan::{self, Action, BuildTarget, ConfigState, Facts, BUILD_CHECK};
 use crate::render;
-use crate::run::{Run, RunId, RunStatus};
-use crate::runner::agent::BuildResult;
-use crate::runner::{BuildJob, Runner};
+use crate::runner::Runner;
 use crate::settings::Forges;
 use crate::state::{unix_secs, StateStore};
 use crate::BoxError;
 
 /// How long past its timeout a run may stay unfinished before the sweeper calls it lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// What deploys reach besides the forge and the state: the image store (tags), the artifact
+/// store (`current.json`), and AWS for the Lambda and ECS targets.
+#[derive(Default)]
+pub struct DeployPorts {
+    pub images: Option<Box<dyn ImageStore>>,
+    pub records: Option<Arc<dyn ArtifactStore>>,
+    #[cfg(feature = "aws")]
+    pub aws: Option<aws_config::SdkConfig>,
+}
 
 pub struct Pipeline<S, R> {
     pub state: S,
@@ -29,7 +46,7 @@ pub struct Pipeline<S, R> {
     /// Where the pages that show runs are (`slipway serve`), for checks' signed details links.
     pub public_url: Option<crate::links::Links>,
     /// Where deploys move tags, write records, and reach AWS targets.
-    pub deploy: super::deploy::DeployPorts,
+    pub deploy: DeployPorts,
 }
 
 /// How a build ended, as its runner tells it.
@@ -45,7 +62,7 @@ pub struct Outcome {
 impl<S: StateStore, R: Runner> Pipeline<S, R> {
     pub(super) fn forge(
         &self,
-        run_or_event: (crate::event::ForgeKind, Option<u64>),
+        run_or_event: (crate::model::event::ForgeKind, Option<u64>),
     ) -> Result<Arc<dyn Forge>, BoxError> {
         let (kind, installation) = run_or_event;
         self.forges
@@ -71,7 +88,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             return self.handle_comment(queued, forge.as_ref(), repo).await;
         }
         if let EventKind::PullRequest { pr, action } = &event.kind {
-            if !matches!(action, crate::event::PrAction::Closed { .. }) {
+            if !matches!(action, crate::model::event::PrAction::Closed { .. }) {
                 // `/ok-to-test` trusts only heads that were there before its comment.
                 let seen = queued.received_at;
                 self.state
@@ -235,7 +252,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         self.state.save_run(&run).await?;
 
         let job = BuildJob {
-            artifact_prefix: crate::artifacts::prefix(run.forge, &repo.full_name, &run.sha, &id),
+            artifact_prefix: crate::model::artifact::prefix(
+                run.forge,
+                &repo.full_name,
+                &run.sha,
+                &id,
+            ),
             run_id: id,
             sha: run.sha.clone(),
             git_ref: run.git_ref.clone(),
@@ -319,7 +341,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             return Ok(());
         }
         let result = outcome.result.as_ref().map(|r| r.status);
-        run.status = crate::run::verdict(outcome.runner_status, result);
+        run.status = crate::model::status::verdict(outcome.runner_status, result);
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
         run.artifacts = outcome
             .result
@@ -336,7 +358,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             return self.finish_deploy_run(&run, &deployment).await;
         }
         // A green build of a push: the environments that auto-deploy its branch get it.
-        let green_push = run.status == RunStatus::Succeeded && run.trigger == plan::Trigger::Push;
+        let green_push = run.status == RunStatus::Succeeded
+            && run.trigger == crate::model::status::Trigger::Push;
         let built = green_push.then(|| run.clone());
         self.finish_build(run, outcome).await?;
         if let Some(run) = built {

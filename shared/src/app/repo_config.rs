@@ -2,8 +2,8 @@
 //! default branch (the rules: who may deploy where). `policy` decides how the two combine.
 
 use crate::config::{self, Config, ConfigError, CONFIG_PATH};
-use crate::event::{CommitSha, Repo};
 use crate::forge::Forge;
+use crate::model::event::{CommitSha, Repo};
 use crate::plan::ConfigState;
 use crate::policy;
 use crate::BoxError;

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 
-use crate::event::{ForgeKind, QueuedEvent};
+use crate::model::event::{ForgeKind, QueuedEvent};
 use crate::queue::Queue;
 use crate::render::{self, WebhookResponse};
 use crate::state::{unix_secs, StateStore, DELIVERY_TTL};

@@ -13,12 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{CommitSha, ForgeKind};
-use crate::run::RunId;
+use crate::model::artifact::ArtifactPattern;
+use crate::model::artifact::Manifest;
+use crate::model::artifact::StoredFile;
+use crate::model::event::CommitSha;
+use crate::model::event::RunId;
 use crate::BoxError;
-
-/// Presigned links never outlive S3's own limit.
-pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What the store says about an object it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,40 +50,6 @@ pub trait ArtifactStore: Send + Sync {
 
     /// A link that downloads `key`, valid for `lifetime` (at most [`MAX_LINK_LIFETIME`]).
     async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError>;
-}
-
-/// One `build.artifacts` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArtifactPattern {
-    pub pattern: String,
-    /// A pattern matching nothing is an error unless it is optional.
-    pub optional: bool,
-}
-
-/// One stored artifact, as the manifest lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredFile {
-    /// Relative to the checkout.
-    pub path: String,
-    pub key: String,
-    pub size: u64,
-    pub sha256: String,
-    pub content_type: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub run_id: RunId,
-    pub sha: CommitSha,
-    pub files: Vec<StoredFile>,
-    /// The image the build pushed, if it made one.
-    #[serde(default)]
-    pub image: Option<crate::image::PublishedImage>,
-}
-
-/// `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
-pub fn prefix(forge: ForgeKind, repo_full_name: &str, sha: &CommitSha, run: &RunId) -> String {
-    format!("artifacts/{forge}/{repo_full_name}/{sha}/{run}/")
 }
 
 /// The content type stored with an artifact, by its name.
@@ -173,7 +139,7 @@ pub async fn upload(
     patterns: &[ArtifactPattern],
     run_id: &RunId,
     sha: &CommitSha,
-    image: Option<&crate::image::PublishedImage>,
+    image: Option<&crate::model::image::PublishedImage>,
 ) -> Result<Manifest, ArtifactError> {
     let mut files = Vec::new();
     for (relative, path) in matching_files(workdir, patterns)? {

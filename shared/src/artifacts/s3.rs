@@ -20,7 +20,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{ArtifactStore, Stored, MAX_LINK_LIFETIME};
+use super::{ArtifactStore, Stored};
+
+use crate::model::artifact::MAX_LINK_LIFETIME;
 use crate::BoxError;
 
 /// S3's smallest part (but the last) is 5 MiB; 8 MiB parts keep the part count low.

@@ -1,4 +1,6 @@
 use super::*;
+use crate::model::artifact::prefix;
+use crate::model::event::ForgeKind;
 
 fn patterns(list: &[(&str, bool)]) -> Vec<ArtifactPattern> {
     list.iter()

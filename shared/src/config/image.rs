@@ -7,7 +7,8 @@ use serde_saphyr::Spanned;
 
 use super::{env_map, At, ConfigError};
 use crate::image::name::valid_repository;
-use crate::image::{ImageFile, ImageName, ImageSpec, Platform};
+use crate::image::ImageName;
+use crate::model::image::{ImageFile, ImageSpec, Platform};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

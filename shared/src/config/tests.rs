@@ -200,7 +200,7 @@ fn an_image_defaults_to_scratch_for_linux_amd64() {
     let text = "version: 1\nbuild:\n  steps: [{run: make}]\n  image:\n    repository: app\n    base: scratch\n";
     let image = parse(".slipway.yml", text).unwrap().build.image.unwrap();
     assert_eq!(image.base, None);
-    assert_eq!(image.platform, crate::image::Platform::default());
+    assert_eq!(image.platform, crate::model::image::Platform::default());
     assert!(parse(".slipway.yml", FULL).unwrap().build.image.is_none());
 }
 

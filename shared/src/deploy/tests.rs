@@ -2,6 +2,11 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::config::Target;
+use crate::model::deploy::check_name;
+use crate::model::deploy::environment_tag;
+use crate::model::deploy::DeployKind;
+use crate::model::event::{CommitSha, ForgeKind, Repo};
+use crate::model::forge::Permission;
 
 fn environment(allow: Permission, require: &[crate::config::Requirement]) -> Environment {
     Environment {
@@ -19,7 +24,7 @@ fn record(sha: char, status: DeployStatus) -> DeploymentRecord {
         id: format!("d-{sha}"),
         forge: ForgeKind::Local,
         repo: Repo {
-            id: crate::event::RepoId("1".into()),
+            id: crate::model::event::RepoId("1".into()),
             full_name: "o/r".into(),
             web_url: String::new(),
             clone_url: String::new(),

@@ -9,9 +9,9 @@ use super::layer;
 use super::layout::Layout;
 use super::registry::Registry;
 use super::{
-    Descriptor, ImageName, ImageSpec, Manifest, DOCKER_LAYER_GZIP, OCI_CONFIG, OCI_LAYER_GZIP,
-    OCI_MANIFEST,
+    Descriptor, ImageName, Manifest, DOCKER_LAYER_GZIP, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST,
 };
+use crate::model::image::ImageSpec;
 use crate::BoxError;
 
 pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";

@@ -11,7 +11,8 @@ use base64::Engine as _;
 
 use super::layout::Layout;
 use super::registry::Registry;
-use super::{Descriptor, ImageStore, PublishedImage, PushStats, DOCKER_MANIFEST, OCI_MANIFEST};
+use super::{Descriptor, ImageStore, PushStats, DOCKER_MANIFEST, OCI_MANIFEST};
+use crate::model::image::PublishedImage;
 use crate::BoxError;
 
 /// Refresh the token this long before ECR says it expires.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::ImageFile;
+use crate::model::image::ImageFile;
 
 /// What a layer is made of: its path in the image (no leading `/`) and where the bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{
-    digest_hex, Descriptor, ImageStore, Index, Manifest, PublishedImage, PushStats, OCI_INDEX,
-};
+use super::{digest_hex, Descriptor, ImageStore, Index, Manifest, PushStats, OCI_INDEX};
+
+use crate::model::image::PublishedImage;
 use crate::BoxError;
 
 /// The annotation that names a tag in `index.json`.

@@ -4,6 +4,8 @@ use super::build::{config, Provenance, LABEL_REVISION, LABEL_SOURCE};
 use super::layout::Layout;
 use super::registry::parse_bearer_challenge;
 use super::*;
+use crate::model::image::ImageFile;
+use crate::model::image::ImageSpec;
 
 #[test]
 fn references_parse_as_docker_does() {

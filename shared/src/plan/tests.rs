@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config;
-use crate::event::{ForgeKind, PullRequest, Repo, RepoId, User};
+use crate::model::event::{ForgeKind, PullRequest, Repo, RepoId, User};
 
 const HEAD: &str = "1111111111111111111111111111111111111111";
 const OTHER: &str = "2222222222222222222222222222222222222222";

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::Target;
-use crate::forge::Permission::{self, Admin, Maintain, Read, Triage, Write};
+use crate::model::forge::Permission::{self, Admin, Maintain, Read, Triage, Write};
 
 const LEVELS: [Permission; 6] = [Permission::None, Read, Triage, Write, Maintain, Admin];
 

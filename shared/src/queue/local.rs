@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::Queue;
-use crate::event::QueuedEvent;
+use crate::model::event::QueuedEvent;
 use crate::state::db::Db;
 use crate::BoxError;
 

@@ -8,7 +8,7 @@ pub mod sqs;
 
 use async_trait::async_trait;
 
-use crate::event::QueuedEvent;
+use crate::model::event::QueuedEvent;
 use crate::BoxError;
 
 #[async_trait]

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 
 use super::Queue;
-use crate::event::QueuedEvent;
+use crate::model::event::QueuedEvent;
 use crate::BoxError;
 
 #[derive(Clone)]

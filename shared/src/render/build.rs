@@ -1,11 +1,12 @@
 //! Build checks and the sticky build comment.
 
-use crate::event::CommitSha;
-use crate::image::PublishedImage;
-use crate::plan::CancelReason;
+use crate::model::event::CommitSha;
+use crate::model::image::PublishedImage;
+use crate::model::job::{BuildResult, PublishedArtifact, StepStatus};
+use crate::model::run::Run;
+use crate::model::status::CancelReason;
+use crate::model::status::RunStatus;
 use crate::render::fence_safe;
-use crate::run::{Run, RunStatus};
-use crate::runner::agent::{BuildResult, PublishedArtifact, StepStatus};
 
 pub fn queued_title() -> String {
     "Build queued".into()
@@ -54,7 +55,7 @@ pub fn not_started_title() -> String {
 
 /// The runner's own error (CodeBuild's, with account ids and ARNs) stays in the log, under the
 /// run id named here.
-pub fn not_started_summary(run: &crate::run::RunId) -> String {
+pub fn not_started_summary(run: &crate::model::event::RunId) -> String {
     format!(
         "The build could not be started; the reason is in Slipway's log under run `{run}`.\n\n\
          Comment `/build` to try again."

@@ -4,10 +4,11 @@ use std::fmt;
 
 use crate::command::{Command, CommandError, Who};
 use crate::config::Config;
-use crate::event::CommitSha;
-use crate::forge::Permission;
+use crate::model::event::CommitSha;
+use crate::model::forge::Permission;
+use crate::model::run::Run;
+use crate::model::status::RunStatus;
 use crate::policy::OkToTestRefusal;
-use crate::run::{Run, RunStatus};
 
 /// A user's text shown back inside inline code: backticks cannot end it, length is bounded.
 fn quoted(text: &str) -> String {
@@ -166,15 +167,15 @@ pub fn config_broken_for_commands(error: &str) -> String {
 }
 
 /// `/status`: the pull request's builds, newest first.
-pub fn status(runs: &[Run], deployments: &[crate::deploy::DeploymentRecord]) -> String {
+pub fn status(runs: &[Run], deployments: &[crate::model::deploy::DeploymentRecord]) -> String {
     let mut text = builds_status(runs);
     if !deployments.is_empty() {
         text.push_str("\n| environment | commit | deploy | by |\n|---|---|---|---|\n");
         for d in deployments.iter().rev().take(10) {
             let state = match d.status {
-                crate::deploy::DeployStatus::InProgress => "⏳ in progress",
-                crate::deploy::DeployStatus::Succeeded => "✅ deployed",
-                crate::deploy::DeployStatus::Failed => "❌ failed",
+                crate::model::deploy::DeployStatus::InProgress => "⏳ in progress",
+                crate::model::deploy::DeployStatus::Succeeded => "✅ deployed",
+                crate::model::deploy::DeployStatus::Failed => "❌ failed",
             };
             text.push_str(&format!(
                 "| `{}` | `{}` | {state} | @{} |\n",

@@ -1,8 +1,8 @@
 //! What deployments say: refusals, the check, and the sticky deployment comment per environment.
 
-use crate::deploy::{DeployKind, DeployStatus, DeploymentRecord, Refusal};
-use crate::image::PublishedImage;
-use crate::run::RunStatus;
+use crate::model::deploy::{DeployKind, DeployStatus, DeploymentRecord, Refusal};
+use crate::model::image::PublishedImage;
+use crate::model::status::RunStatus;
 
 pub fn deploy_refused(environment: &str, refusal: &Refusal) -> String {
     let why = match refusal {
@@ -143,9 +143,9 @@ pub fn deployment_comment(record: &DeploymentRecord, tag_only_target: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::Previous;
-    use crate::event::{CommitSha, ForgeKind, Repo, RepoId};
-    use crate::forge::Permission;
+    use crate::model::deploy::Previous;
+    use crate::model::event::{CommitSha, ForgeKind, Repo, RepoId};
+    use crate::model::forge::Permission;
 
     fn record(status: DeployStatus, previous: bool) -> DeploymentRecord {
         let sha = |c: char| CommitSha::parse(&c.to_string().repeat(40)).unwrap();
@@ -234,11 +234,11 @@ mod tests {
             (Refusal::Fork, "fork code is never deployed"),
             (Refusal::NotBuilt, "comment `/build` first"),
             (
-                Refusal::BuildNotGreen(crate::run::RunStatus::Running),
+                Refusal::BuildNotGreen(crate::model::status::RunStatus::Running),
                 "has not finished yet",
             ),
             (
-                Refusal::BuildNotGreen(crate::run::RunStatus::TimedOut),
+                Refusal::BuildNotGreen(crate::model::status::RunStatus::TimedOut),
                 "did not pass (timed out)",
             ),
             (Refusal::NotApproved, "approving review"),

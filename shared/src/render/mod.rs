@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::json;
 
-use crate::event::DeliveryId;
+use crate::model::event::DeliveryId;
 use crate::webhook::{AuthFailure, IgnoreReason, Rejection};
 
 mod build;

@@ -1,7 +1,7 @@
 //! The run pages `slipway serve` shows (checks link to them): steps, status, durations, the log.
 
-use crate::run::Run;
-use crate::runner::agent::BuildResult;
+use crate::model::job::BuildResult;
+use crate::model::run::Run;
 
 /// Text made safe to place in HTML.
 pub fn html_escape(text: &str) -> String {

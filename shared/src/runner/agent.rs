@@ -11,42 +11,21 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::artifacts::{self, ArtifactPattern, ArtifactStore, StoredFile, MAX_LINK_LIFETIME};
-use crate::config::Step;
-use crate::event::{CommitSha, PrNumber};
-use crate::image::{ImageSpec, PublishedImage};
-use crate::run::{RunId, RunStatus};
+use crate::artifacts::{self, ArtifactStore};
+
+use crate::model::artifact::MAX_LINK_LIFETIME;
+use crate::model::image::{ImageSpec, PublishedImage};
+use crate::model::job::BuildJob;
+use crate::model::job::BuildResult;
+use crate::model::job::PublishedArtifact;
+use crate::model::job::StepResult;
+use crate::model::job::StepStatus;
+use crate::model::job::LOG_FILE;
+use crate::model::job::RESULT_FILE;
+use crate::model::status::RunStatus;
 use crate::runner::sandbox::{self, Confinement};
-
-pub const LOG_FILE: &str = "log.txt";
-pub const RESULT_FILE: &str = "result.json";
-
-/// Everything the agent needs to know, from dispatch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildJob {
-    pub run_id: RunId,
-    pub sha: CommitSha,
-    pub git_ref: String,
-    pub pr: Option<PrNumber>,
-    pub steps: Vec<Step>,
-    pub env: BTreeMap<String, String>,
-    pub timeout_secs: u64,
-    /// `build.artifacts`, stored after every step passed.
-    #[serde(default)]
-    pub artifacts: Vec<ArtifactPattern>,
-    /// Where they go: `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
-    #[serde(default)]
-    pub artifact_prefix: String,
-    /// `build.image`, assembled and pushed after the steps pass.
-    #[serde(default)]
-    pub image: Option<ImageSpec>,
-    /// The repository's web URL, for the image's source label.
-    #[serde(default)]
-    pub source_url: Option<String>,
-}
 
 /// Where a build's outputs go.
 #[derive(Default, Clone, Copy)]
@@ -54,48 +33,6 @@ pub struct Outputs<'a> {
     pub artifacts: Option<&'a dyn ArtifactStore>,
     #[cfg(feature = "image")]
     pub images: Option<&'a crate::image::ImageTarget>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Passed,
-    Failed,
-    TimedOut,
-    Cancelled,
-    /// Not run: an earlier step failed.
-    Skipped,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepResult {
-    pub name: String,
-    pub status: StepStatus,
-    pub exit_code: Option<i32>,
-    pub duration_ms: u64,
-}
-
-/// The result manifest: what `report` turns into the final check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildResult {
-    pub run_id: RunId,
-    pub status: RunStatus,
-    pub steps: Vec<StepResult>,
-    pub duration_ms: u64,
-    /// What was stored, with download links.
-    #[serde(default)]
-    pub artifacts: Vec<PublishedArtifact>,
-    /// The image pushed, by digest.
-    #[serde(default)]
-    pub image: Option<PublishedImage>,
-}
-
-/// A stored artifact and a link that downloads it (presigned links last 7 days).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedArtifact {
-    #[serde(flatten)]
-    pub file: StoredFile,
-    pub link: Option<String>,
 }
 
 /// Variables every step sees, on top of the job's own.

@@ -14,10 +14,13 @@ use async_trait::async_trait;
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
 use aws_sdk_codebuild::Client;
 
-use super::{scope, BuildJob, Runner};
-use crate::event::Repo;
+use super::{scope, Runner};
+
 use crate::forge::Forge;
-use crate::run::{Run, RunStatus};
+use crate::model::event::Repo;
+use crate::model::job::BuildJob;
+use crate::model::run::Run;
+use crate::model::status::RunStatus;
 use crate::settings;
 use crate::BoxError;
 

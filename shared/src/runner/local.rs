@@ -16,12 +16,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::agent::{kill_group, BuildJob};
+use super::agent::kill_group;
+
 use super::sandbox::{self, Sandbox};
 use super::Runner;
-use crate::event::Repo;
 use crate::forge::Forge;
-use crate::run::{Run, RunId};
+use crate::model::event::Repo;
+use crate::model::event::RunId;
+use crate::model::job::BuildJob;
+use crate::model::run::Run;
 use crate::settings::{self, Env};
 use crate::BoxError;
 
@@ -242,11 +245,11 @@ impl Runner for LocalRunner {
 }
 
 /// The run directory's output, for reporting: the result, and the log's tail.
-pub fn read_output(out_dir: &Path) -> (Option<super::agent::BuildResult>, Option<String>) {
-    let result = std::fs::read(out_dir.join(super::agent::RESULT_FILE))
+pub fn read_output(out_dir: &Path) -> (Option<crate::model::job::BuildResult>, Option<String>) {
+    let result = std::fs::read(out_dir.join(crate::model::job::RESULT_FILE))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let tail = super::agent::log_tail(&out_dir.join(super::agent::LOG_FILE), 40, 64 * 1024);
+    let tail = super::agent::log_tail(&out_dir.join(crate::model::job::LOG_FILE), 40, 64 * 1024);
     (result, tail)
 }
 

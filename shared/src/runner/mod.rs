@@ -11,11 +11,11 @@ pub mod scope;
 
 use async_trait::async_trait;
 
-use crate::event::Repo;
 use crate::forge::Forge;
-use crate::run::Run;
+use crate::model::event::Repo;
+use crate::model::job::BuildJob;
+use crate::model::run::Run;
 use crate::BoxError;
-pub use agent::BuildJob;
 
 #[async_trait]
 pub trait Runner: Send + Sync {

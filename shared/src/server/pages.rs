@@ -141,7 +141,7 @@ async fn run_page<S: StateStore>(
         return nothing();
     }
     let run = state
-        .get_run(&crate::run::RunId(id.clone()))
+        .get_run(&crate::model::event::RunId(id.clone()))
         .await
         .ok()
         .flatten();
@@ -150,9 +150,8 @@ async fn run_page<S: StateStore>(
         return nothing();
     }
     let (result, _) = crate::runner::local::read_output(&out);
-    let log =
-        crate::runner::agent::log_tail(&out.join(crate::runner::agent::LOG_FILE), 5000, 4 << 20)
-            .unwrap_or_default();
+    let log = crate::runner::agent::log_tail(&out.join(crate::model::job::LOG_FILE), 5000, 4 << 20)
+        .unwrap_or_default();
     axum::response::Html(render::run_page(run.as_ref(), result.as_ref(), &log)).into_response()
 }
 

@@ -11,9 +11,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::{environment_key, pr_key, unix_secs, StateStore};
-use crate::deploy::DeploymentRecord;
-use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
-use crate::run::{Run, RunId};
+use crate::model::deploy::DeploymentRecord;
+use crate::model::event::RunId;
+use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::model::run::Run;
 use crate::BoxError;
 
 pub const BY_PR_INDEX: &str = "by_pr";

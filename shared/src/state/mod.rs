@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use crate::deploy::DeploymentRecord;
-use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
-use crate::run::{Run, RunId};
+use crate::model::deploy::DeploymentRecord;
+use crate::model::event::RunId;
+use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::model::run::Run;
 use crate::BoxError;
 
 /// How long a delivery id is remembered. GitHub lets an operator redeliver for 3 days; a week

@@ -8,9 +8,10 @@ use rusqlite::{params, OptionalExtension};
 
 use super::db::Db;
 use super::{environment_key, pr_key, unix_secs, StateStore};
-use crate::deploy::DeploymentRecord;
-use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
-use crate::run::{Run, RunId};
+use crate::model::deploy::DeploymentRecord;
+use crate::model::event::RunId;
+use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
+use crate::model::run::Run;
 use crate::BoxError;
 
 const SCHEMA: &str = "

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use http::HeaderMap;
 
 use super::{header_str, Rejection};
-use crate::event::ForgeKind;
+use crate::model::event::ForgeKind;
 
 /// The JSON payload: the body itself, or GitHub's form encoding's `payload` field.
 /// A missing content type is read as JSON, as forges have always sent it.

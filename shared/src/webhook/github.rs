@@ -11,7 +11,7 @@ use super::{
     checked_delivery_id, from_json, header_str, AuthFailure, IgnoreReason, Parsed, Rejection,
     Secret,
 };
-use crate::event::{
+use crate::model::event::{
     CheckScope, Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind,
     PrAction, PrNumber, PullRequest, Repo, RepoId, User, MAX_COMMENT_BYTES,
 };

@@ -14,7 +14,7 @@ use super::{
     checked_delivery_id, from_json, header_str, AuthFailure, IgnoreReason, Parsed, Rejection,
     SigningKey, WebhookSecrets,
 };
-use crate::event::{
+use crate::model::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
     PullRequest, Repo, RepoId, User, MAX_COMMENT_BYTES,
 };

@@ -6,14 +6,13 @@
 mod body;
 pub mod github;
 pub mod gitlab;
-mod secret;
 
 use std::time::SystemTime;
 
 use http::HeaderMap;
 
-use crate::event::{branch_of, CommentAction, DeliveryId, Event, EventKind, ForgeKind};
-pub use secret::{Secret, SecretError, SigningKey};
+use crate::model::event::{branch_of, CommentAction, DeliveryId, Event, EventKind, ForgeKind};
+pub use crate::model::secret::{Secret, SecretError, SigningKey};
 
 /// Default limit on a delivery's body. GitHub caps payloads at 25 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;

@@ -1,7 +1,7 @@
 //! Pull request facts and deployments.
 
 use super::*;
-use slipway::forge::Verdict;
+use slipway::model::forge::Verdict;
 
 const OLD: &str = "0000000000000000000000000000000000000001";
 

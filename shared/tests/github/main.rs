@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
-use slipway::event::{CommitSha, PrNumber, Repo, RepoId, User};
 use slipway::forge::github::{GithubAuth, GithubClient, GithubForge};
 use slipway::forge::retry::RetryPolicy;
-use slipway::forge::{
-    upsert_sticky_comment, CheckId, CheckRun, CheckState, CommentId, DeploymentId, DeploymentState,
-    DeploymentStatus, Forge, ForgeError, NewDeployment, Permission, Reaction,
+use slipway::forge::{upsert_sticky_comment, Forge, ForgeError};
+use slipway::model::event::{CommitSha, PrNumber, Repo, RepoId, User};
+use slipway::model::forge::{
+    CheckId, CheckRun, CheckState, CommentId, DeploymentId, DeploymentState, DeploymentStatus,
+    NewDeployment, Permission, Reaction,
 };
 use slipway::webhook::Secret;
 use support::openapi::assert_requests_match_github;

@@ -143,9 +143,11 @@ pub fn tar_gz(files: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// A run on PR `pr` (or none), created at `created_at`.
-pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::Run {
-    use slipway::event::{CommitSha, ForgeKind, PrNumber, Repo, RepoId};
-    use slipway::run::{Run, RunId, RunStatus};
+pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::model::run::Run {
+    use slipway::model::event::RunId;
+    use slipway::model::event::{CommitSha, ForgeKind, PrNumber, Repo, RepoId};
+    use slipway::model::run::Run;
+    use slipway::model::status::RunStatus;
     Run {
         id: RunId(id.into()),
         forge: ForgeKind::Github,
@@ -159,7 +161,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::R
         sha: CommitSha::parse(&"c".repeat(40)).unwrap(),
         git_ref: "feature".into(),
         pr: pr.map(PrNumber),
-        trigger: slipway::plan::Trigger::PullRequest,
+        trigger: slipway::model::status::Trigger::PullRequest,
         check_name: "slipway/build".into(),
         check_id: None,
         status: RunStatus::Queued,
@@ -177,8 +179,9 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::run::R
 
 /// What every StateStore must do with runs.
 pub async fn run_store_contract(state: &dyn slipway::state::StateStore) {
-    use slipway::event::{CommitSha, ForgeKind, PrNumber, RepoId};
-    use slipway::run::{RunId, RunStatus};
+    use slipway::model::event::RunId;
+    use slipway::model::event::{CommitSha, ForgeKind, PrNumber, RepoId};
+    use slipway::model::status::RunStatus;
     let first = sample_run("run-a", Some(7), 100);
     let second = sample_run("run-b", Some(7), 200);
     let push = sample_run("run-c", None, 150);
@@ -257,22 +260,22 @@ pub fn sample_deployment(
     environment: &str,
     sha: char,
     created_ms: u64,
-) -> slipway::deploy::DeploymentRecord {
+) -> slipway::model::deploy::DeploymentRecord {
     let run = sample_run("unused", Some(1), 0);
-    slipway::deploy::DeploymentRecord {
+    slipway::model::deploy::DeploymentRecord {
         id: id.into(),
         forge: run.forge,
         repo: run.repo,
         installation_id: Some(7),
         environment: environment.into(),
-        kind: slipway::deploy::DeployKind::Deploy,
-        sha: slipway::event::CommitSha::parse(&sha.to_string().repeat(40)).unwrap(),
+        kind: slipway::model::deploy::DeployKind::Deploy,
+        sha: slipway::model::event::CommitSha::parse(&sha.to_string().repeat(40)).unwrap(),
         git_ref: "main".into(),
         image: None,
         artifacts_manifest: None,
         actor: "octocat".into(),
-        pr: Some(slipway::event::PrNumber(1)),
-        status: slipway::deploy::DeployStatus::InProgress,
+        pr: Some(slipway::model::event::PrNumber(1)),
+        status: slipway::model::deploy::DeployStatus::InProgress,
         reason: None,
         previous: None,
         forge_deployment: None,
@@ -285,9 +288,9 @@ pub fn sample_deployment(
 
 /// What every StateStore must do with deployments and locks.
 pub async fn deployment_store_contract(state: &dyn slipway::state::StateStore) {
-    use slipway::deploy::DeployStatus;
+    use slipway::model::deploy::DeployStatus;
     let repo = sample_run("unused", None, 0).repo;
-    let forge = slipway::event::ForgeKind::Github;
+    let forge = slipway::model::event::ForgeKind::Github;
     let first = sample_deployment(&unique("d1"), "staging", 'a', 1_000);
     let second = sample_deployment(&unique("d2"), "staging", 'b', 2_000);
     let other = sample_deployment(&unique("d3"), "production", 'a', 1_500);

@@ -10,37 +10,30 @@ mod records;
 #[cfg(feature = "aws")]
 pub mod targets;
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
 
 use super::pipeline::Pipeline;
-use crate::artifacts::ArtifactStore;
 use crate::config::{Environment, Target};
-use crate::deploy::{
-    self, DeployKind, DeployRef, DeployStatus, DeploymentRecord, Previous, LOCK_TTL,
+use crate::deploy;
+use crate::forge::Forge;
+use crate::model::deploy::{
+    DeployKind, DeployRef, DeployStatus, DeploymentRecord, Previous, LOCK_TTL,
 };
-use crate::event::{CommitSha, PrNumber, Repo};
-use crate::failure::Failure;
-use crate::forge::{Forge, NewDeployment};
-use crate::image::{ImageStore, PublishedImage};
+use crate::model::event::RunId;
+use crate::model::event::{CommitSha, PrNumber, Repo};
+use crate::model::failure::Failure;
+use crate::model::forge::NewDeployment;
+use crate::model::image::PublishedImage;
+use crate::model::job::BuildJob;
+use crate::model::run::Run;
+use crate::model::status::RunStatus;
 use crate::policy::{self, DeployFacts, Requester};
 use crate::render;
-use crate::run::{Run, RunId, RunStatus};
-use crate::runner::{BuildJob, Runner};
+use crate::runner::Runner;
 use crate::state::{environment_key, unix_secs, StateStore};
 use crate::BoxError;
-
-/// What deploys reach besides the forge and the state: the image store (tags), the artifact
-/// store (`current.json`), and AWS for the Lambda and ECS targets.
-#[derive(Default)]
-pub struct DeployPorts {
-    pub images: Option<Box<dyn ImageStore>>,
-    pub records: Option<Arc<dyn ArtifactStore>>,
-    #[cfg(feature = "aws")]
-    pub aws: Option<aws_config::SdkConfig>,
-}
 
 /// A deploy to start: what to ship where, asked by whom.
 #[derive(Debug, Clone)]
@@ -213,8 +206,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             sha: record.sha.clone(),
             git_ref: record.git_ref.clone(),
             pr: record.pr,
-            trigger: crate::plan::Trigger::Command,
-            check_name: deploy::check_name(&record.environment),
+            trigger: crate::model::status::Trigger::Command,
+            check_name: crate::model::deploy::check_name(&record.environment),
             check_id: None,
             status: RunStatus::Running,
             cancel_reason: None,
@@ -375,7 +368,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         (!run.artifacts.is_empty()).then(|| {
             format!(
                 "{}manifest.json",
-                crate::artifacts::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id)
+                crate::model::artifact::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id)
             )
         })
     }
@@ -405,7 +398,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             .unwrap_or_else(|| Environment {
                 auto_deploy: None,
                 url: record.url.clone(),
-                allow: crate::forge::Permission::Admin,
+                allow: crate::model::forge::Permission::Admin,
                 require: Vec::new(),
                 target: Target::Steps(Vec::new()),
                 env: Default::default(),

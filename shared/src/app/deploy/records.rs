@@ -5,15 +5,13 @@ use std::time::{Duration, SystemTime};
 
 use super::super::pipeline::Pipeline;
 use crate::config::{Environment, Target};
-use crate::deploy::{self, DeployKind, DeployStatus, DeploymentRecord};
-use crate::failure::Failure;
-use crate::forge::{
-    sticky_marker, upsert_sticky_comment, CheckRun, CheckState, DeploymentId, DeploymentState,
-    DeploymentStatus, Forge,
-};
-use crate::image::PublishedImage;
+use crate::forge::{sticky_marker, upsert_sticky_comment, Forge};
+use crate::model::deploy::{DeployKind, DeployStatus, DeploymentRecord};
+use crate::model::event::RunId;
+use crate::model::failure::Failure;
+use crate::model::forge::{CheckRun, CheckState, DeploymentId, DeploymentState, DeploymentStatus};
+use crate::model::image::PublishedImage;
 use crate::render;
-use crate::run::RunId;
 use crate::runner::Runner;
 use crate::state::StateStore;
 use crate::BoxError;
@@ -26,11 +24,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 .retag(
                     &image.name,
                     &image.digest,
-                    &deploy::environment_tag(&record.environment),
+                    &crate::model::deploy::environment_tag(&record.environment),
                 )
                 .await
                 .map_err(|e| {
-                    let tag = deploy::environment_tag(&record.environment);
+                    let tag = crate::model::deploy::environment_tag(&record.environment);
                     Failure::internal(format!("moving the {tag} tag failed"), e)
                 })?;
         }
@@ -45,7 +43,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 "deployment": record.id,
                 "deployed_at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             });
-            let key = deploy::current_key(&record.repo, record.forge, &record.environment);
+            let key =
+                crate::model::deploy::current_key(&record.repo, record.forge, &record.environment);
             let bytes = serde_json::to_vec_pretty(&current)
                 .map_err(|e| Failure::internal("encoding current.json failed", e))?;
             records
@@ -93,7 +92,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             DeployStatus::Failed => CheckState::Failure,
         };
         let check = CheckRun {
-            name: deploy::check_name(&record.environment),
+            name: crate::model::deploy::check_name(&record.environment),
             head_sha: record.sha.clone(),
             state,
             title: render::deploy_check_title(record),

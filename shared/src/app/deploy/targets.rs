@@ -7,7 +7,7 @@ use aws_sdk_ecs::types::ContainerDefinition;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::types::LastUpdateStatus;
 
-use crate::failure::{arn_name, Failure};
+use crate::model::failure::{arn_name, Failure};
 
 /// How long a Lambda update or an ECS rollout may take before the deploy fails.
 pub const LAMBDA_WAIT: Duration = Duration::from_secs(5 * 60);

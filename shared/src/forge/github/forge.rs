@@ -15,11 +15,12 @@ use super::{
     encode_segment, ensure_success, failure, json_body, read_all, repo_path, GithubForge,
     COMMENT_LIMIT, DESCRIPTION_LIMIT, JSON,
 };
-use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 use crate::forge::text::cut_chars;
-use crate::forge::{
-    CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, Forge, ForgeComment, ForgeError,
-    NewDeployment, Permission, PrFacts, Reaction,
+use crate::forge::{Forge, ForgeError};
+use crate::model::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
+use crate::model::forge::{
+    CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, ForgeComment, NewDeployment,
+    Permission, PrFacts, Reaction,
 };
 
 #[derive(Deserialize)]

@@ -6,9 +6,9 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 
 use super::SUMMARY_LIMIT;
-use crate::event::{CommitSha, User};
 use crate::forge::text::{cut_bytes, cut_chars};
-use crate::forge::{CheckRun, CheckState, DeploymentState, Permission, Review, Verdict};
+use crate::model::event::{CommitSha, User};
+use crate::model::forge::{CheckRun, CheckState, DeploymentState, Permission, Review, Verdict};
 
 pub(super) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()

@@ -23,7 +23,7 @@ use auth::{InstallationToken, TokenCache};
 use super::retry::{self, RetryPolicy};
 use super::text::cut_chars;
 use super::{all_pages, decode_json, encode_segment, ForgeError, PAGE_SIZE};
-use crate::event::Repo;
+use crate::model::event::Repo;
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// GitHub refuses comment bodies over 65,536 characters.
@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn repo_paths_are_encoded_per_segment() {
         let repo = Repo {
-            id: crate::event::RepoId("1".into()),
+            id: crate::model::event::RepoId("1".into()),
             full_name: "my-org/some.repo_x".into(),
             web_url: String::new(),
             clone_url: String::new(),

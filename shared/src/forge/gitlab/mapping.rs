@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::event::{CommitSha, User};
-use crate::forge::{CheckState, DeploymentState, Permission, Review, Verdict};
+use crate::model::event::{CommitSha, User};
+use crate::model::forge::{CheckState, DeploymentState, Permission, Review, Verdict};
 
 /// Commit status `state` for a check state.
 pub fn commit_status_state(state: CheckState) -> &'static str {

@@ -17,11 +17,12 @@ use super::github::{failure, status_error};
 use super::retry::{self, ResponseHead, RetryPolicy};
 use super::text::cut_chars;
 use super::{all_pages, decode_json, encode_segment, PAGE_SIZE};
-use super::{
-    CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, Forge, ForgeComment, ForgeError,
-    NewDeployment, Permission, PrFacts, Reaction,
+use super::{Forge, ForgeError};
+use crate::model::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
+use crate::model::forge::{
+    CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, ForgeComment, NewDeployment,
+    Permission, PrFacts, Reaction,
 };
-use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 use crate::webhook::Secret;
 
 mod mapping;
@@ -439,7 +440,7 @@ impl Forge for GitlabForge {
     ) -> Result<(), ForgeError> {
         // Deployments are created `running` here; GitLab refuses a transition to the state a
         // deployment is already in, so "in progress" has nothing left to say.
-        if status.state == super::DeploymentState::InProgress {
+        if status.state == crate::model::forge::DeploymentState::InProgress {
             return Ok(());
         }
         let url = format!("{}/deployments/{}", project(repo), id.0);

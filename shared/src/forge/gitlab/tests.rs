@@ -1,5 +1,5 @@
 use super::*;
-use crate::forge::{CheckState, DeploymentState};
+use crate::model::forge::{CheckState, DeploymentState};
 
 #[test]
 fn every_check_state_maps_to_a_gitlab_status() {

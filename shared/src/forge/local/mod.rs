@@ -13,11 +13,12 @@ use serde::Serialize;
 use tokio::io::AsyncReadExt;
 
 use super::archive::ArchiveSink;
-use super::{
-    CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, Forge, ForgeComment, ForgeError,
-    NewDeployment, Permission, PrFacts, Reaction,
+use super::{Forge, ForgeError};
+use crate::model::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
+use crate::model::forge::{
+    CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, ForgeComment, NewDeployment,
+    Permission, PrFacts, Reaction,
 };
-use crate::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 use crate::state::db::Db;
 use crate::BoxError;
 

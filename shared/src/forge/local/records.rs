@@ -4,8 +4,8 @@
 use rusqlite::params;
 
 use super::{LocalCheck, LocalForge};
-use crate::event::{CommitSha, PrNumber, Repo};
-use crate::forge::{CommentId, Permission};
+use crate::model::event::{CommitSha, PrNumber, Repo};
+use crate::model::forge::{CommentId, Permission};
 use crate::BoxError;
 
 impl LocalForge {

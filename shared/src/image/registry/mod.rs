@@ -16,9 +16,9 @@ use tokio::io::AsyncWriteExt;
 
 use super::layout::Layout;
 use super::{
-    Descriptor, ImageName, Index, Manifest, Platform, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
-    OCI_MANIFEST,
+    Descriptor, ImageName, Index, Manifest, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
 };
+use crate::model::image::Platform;
 use crate::BoxError;
 
 mod store;

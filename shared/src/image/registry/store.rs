@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use super::Registry;
 use crate::image::layout::Layout;
-use crate::image::{Descriptor, ImageStore, PublishedImage, PushStats};
+use crate::image::{Descriptor, ImageStore, PushStats};
+use crate::model::image::PublishedImage;
 use crate::BoxError;
 
 /// Blobs uploaded at once.

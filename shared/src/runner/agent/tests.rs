@@ -1,6 +1,9 @@
 use std::time::Duration;
 
 use super::*;
+use crate::model::event::RunId;
+use crate::model::event::{CommitSha, PrNumber};
+use crate::model::job::Step;
 
 fn job(steps: &[(&str, &str)], timeout_secs: u64) -> BuildJob {
     BuildJob {
@@ -154,11 +157,11 @@ fn log_tail_reads_the_last_lines() {
 
 fn image_job() -> BuildJob {
     let mut job = job(&[("package", "mkdir -p dist && printf hi > dist/app")], 30);
-    job.image = Some(crate::image::ImageSpec {
+    job.image = Some(crate::model::image::ImageSpec {
         repository: "app".into(),
         base: None,
         platform: Default::default(),
-        files: vec![crate::image::ImageFile {
+        files: vec![crate::model::image::ImageFile {
             from: "dist/app".into(),
             to: "/app".into(),
             mode: Some(0o755),
@@ -171,7 +174,7 @@ fn image_job() -> BuildJob {
     });
     job.env
         .insert("SOURCE_DATE_EPOCH".into(), "1700000000".into());
-    job.artifacts = vec![crate::artifacts::ArtifactPattern {
+    job.artifacts = vec![crate::model::artifact::ArtifactPattern {
         pattern: "dist/*".into(),
         optional: false,
     }];
@@ -212,7 +215,7 @@ async fn the_image_is_built_pushed_and_named_in_the_manifest() {
     assert!(image.digest.starts_with("sha256:"));
     let names: Vec<&str> = result.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["package", "build image", "store artifacts"]);
-    let manifest: crate::artifacts::Manifest = serde_json::from_slice(
+    let manifest: crate::model::artifact::Manifest = serde_json::from_slice(
         &std::fs::read(dir.path().join("artifacts/artifacts/x/manifest.json")).unwrap(),
     )
     .unwrap();

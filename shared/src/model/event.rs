@@ -7,6 +7,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Which forge a delivery came from (or, in local mode, the git repository on disk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -257,6 +258,24 @@ pub fn branch_of(git_ref: &str) -> Option<&str> {
     git_ref.strip_prefix("refs/heads/")
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RunId(pub String);
+
+impl RunId {
+    /// The same delivery asking to build the same commit always names the same run, so a
+    /// redelivered queue message finds its run instead of starting a second build.
+    pub fn derive(forge: ForgeKind, delivery: &DeliveryId, sha: &CommitSha) -> RunId {
+        let digest = Sha256::digest(format!("{forge}\n{}\n{sha}", delivery.0));
+        RunId(hex::encode(&digest[..8]))
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,5 +316,19 @@ mod tests {
         assert!(ok.is_ok());
         let bad: Result<CommitSha, _> = serde_json::from_str("\"nope\"");
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn run_ids_are_stable_per_delivery_and_commit() {
+        let sha = CommitSha::parse(&"a".repeat(40)).unwrap();
+        let other = CommitSha::parse(&"b".repeat(40)).unwrap();
+        let d1 = DeliveryId("d1".into());
+        let d2 = DeliveryId("d2".into());
+        let id = RunId::derive(ForgeKind::Github, &d1, &sha);
+        assert_eq!(id, RunId::derive(ForgeKind::Github, &d1, &sha));
+        assert_eq!(id.0.len(), 16);
+        assert_ne!(id, RunId::derive(ForgeKind::Github, &d2, &sha));
+        assert_ne!(id, RunId::derive(ForgeKind::Github, &d1, &other));
+        assert_ne!(id, RunId::derive(ForgeKind::Gitlab, &d1, &sha));
     }
 }

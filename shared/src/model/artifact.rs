@@ -1,0 +1,45 @@
+//! Artifacts: what `build.artifacts` asks for, what was stored, and where it goes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{CommitSha, ForgeKind};
+use crate::model::event::RunId;
+
+/// Presigned links never outlive S3's own limit.
+pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// One `build.artifacts` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactPattern {
+    pub pattern: String,
+    /// A pattern matching nothing is an error unless it is optional.
+    pub optional: bool,
+}
+
+/// One stored artifact, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// Relative to the checkout.
+    pub path: String,
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: RunId,
+    pub sha: CommitSha,
+    pub files: Vec<StoredFile>,
+    /// The image the build pushed, if it made one.
+    #[serde(default)]
+    pub image: Option<crate::model::image::PublishedImage>,
+}
+
+/// `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
+pub fn prefix(forge: ForgeKind, repo_full_name: &str, sha: &CommitSha, run: &RunId) -> String {
+    format!("artifacts/{forge}/{repo_full_name}/{sha}/{run}/")
+}

@@ -1,0 +1,110 @@
+//! A build run: what was built, where it stands, and how the forge's check refers to it.
+
+use serde::{Deserialize, Serialize};
+
+use super::artifact;
+use super::deploy::DeployRef;
+use super::event::{CommitSha, ForgeKind, PrNumber, Repo, RunId};
+use super::forge::CheckId;
+use super::image::PublishedImage;
+use super::job::PublishedArtifact;
+use super::status::{CancelReason, RunStatus, Trigger};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: RunId,
+    pub forge: ForgeKind,
+    pub repo: Repo,
+    pub installation_id: Option<u64>,
+    pub sha: CommitSha,
+    pub git_ref: String,
+    pub pr: Option<PrNumber>,
+    pub trigger: Trigger,
+    pub check_name: String,
+    /// The forge's id for the check (GitHub check runs), to update the same one.
+    pub check_id: Option<CheckId>,
+    pub status: RunStatus,
+    pub cancel_reason: Option<CancelReason>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub finished_at: Option<u64>,
+    pub timeout_secs: u64,
+    /// The runner's own reference (CodeBuild build id, local process id).
+    pub runner_ref: Option<String>,
+    /// What the build stored, as its result reported it.
+    #[serde(default)]
+    pub artifacts: Vec<PublishedArtifact>,
+    /// The image the build pushed, by digest: what deploys of this commit ship.
+    #[serde(default)]
+    pub image: Option<PublishedImage>,
+    /// Set on runs that execute a deploy's steps rather than a build.
+    #[serde(default)]
+    pub deployment: Option<DeployRef>,
+    /// The commit's `.slipway.yml` asks for rules (environments, commands) other than the
+    /// default branch's: they take effect once merged, and the pull request is told so.
+    #[serde(default)]
+    pub policy_changed: bool,
+}
+
+impl Run {
+    /// Where the agent stores this run's result and log (and a build's artifacts): beside the
+    /// artifacts for builds, under the deployment for deploy steps.
+    pub fn output_prefix(&self) -> String {
+        match &self.deployment {
+            None => artifact::prefix(self.forge, &self.repo.full_name, &self.sha, &self.id),
+            Some(d) => format!(
+                "deployments/{}/{}/{}/{}/",
+                self.forge, self.repo.full_name, d.environment, d.id
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_deploys_keep_their_output_apart() {
+        let sha = CommitSha::parse(&"a".repeat(40)).unwrap();
+        let mut run = Run {
+            id: RunId("r1".into()),
+            forge: ForgeKind::Github,
+            repo: Repo {
+                id: crate::model::event::RepoId("1".into()),
+                full_name: "octo/app".into(),
+                web_url: String::new(),
+                clone_url: String::new(),
+            },
+            installation_id: None,
+            sha,
+            git_ref: "main".into(),
+            pr: None,
+            trigger: Trigger::Push,
+            check_name: "slipway/build".into(),
+            check_id: None,
+            status: RunStatus::Running,
+            cancel_reason: None,
+            created_at: 0,
+            finished_at: None,
+            timeout_secs: 60,
+            runner_ref: None,
+            artifacts: Vec::new(),
+            image: None,
+            deployment: None,
+            policy_changed: false,
+        };
+        assert_eq!(
+            run.output_prefix(),
+            format!("artifacts/github/octo/app/{}/r1/", "a".repeat(40))
+        );
+        run.deployment = Some(crate::model::deploy::DeployRef {
+            id: "d1".into(),
+            environment: "production".into(),
+        });
+        assert_eq!(
+            run.output_prefix(),
+            "deployments/github/octo/app/production/d1/"
+        );
+    }
+}
