@@ -13,7 +13,9 @@ use crate::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::run::{Run, RunId};
 use crate::BoxError;
 
-const SCHEMA: &str = "
+/// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
+/// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS deliveries (
     forge      TEXT    NOT NULL,
     id         TEXT    NOT NULL,
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS locks (
     holder     TEXT    NOT NULL,
     expires_at INTEGER NOT NULL
 );
-";
+"];
 
 #[derive(Clone)]
 pub struct SqliteState {
@@ -62,7 +64,7 @@ pub struct SqliteState {
 impl SqliteState {
     pub fn open(path: &Path) -> Result<Self, BoxError> {
         Ok(SqliteState {
-            db: Db::open(path, SCHEMA)?,
+            db: Db::open(path, "state", MIGRATIONS)?,
         })
     }
 }
