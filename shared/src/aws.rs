@@ -60,19 +60,6 @@ pub async fn resolve_secret_arns(sdk: &SdkConfig, env: &mut Env) -> Result<(), B
     Ok(())
 }
 
-/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`). Every Lambda calls this first.
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(true)
-        .without_time() // CloudWatch stamps every line
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::WebhookApp;
 use crate::model::event::ForgeKind;
@@ -68,9 +68,14 @@ async fn receive<S: StateStore, Q: Queue>(
     into_response(response)
 }
 
-/// Read the body into one buffer sized up front, refusing it as soon as it is known to be over
-/// the limit: by `Content-Length` before reading anything, else while streaming.
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, Rejection> {
+/// Read the body, refusing it as soon as it is known to be over the limit: by `Content-Length`
+/// before reading anything, else while streaming (`http_body_util::Limited` stops at the first
+/// frame past the limit).
+async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, Rejection> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -78,19 +83,13 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Rejection::TooLarge { limit });
     }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    let mut body = body;
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| Rejection::Malformed(format!("reading the body failed: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(Rejection::TooLarge { limit });
-            }
-            buf.extend_from_slice(&data);
-        }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::TooLarge { limit }),
+        Err(e) => Err(Rejection::Malformed(format!(
+            "reading the body failed: {e}"
+        ))),
     }
-    Ok(buf)
 }
 
 fn into_response(response: WebhookResponse) -> Response {

@@ -10,7 +10,7 @@ use slipway::artifacts::ArtifactStore;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    slipway::aws::init_tracing();
+    lambda_runtime::tracing::init_default_subscriber();
     let (sdk, env) = slipway::aws::environment().await?;
     let pipeline = Arc::new(cloud::pipeline(&sdk, &env)?);
     let results: Option<Arc<dyn ArtifactStore>> =

@@ -9,7 +9,7 @@ use slipway::app::cloud;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    slipway::aws::init_tracing();
+    lambda_runtime::tracing::init_default_subscriber();
     let (sdk, env) = slipway::aws::environment().await?;
     let pipeline = Arc::new(cloud::pipeline(&sdk, &env)?);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {

@@ -10,7 +10,7 @@ use slipway::state::dynamodb::DynamoState;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    slipway::aws::init_tracing();
+    lambda_http::tracing::init_default_subscriber();
     let (sdk, env) = slipway::aws::environment().await?;
     let app = Arc::new(WebhookApp {
         ingress: settings::ingress(&env)?,

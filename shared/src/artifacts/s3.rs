@@ -2,14 +2,17 @@
 //!
 //! Files up to the threshold go in one `PutObject` with `x-amz-checksum-sha256`. Larger ones go
 //! multipart: parts of `part_size` read in order, at most `concurrency` in flight (so memory is
-//! about `part_size × concurrency` whatever the file size), each with its own checksum, each
-//! retried on failure; any part failing for good aborts the upload, so nothing is left behind.
+//! about `part_size × concurrency` whatever the file size), each with its own checksum; any part
+//! failing for good aborts the upload, so nothing is left behind. Retrying is the SDK's: the
+//! client built here retries every request, parts included, in the standard mode (transient and
+//! throttling errors, timeouts, 5xx; exponential backoff with jitter, `ATTEMPTS` tries).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
@@ -29,7 +32,8 @@ use crate::BoxError;
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 pub const DEFAULT_THRESHOLD: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_CONCURRENCY: usize = 4;
-const PART_ATTEMPTS: u32 = 3;
+/// Tries per request (the first and two retries) for the client `from_settings` builds.
+pub const ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 pub struct S3Store {
@@ -49,7 +53,8 @@ impl S3Store {
     /// S3-compatible endpoint), or None.
     pub fn from_settings(sdk: &aws_config::SdkConfig, env: &crate::settings::Env) -> Option<Self> {
         let bucket = env.get(crate::settings::BUCKET)?;
-        let mut config = aws_sdk_s3::config::Builder::from(sdk);
+        let mut config = aws_sdk_s3::config::Builder::from(sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS));
         if let Some(endpoint) = env.get(crate::settings::S3_ENDPOINT) {
             config = config.endpoint_url(endpoint).force_path_style(true);
         }
@@ -209,35 +214,22 @@ async fn upload_part(
     bytes: Vec<u8>,
 ) -> Result<CompletedPart, BoxError> {
     let checksum = b64(&Sha256::digest(&bytes));
-    let body = bytes::Bytes::from(bytes);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = client
-            .upload_part()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .checksum_sha256(&checksum)
-            .body(ByteStream::from(body.clone()))
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                return Ok(CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(out.e_tag().map(str::to_owned))
-                    .checksum_sha256(&checksum)
-                    .build())
-            }
-            Err(error) if attempt < PART_ATTEMPTS => {
-                tracing::warn!(key, part = number, attempt, %error, "retrying a part");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
+    // One in-memory body: the SDK can replay it when it retries the request.
+    let out = client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .checksum_sha256(&checksum)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await?;
+    Ok(CompletedPart::builder()
+        .part_number(number)
+        .set_e_tag(out.e_tag().map(str::to_owned))
+        .checksum_sha256(&checksum)
+        .build())
 }
 
 #[async_trait]
@@ -292,5 +284,22 @@ impl ArtifactStore for S3Store {
             .presigned(config)
             .await?;
         Ok(request.uri().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_from_settings_retries_in_the_standard_mode() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let env = crate::settings::Env::from_pairs([(crate::settings::BUCKET, "artifacts")]);
+        let store = S3Store::from_settings(&sdk, &env).unwrap();
+        let retry = store.client.config().retry_config().unwrap();
+        assert_eq!(retry.mode(), aws_sdk_s3::config::retry::RetryMode::Standard);
+        assert_eq!(retry.max_attempts(), ATTEMPTS);
     }
 }

@@ -12,14 +12,16 @@ use crate::model::event::QueuedEvent;
 use crate::state::db::Db;
 use crate::BoxError;
 
-const SCHEMA: &str = "
+/// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
+/// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS queue (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     body       TEXT    NOT NULL,
     visible_at INTEGER NOT NULL,
     attempts   INTEGER NOT NULL DEFAULT 0
 );
-";
+"];
 
 /// One received message: acknowledge it by `seq` once handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +45,7 @@ fn unix_millis(t: SystemTime) -> i64 {
 impl LocalQueue {
     pub fn open(path: &Path) -> Result<Self, BoxError> {
         Ok(LocalQueue {
-            db: Db::open(path, SCHEMA)?,
+            db: Db::open(path, "queue", MIGRATIONS)?,
         })
     }
 

@@ -14,7 +14,9 @@ use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::model::run::Run;
 use crate::BoxError;
 
-const SCHEMA: &str = "
+/// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
+/// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS deliveries (
     forge      TEXT    NOT NULL,
     id         TEXT    NOT NULL,
@@ -53,7 +55,7 @@ CREATE TABLE IF NOT EXISTS locks (
     holder     TEXT    NOT NULL,
     expires_at INTEGER NOT NULL
 );
-";
+"];
 
 #[derive(Clone)]
 pub struct SqliteState {
@@ -63,7 +65,7 @@ pub struct SqliteState {
 impl SqliteState {
     pub fn open(path: &Path) -> Result<Self, BoxError> {
         Ok(SqliteState {
-            db: Db::open(path, SCHEMA)?,
+            db: Db::open(path, "state", MIGRATIONS)?,
         })
     }
 }

@@ -1,17 +1,20 @@
 //! Deploy targets on AWS: a container-image Lambda function, and an ECS service. Each waits,
 //! bounded, for the change to take, and leaves the previous version serving when it does not.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use aws_sdk_ecs::client::Waiters as _;
 use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_ecs::waiters::services_stable::WaitUntilServicesStableError as EcsWaitError;
+use aws_sdk_lambda::client::Waiters as _;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
-use aws_sdk_lambda::types::LastUpdateStatus;
+use aws_sdk_lambda::waiters::function_updated_v2::WaitUntilFunctionUpdatedV2Error as LambdaWaitError;
 
 use crate::model::failure::{arn_name, Failure};
 
-/// How long a Lambda update or an ECS rollout may take before the deploy fails.
+/// How long a Lambda update may take before the deploy fails (an ECS rollout's bound is the
+/// environment's `ecs.wait`).
 pub const LAMBDA_WAIT: Duration = Duration::from_secs(5 * 60);
-const POLL: Duration = Duration::from_secs(1);
 
 /// An AWS error as a deploy's reason: which target, what it was doing and AWS's error code for
 /// the pull request; the whole error chain (ARNs, account ids) for the log only.
@@ -44,36 +47,39 @@ pub async fn lambda(
         .send()
         .await
         .map_err(failed(&who, "updating the code"))?;
-    let deadline = Instant::now() + LAMBDA_WAIT;
-    loop {
-        let config = client
-            .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(failed(&who, "reading the update"))?;
-        match config.last_update_status() {
-            Some(LastUpdateStatus::InProgress) if Instant::now() < deadline => {
-                tokio::time::sleep(POLL).await
-            }
-            Some(LastUpdateStatus::InProgress) => {
-                return Err(Failure::public(format!(
-                    "Lambda {function}: the update did not finish in {}s",
-                    LAMBDA_WAIT.as_secs()
-                )))
-            }
-            Some(LastUpdateStatus::Failed) => {
-                let code = config
-                    .last_update_status_reason_code()
-                    .map_or("no reason code", |c| c.as_str());
-                let reason = config.last_update_status_reason().unwrap_or("none given");
-                return Err(Failure::internal(
-                    format!("Lambda {function}: the update failed ({code})"),
-                    reason,
-                ));
-            }
-            _ => break,
+    // The SDK's waiter polls GetFunction (with backoff) until the update is Successful or Failed,
+    // for at most LAMBDA_WAIT.
+    match client
+        .wait_until_function_updated_v2()
+        .function_name(function)
+        .wait(LAMBDA_WAIT)
+        .await
+    {
+        Ok(_) => {}
+        Err(LambdaWaitError::ExceededMaxWait(_)) => {
+            return Err(Failure::public(format!(
+                "Lambda {function}: the update did not finish in {}s",
+                LAMBDA_WAIT.as_secs()
+            )))
         }
+        Err(LambdaWaitError::FailureState(state)) => {
+            let config = state
+                .final_poll()
+                .as_result()
+                .ok()
+                .and_then(|out| out.configuration());
+            let code = config
+                .and_then(|c| c.last_update_status_reason_code())
+                .map_or("no reason code", |c| c.as_str());
+            let reason = config
+                .and_then(|c| c.last_update_status_reason())
+                .unwrap_or("none given");
+            return Err(Failure::internal(
+                format!("Lambda {function}: the update failed ({code})"),
+                reason,
+            ));
+        }
+        Err(e) => return Err(failed(&who, "reading the update")(e)),
     }
     let published = client
         .publish_version()
@@ -239,35 +245,38 @@ async fn update_service(
         .map(drop)
 }
 
-/// Settled: one deployment left, running as many tasks as it wants.
+/// Settled: one deployment left, running as many tasks as it wants. The SDK's `services_stable`
+/// waiter polls for this; it is checked again on the waiter's last answer because the waiter's
+/// rule ("no service unsettled") also holds when the answer names no service at all.
 pub fn settled(service: &aws_sdk_ecs::types::Service) -> bool {
     service.deployments().len() <= 1 && service.running_count() == service.desired_count()
 }
 
+/// The SDK's `services_stable` waiter, bounded by `wait`: polls DescribeServices with backoff
+/// until the service is settled, and gives up early when it is missing, draining or inactive.
 async fn wait_stable(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
     wait: Duration,
 ) -> Result<(), Failure> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let described = client
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
-            .await
-            .map_err(failed("the service", "reading the rollout"))?;
-        if described.services().first().is_some_and(settled) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Failure::public(format!(
-                "the rollout did not settle in {}s",
-                wait.as_secs()
-            )));
-        }
-        tokio::time::sleep(POLL.min(wait)).await;
+    let not_settled =
+        || Failure::public(format!("the rollout did not settle in {}s", wait.as_secs()));
+    match client
+        .wait_until_services_stable()
+        .cluster(cluster)
+        .services(service)
+        .wait(wait)
+        .await
+    {
+        Ok(last) => match last.as_result() {
+            Ok(out) if out.services().first().is_some_and(settled) => Ok(()),
+            _ => Err(not_settled()),
+        },
+        Err(EcsWaitError::ExceededMaxWait(_)) => Err(not_settled()),
+        Err(EcsWaitError::FailureState(_)) => Err(Failure::public(
+            "the service went missing, draining or inactive during the rollout",
+        )),
+        Err(e) => Err(failed("the service", "reading the rollout")(e)),
     }
 }

@@ -29,7 +29,9 @@ pub use records::LocalDeployment;
 /// The login Slipway comments as on the local forge.
 pub const BOT_LOGIN: &str = "slipway";
 
-const SCHEMA: &str = "
+/// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
+/// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS local_checks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, repo TEXT NOT NULL, sha TEXT NOT NULL, name TEXT NOT NULL,
     state TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, details_url TEXT
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS local_deployments (
     id INTEGER PRIMARY KEY AUTOINCREMENT, repo TEXT NOT NULL, environment TEXT NOT NULL,
     sha TEXT NOT NULL, state TEXT NOT NULL, url TEXT, description TEXT NOT NULL
 );
-";
+"];
 
 /// A check as the local forge keeps it (the latest state of each).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,7 +94,7 @@ async fn git(dir: &str, args: &[&str]) -> Result<Option<Vec<u8>>, ForgeError> {
 impl LocalForge {
     pub fn open(db_path: &Path) -> Result<Self, BoxError> {
         Ok(LocalForge {
-            db: Db::open(db_path, SCHEMA)?,
+            db: Db::open(db_path, "local_forge", MIGRATIONS)?,
         })
     }
 }
