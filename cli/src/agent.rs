@@ -6,14 +6,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use slipway::artifacts::fs::FsStore;
-use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
 use slipway::links::Links;
 use slipway::model::job::BuildJob;
 use slipway::model::status::RunStatus;
 use slipway::runner::agent;
 use slipway::runner::sandbox::Confinement;
-use slipway::settings::{self, Env};
+use slipway::wire::settings::{self, Env};
 
 #[derive(Args)]
 pub struct AgentArgs {
@@ -57,8 +56,8 @@ async fn artifact_store(
     env: &Env,
 ) -> anyhow::Result<Option<Box<dyn ArtifactStore>>> {
     if env.get(settings::BUCKET).is_some() {
-        let sdk = slipway::aws::sdk_config().await;
-        return Ok(S3Store::from_settings(&sdk, env).map(|s| Box::new(s) as _));
+        let sdk = slipway::wire::aws::sdk_config().await;
+        return Ok(slipway::wire::artifacts::s3_store(&sdk, env).map(|s| Box::new(s) as _));
     }
     let Some(dir) = args.artifacts_dir.clone() else {
         return Ok(None);
@@ -103,7 +102,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let images = match &job.image {
         Some(_) => {
             // A store that cannot be reached fails the image step, with the steps' log kept.
-            match slipway::image::target::from_settings(&env, args.images_dir.as_deref()).await {
+            match slipway::wire::images::from_settings(&env, args.images_dir.as_deref()).await {
                 Ok(target) => target,
                 Err(e) => {
                     eprintln!("slipway agent: the image store is unavailable: {e}");

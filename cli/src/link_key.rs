@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use slipway::links::{LinkKey, MIN_KEY_BYTES};
-use slipway::settings::{self, Env};
+use slipway::wire::settings::{self, Env};
 
 /// Where the generated key lives.
 pub fn file(data_dir: &Path) -> PathBuf {
-    data_dir.join("link.key")
+    slipway::wire::local::link_key_file(data_dir)
 }
 
 /// The setting when given, else the key in `file`, made (32 random bytes, mode 0600) if missing.

@@ -18,13 +18,13 @@ use slipway::model::forge::Permission;
 use slipway::model::job::LOG_FILE;
 use slipway::model::status::RunStatus;
 use slipway::runner::local::{read_output, Completion, LocalRunner};
-use slipway::settings::Forges;
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
+use slipway::wire::forges::Forges;
+use slipway::wire::settings::Env;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::progress::{follow_steps, print_summary};
-use crate::stores::{agent_args, deploy_ports};
 
 /// The one pull request a local repository has.
 const PR: PrNumber = PrNumber(1);
@@ -169,19 +169,15 @@ impl Local {
             .await
             .map_err(anyhow::Error::from_boxed)?;
         let agent = std::env::current_exe().context("cannot find the slipway binary")?;
-        let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
-        runner.agent_args = agent_args(&data_dir, None);
-        runner.hidden.push(data_dir.clone());
-        let pipeline = Pipeline {
-            state: SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?,
-            forges: Forges {
-                local: Some(forge.clone()),
-                ..Forges::default()
-            },
-            runner,
-            public_url: None,
-            deploy: deploy_ports(&data_dir, None).await?,
+        let forges = Forges {
+            local: Some(forge.clone()),
+            ..Forges::default()
         };
+        let env = Env::from_process();
+        let (pipeline, completions) =
+            slipway::wire::local::pipeline(&data_dir, agent, forges, None, &env)
+                .await
+                .map_err(anyhow::Error::from_boxed)?;
         Ok(Local {
             forge,
             repo,

@@ -8,7 +8,6 @@ mod local;
 mod progress;
 mod send;
 mod serve;
-mod stores;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use slipway::app::pipeline::Pipeline;
 use slipway::app::{local, WebhookApp};
 use slipway::links::{LinkKey, Links};
 use slipway::queue::local::LocalQueue;
-use slipway::runner::local::LocalRunner;
 use slipway::runner::sandbox::Sandbox;
-use slipway::settings::{self, Env};
 use slipway::state::sqlite::SqliteState;
+use slipway::wire::settings::{self, Env};
 
 pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode> {
     init_tracing();
@@ -76,13 +74,13 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
 /// The build pipeline behind the webhooks: queue worker, local runner, reporter, sweeper.
 async fn start_pipeline(
     env: &Env,
-    db: &Path,
+    _db: &Path,
     data_dir: &Path,
     address: SocketAddr,
     queue: LocalQueue,
     key: &LinkKey,
 ) -> anyhow::Result<()> {
-    let forges = settings::forges(env)?;
+    let forges = slipway::wire::forges::forges(env)?;
     if forges.github.is_none() && forges.gitlab.is_none() {
         tracing::warn!(
             "no forge credentials ({}, {} or {}): events are queued but nothing is built",
@@ -92,25 +90,19 @@ async fn start_pipeline(
         );
     }
     let agent = std::env::current_exe().context("cannot find the slipway binary for the agent")?;
-    let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
-    // Steps never see the database, the artifacts and images, nor other runs.
-    runner.hidden.push(data_dir.to_path_buf());
-    if let Sandbox::Off(why) = runner.sandbox() {
-        tracing::warn!("{}", slipway::render::unsandboxed_warning(why));
-    }
     let public_url = env
         .get(settings::PUBLIC_URL)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("http://{address}"));
-    runner.agent_args = crate::stores::agent_args(data_dir, Some(&public_url));
     let links = Links::new(&public_url, key.clone());
-    let pipeline = Arc::new(Pipeline {
-        state: SqliteState::open(db).map_err(anyhow::Error::from_boxed)?,
-        forges,
-        runner,
-        deploy: crate::stores::deploy_ports(data_dir, Some(&links)).await?,
-        public_url: Some(links),
-    });
+    let (pipeline, completions) =
+        slipway::wire::local::pipeline(data_dir, agent, forges, Some(links), env)
+            .await
+            .map_err(anyhow::Error::from_boxed)?;
+    if let Sandbox::Off(why) = pipeline.runner.sandbox() {
+        tracing::warn!("{}", slipway::render::unsandboxed_warning(why));
+    }
+    let pipeline = Arc::new(pipeline);
     let worker = Arc::clone(&pipeline);
     tokio::spawn(async move { local::work_queue(&worker, &queue).await });
     let reporter = Arc::clone(&pipeline);

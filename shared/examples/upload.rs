@@ -14,7 +14,7 @@ async fn main() -> Result<(), slipway::BoxError> {
     let [_, file, bucket, key] = &args[..] else {
         return Err("usage: upload FILE BUCKET KEY".into());
     };
-    let sdk = slipway::aws::sdk_config().await;
+    let sdk = slipway::wire::aws::sdk_config().await;
     let mut config = aws_sdk_s3::config::Builder::from(&sdk);
     if let Ok(endpoint) = std::env::var("SLIPWAY_S3_ENDPOINT") {
         config = config.endpoint_url(endpoint).force_path_style(true);

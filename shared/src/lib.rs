@@ -5,8 +5,6 @@
 
 pub mod app;
 pub mod artifacts;
-#[cfg(feature = "aws")]
-pub mod aws;
 pub mod command;
 pub mod config;
 pub mod deploy;
@@ -21,9 +19,9 @@ pub mod render;
 pub mod runner;
 #[cfg(feature = "local")]
 pub mod server;
-pub mod settings;
 pub mod state;
 pub mod webhook;
+pub mod wire;
 
 /// The error of an adapter's I/O: reported and retried, never shown to a webhook sender.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -124,6 +124,11 @@ impl Links {
     pub fn key(&self) -> &LinkKey {
         &self.key
     }
+
+    /// The base URL links start with.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
 }
 
 #[cfg(test)]

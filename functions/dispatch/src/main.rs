@@ -9,8 +9,8 @@ use slipway::app::cloud;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (sdk, env) = slipway::aws::environment().await?;
-    let pipeline = Arc::new(cloud::pipeline(&sdk, &env)?);
+    let (sdk, env) = slipway::wire::aws::environment().await?;
+    let pipeline = Arc::new(slipway::wire::cloud::pipeline(&sdk, &env)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let pipeline = Arc::clone(&pipeline);
         async move { Ok::<_, Error>(cloud::dispatch_batch(&pipeline, event.payload).await) }

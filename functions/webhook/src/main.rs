@@ -5,13 +5,13 @@ use std::sync::Arc;
 use lambda_http::{service_fn, Error};
 use slipway::app::WebhookApp;
 use slipway::queue::sqs::SqsQueue;
-use slipway::settings;
 use slipway::state::dynamodb::DynamoState;
+use slipway::wire::settings;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let (sdk, env) = slipway::aws::environment().await?;
+    let (sdk, env) = slipway::wire::aws::environment().await?;
     let app = Arc::new(WebhookApp {
         ingress: settings::ingress(&env)?,
         state: DynamoState::from_sdk(&sdk, env.require(settings::TABLE)?),

@@ -5,56 +5,14 @@ use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
 use super::pipeline::{Outcome, Pipeline};
-use crate::app::pipeline::DeployPorts;
 use crate::artifacts::ArtifactStore;
 use crate::model::event::QueuedEvent;
 use crate::model::event::RunId;
 use crate::model::job::{BuildResult, LOG_FILE, RESULT_FILE};
-use crate::runner::codebuild::{run_status, CodeBuildRunner, RunRole};
+use crate::runner::codebuild::run_status;
 use crate::runner::Runner;
-use crate::settings::{self, Env};
-use crate::state::dynamodb::DynamoState;
 use crate::state::StateStore;
 use crate::BoxError;
-
-/// The pipeline on DynamoDB and CodeBuild, as the environment configures it.
-pub fn pipeline(
-    sdk: &aws_config::SdkConfig,
-    env: &Env,
-) -> Result<Pipeline<DynamoState, CodeBuildRunner>, BoxError> {
-    Ok(Pipeline {
-        state: DynamoState::from_sdk(sdk, env.require(settings::TABLE)?),
-        forges: settings::forges(env)?,
-        runner: runner(sdk, env)?,
-        public_url: settings::links(env, None)?,
-        deploy: DeployPorts {
-            images: crate::image::target::store(env, None, Some(sdk))?,
-            records: crate::artifacts::s3::S3Store::from_settings(sdk, env)
-                .map(|s| std::sync::Arc::new(s) as _),
-            aws: Some(sdk.clone()),
-        },
-    })
-}
-
-/// CodeBuild, with the agent's digest and the run role when the environment names them.
-fn runner(sdk: &aws_config::SdkConfig, env: &Env) -> Result<CodeBuildRunner, BoxError> {
-    let mut runner = CodeBuildRunner::from_sdk(sdk, env.require(settings::CODEBUILD_PROJECT)?);
-    if let Some(digest) = env.get(settings::AGENT_SHA256).filter(|d| !d.is_empty()) {
-        runner = runner.with_agent_sha256(digest);
-    }
-    if let Some(role_arn) = env.get(settings::RUN_ROLE_ARN).filter(|r| !r.is_empty()) {
-        runner = runner.with_run_role(RunRole {
-            sts: aws_sdk_sts::Client::new(sdk),
-            role_arn: role_arn.to_owned(),
-            bucket: env.require(settings::BUCKET)?.to_owned(),
-            region: sdk
-                .region()
-                .ok_or("no AWS region is configured")?
-                .to_string(),
-        });
-    }
-    Ok(runner)
-}
 
 /// Dispatch each message; the ones that failed are returned for SQS to redeliver (and, after
 /// the queue's receive limit, to move to the dead-letter queue). A redelivered message finds its

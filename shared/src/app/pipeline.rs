@@ -22,8 +22,8 @@ use crate::model::status::RunStatus;
 use crate::plan::{self, Action, BuildTarget, ConfigState, Facts, BUILD_CHECK};
 use crate::render;
 use crate::runner::Runner;
-use crate::settings::Forges;
 use crate::state::{unix_secs, StateStore};
+use crate::wire::forges::Forges;
 use crate::BoxError;
 
 /// How long past its timeout a run may stay unfinished before the sweeper calls it lost.

@@ -32,7 +32,7 @@ use crate::BoxError;
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 pub const DEFAULT_THRESHOLD: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_CONCURRENCY: usize = 4;
-/// Tries per request (the first and two retries) for the client `from_settings` builds.
+/// Tries per request (the first and two retries) for the client `connect` builds.
 pub const ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
@@ -49,16 +49,15 @@ fn b64(digest: &[u8]) -> String {
 }
 
 impl S3Store {
-    /// The store the settings name (`SLIPWAY_BUCKET`, and `SLIPWAY_S3_ENDPOINT` for any
-    /// S3-compatible endpoint), or None.
-    pub fn from_settings(sdk: &aws_config::SdkConfig, env: &crate::settings::Env) -> Option<Self> {
-        let bucket = env.get(crate::settings::BUCKET)?;
+    /// A client for `bucket` (at `endpoint`, path-style, for any S3-compatible service), with
+    /// the SDK's standard retries: a failed part is sent again by the SDK.
+    pub fn connect(sdk: &aws_config::SdkConfig, bucket: &str, endpoint: Option<&str>) -> Self {
         let mut config = aws_sdk_s3::config::Builder::from(sdk)
             .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS));
-        if let Some(endpoint) = env.get(crate::settings::S3_ENDPOINT) {
+        if let Some(endpoint) = endpoint {
             config = config.endpoint_url(endpoint).force_path_style(true);
         }
-        Some(S3Store::new(Client::from_conf(config.build()), bucket))
+        S3Store::new(Client::from_conf(config.build()), bucket)
     }
 
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
@@ -292,12 +291,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_store_from_settings_retries_in_the_standard_mode() {
+    fn a_connected_store_retries_in_the_standard_mode() {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let env = crate::settings::Env::from_pairs([(crate::settings::BUCKET, "artifacts")]);
-        let store = S3Store::from_settings(&sdk, &env).unwrap();
+        let store = S3Store::connect(&sdk, "artifacts", None);
         let retry = store.client.config().retry_config().unwrap();
         assert_eq!(retry.mode(), aws_sdk_s3::config::retry::RetryMode::Standard);
         assert_eq!(retry.max_attempts(), ATTEMPTS);

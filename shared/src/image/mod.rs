@@ -18,8 +18,6 @@ pub mod layout;
 pub mod name;
 #[cfg(feature = "image")]
 pub mod registry;
-#[cfg(feature = "image")]
-pub mod target;
 
 use std::collections::BTreeMap;
 

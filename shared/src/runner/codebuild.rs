@@ -21,7 +21,7 @@ use crate::model::event::Repo;
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
 use crate::model::status::RunStatus;
-use crate::settings;
+use crate::wire::settings;
 use crate::BoxError;
 
 /// Installs the agent when `SLIPWAY_AGENT_S3` names it (else the image must carry `slipway`),

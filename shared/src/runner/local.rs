@@ -25,7 +25,7 @@ use crate::model::event::Repo;
 use crate::model::event::RunId;
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
-use crate::settings::{self, Env};
+use crate::wire::settings::{self, Env};
 use crate::BoxError;
 
 /// How long past its own timeout an agent may run before it is killed outright.

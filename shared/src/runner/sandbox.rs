@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::settings::Env;
+use crate::wire::settings::Env;
 
 /// `off` runs steps without a sandbox (developers); fork pull requests are then refused.
 pub const SETTING: &str = "SLIPWAY_SANDBOX";

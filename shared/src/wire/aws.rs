@@ -2,7 +2,7 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::settings::{secret_env_names, Env};
+use crate::wire::settings::{secret_env_names, Env};
 use crate::BoxError;
 
 /// The SDK configuration from the standard `AWS_*` variables (`AWS_ENDPOINT_URL` points every

@@ -2,17 +2,17 @@
 
 use std::path::Path;
 
-use super::layout::LayoutStore;
-use super::registry::Registry;
-use super::{ImageStore, ImageTarget};
-use crate::settings::{self, Env};
+use crate::image::layout::LayoutStore;
+use crate::image::registry::Registry;
+use crate::image::{ImageStore, ImageTarget};
+use crate::wire::settings::{self, Env};
 use crate::BoxError;
 
 enum Chosen {
     Layouts(LayoutStore),
     Registry(Registry),
     #[cfg(feature = "aws")]
-    Ecr(super::ecr::Ecr),
+    Ecr(crate::image::ecr::Ecr),
 }
 
 /// `sdk` is needed only for ECR; without it an ECR registry is an error.
@@ -27,15 +27,15 @@ fn choose(
     let url = if url.starts_with("http://") || url.starts_with("https://") {
         url.to_owned()
     } else {
-        super::name::registry_url(url)
+        crate::image::name::registry_url(url)
     };
     let wants_ecr = env.get(settings::REGISTRY_AUTH) == Some("ecr");
     #[cfg(feature = "aws")]
-    if wants_ecr || super::ecr::Ecr::is_ecr_host(&url) {
+    if wants_ecr || crate::image::ecr::Ecr::is_ecr_host(&url) {
         let sdk = sdk.ok_or("ECR needs the AWS configuration")?;
         let create = env.get(settings::ECR_CREATE_REPOSITORIES) == Some("true");
         let client = aws_sdk_ecr::Client::new(sdk);
-        return Ok(Some(Chosen::Ecr(super::ecr::Ecr::new(
+        return Ok(Some(Chosen::Ecr(crate::image::ecr::Ecr::new(
             client, &url, create,
         ))));
     }
@@ -83,7 +83,7 @@ pub async fn from_settings(
     #[cfg(feature = "aws")]
     let chosen = {
         let sdk = match env.get(settings::REGISTRY) {
-            Some(_) => Some(crate::aws::sdk_config().await),
+            Some(_) => Some(crate::wire::aws::sdk_config().await),
             None => None,
         };
         choose(env, layouts, sdk.as_ref())?
