@@ -17,10 +17,10 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// The run's credentials (`SLIPWAY_RUN_AWS_*`, see `runner::scope`), when all three are set.
-pub fn run_credentials(env: &Env) -> Option<aws_sdk_sts::config::Credentials> {
+pub fn run_credentials(env: &Env) -> Option<aws_sdk_secretsmanager::config::Credentials> {
     use crate::runner::scope;
     let get = |name| env.get(name).filter(|v| !v.is_empty());
-    Some(aws_sdk_sts::config::Credentials::new(
+    Some(aws_sdk_secretsmanager::config::Credentials::new(
         get(scope::ACCESS_KEY_ID)?,
         get(scope::SECRET_ACCESS_KEY)?,
         Some(get(scope::SESSION_TOKEN)?.to_owned()),
@@ -77,7 +77,7 @@ pub fn init_tracing() {
 mod tests {
     use super::*;
     use crate::runner::scope::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN};
-    use aws_sdk_sts::config::ProvideCredentials as _;
+    use aws_sdk_secretsmanager::config::ProvideCredentials as _;
 
     #[tokio::test]
     async fn the_run_credentials_are_used_only_when_complete() {

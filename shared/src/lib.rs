@@ -5,7 +5,7 @@
 
 pub mod app;
 pub mod artifacts;
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-edge")]
 pub mod aws;
 pub mod command;
 pub mod config;
