@@ -451,7 +451,7 @@ mod tests {
     }
 
     #[cfg(feature = "forges")]
-    #[tokio::test] // octocrab's client starts a background task
+    #[tokio::test]
     async fn forges_from_settings() {
         let none = forges(&Env::default()).unwrap();
         assert!(none.github.is_none() && none.gitlab.is_none());
