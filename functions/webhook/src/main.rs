@@ -11,7 +11,7 @@ use slipway::state::dynamodb::DynamoState;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     slipway::aws::init_tracing();
-    let (sdk, env) = slipway::aws::environment().await?;
+    let (sdk, env) = slipway::aws::edge_environment().await?;
     let app = Arc::new(WebhookApp {
         ingress: settings::ingress(&env)?,
         state: DynamoState::from_sdk(&sdk, env.require(settings::TABLE)?),
