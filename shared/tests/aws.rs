@@ -10,6 +10,7 @@ use slipway::queue::sqs::SqsQueue;
 use slipway::queue::Queue;
 use slipway::state::dynamodb::DynamoState;
 use slipway::state::StateStore;
+use slipway::wire::settings::{self, Env};
 use support::aws::table;
 use support::*;
 
@@ -169,6 +170,62 @@ async fn the_cloud_edge_dedupes_redeliveries_and_queues_once() {
     );
     let bodies = received_bodies(&sdk, &url).await;
     assert_eq!(bodies.len(), 1, "a redelivery queues nothing");
+}
+
+/// The webhook Lambda's own SDK configuration (no aws-config), built from the variables Lambda
+/// sets: a secret from Secrets Manager, a delivery recorded in DynamoDB, one message on SQS.
+#[tokio::test]
+async fn the_webhook_lambdas_sdk_configuration_reaches_its_three_services() {
+    let moto = Moto::start();
+    let lambda_env = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+    ];
+    let sdk = slipway::wire::aws::edge_sdk_config(&Env::from_pairs(lambda_env)).unwrap();
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(unique("slipway-github-webhook-secret"))
+        .secret_string(GITHUB_SECRET)
+        .send()
+        .await
+        .unwrap();
+    let arn = format!("{}_ARN", settings::GITHUB_WEBHOOK_SECRET);
+    let mut env = Env::from_pairs(
+        lambda_env
+            .into_iter()
+            .chain([(arn.as_str(), secret.arn().unwrap())]),
+    );
+    slipway::wire::aws::resolve_secret_arns(&sdk, &mut env)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.get(settings::GITHUB_WEBHOOK_SECRET),
+        Some(GITHUB_SECRET)
+    );
+
+    let url = queue_url(&sdk).await;
+    let app = WebhookApp {
+        ingress: settings::ingress(&env).unwrap(),
+        state: DynamoState::from_sdk(&sdk, table(&sdk).await),
+        queue: SqsQueue::from_sdk(&sdk, &url),
+    };
+    let body = fixture("github/pull_request.opened.1.json");
+    let h = github_headers("pull_request", "edge-1", &body);
+    let answer = app
+        .handle_webhook(ForgeKind::Github, &h, &body, now())
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(received_bodies(&sdk, &url).await.len(), 1);
+
+    let missing =
+        slipway::wire::aws::edge_sdk_config(&Env::from_pairs([("AWS_REGION", "us-east-1")]));
+    assert!(missing
+        .unwrap_err()
+        .to_string()
+        .contains("AWS_ACCESS_KEY_ID"));
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use slipway::wire::settings;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let (sdk, env) = slipway::wire::aws::environment().await?;
+    let (sdk, env) = slipway::wire::aws::edge_environment().await?;
     let app = Arc::new(WebhookApp {
         ingress: settings::ingress(&env)?,
         state: DynamoState::from_sdk(&sdk, env.require(settings::TABLE)?),

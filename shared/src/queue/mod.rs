@@ -3,7 +3,7 @@
 
 #[cfg(feature = "local")]
 pub mod local;
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-edge")]
 pub mod sqs;
 
 use async_trait::async_trait;

@@ -14,7 +14,7 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
-    pub fn from_sdk(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+    pub fn from_sdk(sdk: &aws_types::SdkConfig, queue_url: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), queue_url)
     }
 

@@ -27,7 +27,7 @@ pub struct DynamoState {
 }
 
 impl DynamoState {
-    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+    pub fn from_sdk(sdk: &aws_types::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), table)
     }
 

@@ -4,7 +4,7 @@
 
 #[cfg(feature = "local")]
 pub mod db;
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-edge")]
 pub mod dynamodb;
 #[cfg(feature = "local")]
 pub mod sqlite;

@@ -1,6 +1,9 @@
 //! Shared AWS wiring: one SDK configuration per process, secrets from Secrets Manager.
+//!
+//! The webhook Lambda reads its configuration from the variables Lambda sets ([`edge_sdk_config`]);
+//! everything else uses aws-config's provider chain ([`sdk_config`], feature `aws`).
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_types::SdkConfig;
 
 use crate::wire::settings::{secret_env_names, Env};
 use crate::BoxError;
@@ -8,8 +11,9 @@ use crate::BoxError;
 /// The SDK configuration from the standard `AWS_*` variables (`AWS_ENDPOINT_URL` points every
 /// client at a test service such as `moto_server`). Inside a cloud build the run's scoped
 /// credentials, when dispatch passed them, replace the build role's.
+#[cfg(feature = "aws")]
 pub async fn sdk_config() -> SdkConfig {
-    let loader = aws_config::defaults(BehaviorVersion::latest());
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     match run_credentials(&Env::from_process()) {
         Some(credentials) => loader.credentials_provider(credentials).load().await,
         None => loader.load().await,
@@ -17,10 +21,11 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// The run's credentials (`SLIPWAY_RUN_AWS_*`, see `runner::scope`), when all three are set.
-pub fn run_credentials(env: &Env) -> Option<aws_sdk_sts::config::Credentials> {
+#[cfg(feature = "aws")]
+pub fn run_credentials(env: &Env) -> Option<aws_sdk_secretsmanager::config::Credentials> {
     use crate::runner::scope;
     let get = |name| env.get(name).filter(|v| !v.is_empty());
-    Some(aws_sdk_sts::config::Credentials::new(
+    Some(aws_sdk_secretsmanager::config::Credentials::new(
         get(scope::ACCESS_KEY_ID)?,
         get(scope::SECRET_ACCESS_KEY)?,
         Some(get(scope::SESSION_TOKEN)?.to_owned()),
@@ -29,7 +34,47 @@ pub fn run_credentials(env: &Env) -> Option<aws_sdk_sts::config::Credentials> {
     ))
 }
 
-/// Every Lambda's cold start: the SDK configuration and the settings, secrets resolved. Read once.
+/// The webhook Lambda's SDK configuration, from what Lambda puts in every function's environment:
+/// `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN` (the execution role's credentials, valid for the environment's life), and
+/// `AWS_ENDPOINT_URL` for a test service. No aws-config: its provider chain (profiles, SSO, web
+/// identity through STS, IMDS) is not needed at the edge and would link the STS SDK into it.
+pub fn edge_sdk_config(env: &Env) -> Result<SdkConfig, BoxError> {
+    use aws_sdk_secretsmanager::config::{
+        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+    };
+    let get = |name: &str| env.get(name).filter(|v| !v.is_empty());
+    let required = |name: &'static str| get(name).ok_or_else(|| format!("{name} is not set"));
+    let region = get("AWS_REGION")
+        .or_else(|| get("AWS_DEFAULT_REGION"))
+        .ok_or("AWS_REGION is not set")?;
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        get("AWS_SESSION_TOKEN").map(str::to_owned),
+        None,
+        "lambda-environment",
+    );
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Some(url) = get("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    Ok(config.build())
+}
+
+/// The webhook Lambda's cold start: [`edge_sdk_config`] and the settings, secrets resolved.
+pub async fn edge_environment() -> Result<(SdkConfig, Env), BoxError> {
+    let mut env = Env::from_process();
+    let sdk = edge_sdk_config(&env)?;
+    resolve_secret_arns(&sdk, &mut env).await?;
+    Ok((sdk, env))
+}
+
+/// Every other Lambda's cold start: the SDK configuration and the settings, secrets resolved.
+#[cfg(feature = "aws")]
 pub async fn environment() -> Result<(SdkConfig, Env), BoxError> {
     let sdk = sdk_config().await;
     let mut env = Env::from_process();
@@ -60,11 +105,11 @@ pub async fn resolve_secret_arns(sdk: &SdkConfig, env: &mut Env) -> Result<(), B
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod tests {
     use super::*;
     use crate::runner::scope::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN};
-    use aws_sdk_sts::config::ProvideCredentials as _;
+    use aws_sdk_secretsmanager::config::ProvideCredentials as _;
 
     #[tokio::test]
     async fn the_run_credentials_are_used_only_when_complete() {

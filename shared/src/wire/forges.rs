@@ -121,7 +121,7 @@ pub fn forges(env: &Env) -> Result<Forges, SettingsError> {
 mod tests {
     use super::*;
 
-    #[tokio::test] // octocrab's client starts a background task
+    #[tokio::test]
     async fn forges_from_settings() {
         let none = forges(&Env::default()).unwrap();
         assert!(none.github.is_none() && none.gitlab.is_none());

@@ -4,7 +4,7 @@
 
 #[cfg(feature = "aws")]
 pub mod artifacts;
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-edge")]
 pub mod aws;
 #[cfg(all(feature = "aws", feature = "forges"))]
 pub mod cloud;

@@ -110,12 +110,11 @@ impl wiremock::Respond for TokenEndpoint {
             .unwrap();
         let jwt = auth.strip_prefix("Bearer ").unwrap();
         let public = support::fixture("github-app-test-key.pub.pem");
-        let key = octocrab::jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap();
-        let mut validation =
-            octocrab::jsonwebtoken::Validation::new(octocrab::jsonwebtoken::Algorithm::RS256);
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         // GitHub's `iss` is the App id as a number, which jsonwebtoken's own check rejects.
         validation.set_required_spec_claims(&["exp", "iat"]);
-        let claims = match octocrab::jsonwebtoken::decode::<Value>(jwt, &key, &validation) {
+        let claims = match jsonwebtoken::decode::<Value>(jwt, &key, &validation) {
             Ok(data) => data.claims,
             Err(e) => {
                 return ResponseTemplate::new(401)

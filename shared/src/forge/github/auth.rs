@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use octocrab::models::AppId;
-use serde::Deserialize;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
 
 use crate::forge::ForgeError;
 use crate::webhook::Secret;
@@ -19,10 +19,7 @@ pub enum GithubAuth {
     /// A personal, fine-grained or Actions token: commit statuses, no Checks API.
     Token(Secret),
     /// A GitHub App: the Checks API, tokens per installation.
-    App {
-        app_id: u64,
-        key: Box<octocrab::EncodingKey>,
-    },
+    App { app_id: u64, key: Box<EncodingKey> },
 }
 
 impl fmt::Debug for GithubAuth {
@@ -37,7 +34,7 @@ impl fmt::Debug for GithubAuth {
 impl GithubAuth {
     /// An App from its id and PEM private key (PKCS#1 or PKCS#8).
     pub fn app(app_id: u64, private_key_pem: &[u8]) -> Result<Self, ForgeError> {
-        let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem).map_err(|e| {
+        let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(|e| {
             ForgeError::Auth(format!(
                 "the GitHub App private key is not a valid RSA PEM key: {e}"
             ))
@@ -55,8 +52,26 @@ impl GithubAuth {
     /// A JWT for acting as the App itself: issued 60 s in the past, valid 9 minutes.
     pub(super) fn app_jwt(&self) -> Result<String, ForgeError> {
         match self {
-            GithubAuth::App { app_id, key } => octocrab::auth::create_jwt(AppId(*app_id), key)
-                .map_err(|e| ForgeError::Auth(format!("signing the App JWT failed: {e}"))),
+            GithubAuth::App { app_id, key } => {
+                #[derive(Serialize)]
+                struct Claims {
+                    iss: u64,
+                    iat: u64,
+                    exp: u64,
+                }
+                // GitHub refuses a JWT valid for more than 10 minutes; 60 s back allows for drift.
+                let now = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_err(|_| ForgeError::Auth("the clock is before 1970".into()))?
+                    .as_secs();
+                let claims = Claims {
+                    iss: *app_id,
+                    iat: now - 60,
+                    exp: now + 9 * 60,
+                };
+                jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
+                    .map_err(|e| ForgeError::Auth(format!("signing the App JWT failed: {e}")))
+            }
             GithubAuth::Token(_) => Err(ForgeError::Auth("not a GitHub App".into())),
         }
     }

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use http::Method;
-use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -191,13 +190,14 @@ impl Forge for GithubForge {
             let (status, body) = read_all(&what, response).await?;
             return Err(failure(&what, status, &body));
         }
-        let mut body = response.into_body();
+        let mut response = response;
         let mut sink = crate::forge::archive::ArchiveSink::create(dest).await?;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ForgeError::body_lost(&what, e))?;
-            if let Ok(data) = frame.into_data() {
-                sink.write(&data).await?;
-            }
+        while let Some(data) = response
+            .chunk()
+            .await
+            .map_err(|e| ForgeError::body_lost(&what, e))?
+        {
+            sink.write(&data).await?;
         }
         sink.unpack_into(dest).await
     }

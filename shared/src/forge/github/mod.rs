@@ -1,5 +1,5 @@
-//! GitHub: the REST API through octocrab's client (base URL for GitHub Enterprise Server, TLS,
-//! redirects), with our own retry policy and installation-token cache.
+//! GitHub: the REST API on reqwest (the HTTP stack GitLab and the registry client use), with our
+//! own retry policy, installation-token cache and App JWT (`jsonwebtoken`, RS256).
 //!
 //! App auth reports with the Checks API; token auth with commit statuses.
 
@@ -12,8 +12,6 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method};
-use http_body_util::BodyExt;
-use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -33,11 +31,17 @@ pub const SUMMARY_LIMIT: usize = 65_535;
 /// Commit status and deployment status descriptions.
 pub const DESCRIPTION_LIMIT: usize = 140;
 
-type Response = http::Response<http_body_util::combinators::BoxBody<Bytes, octocrab::Error>>;
+/// The REST API version every request asks for.
+pub const API_VERSION: &str = "2022-11-28";
+
+type Response = reqwest::Response;
 
 /// One GitHub endpoint and identity, shared by every repository and installation.
 pub struct GithubClient {
-    crab: Octocrab,
+    http: reqwest::Client,
+    /// The API's base URL without a trailing slash (`https://api.github.com`, or GitHub
+    /// Enterprise Server's `https://HOST/api/v3`); request paths are appended to it.
+    api: String,
     auth: GithubAuth,
     retry: RetryPolicy,
     tokens: TokenCache,
@@ -45,18 +49,34 @@ pub struct GithubClient {
 }
 
 impl GithubClient {
-    /// Must be called inside a tokio runtime: octocrab's client starts a background task.
     pub fn new(
         api_url: &str,
         auth: GithubAuth,
         retry: RetryPolicy,
     ) -> Result<Arc<Self>, ForgeError> {
-        let crab = Octocrab::builder()
-            .base_uri(api_url.trim_end_matches('/'))
-            .and_then(|b| b.build())
-            .map_err(|e| ForgeError::Auth(format!("GitHub API URL {api_url:?}: {e}")))?;
+        let api = api_url.trim_end_matches('/');
+        match reqwest::Url::parse(api) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(url) => {
+                let scheme = url.scheme();
+                return Err(ForgeError::Auth(format!(
+                    "GitHub API URL {api_url:?}: the scheme {scheme:?} is not http or https"
+                )));
+            }
+            Err(e) => return Err(ForgeError::Auth(format!("GitHub API URL {api_url:?}: {e}"))),
+        }
+        // Redirects are followed (a tarball answers 302 to codeload); reqwest drops the
+        // Authorization header when a redirect leaves the host. No overall timeout: a source
+        // tarball may take longer than any API call, so a stalled read is what ends a request.
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ForgeError::Io(format!("building the HTTP client: {e}")))?;
         Ok(Arc::new(GithubClient {
-            crab,
+            http,
+            api: api.to_owned(),
             auth,
             retry,
             tokens: TokenCache::default(),
@@ -84,17 +104,21 @@ impl GithubClient {
         let mut authorization = HeaderValue::from_str(&format!("Bearer {bearer}"))
             .map_err(|_| ForgeError::Auth("the token is not a valid header value".into()))?;
         authorization.set_sensitive(true);
+        let url = format!("{}{path}", self.api);
         retry::send(&self.retry, what, || {
-            let request = http::Request::builder()
-                .method(method.clone())
-                .uri(path)
+            let request = self
+                .http
+                .request(method.clone(), &url)
                 .header(http::header::AUTHORIZATION, authorization.clone())
-                .header(http::header::ACCEPT, accept); // octocrab adds X-GitHub-Api-Version
-            let crab = &self.crab;
-            async move {
-                let request = crab.build_request(request, body)?;
-                crab.execute(request).await
-            }
+                .header(http::header::ACCEPT, accept)
+                .header("X-GitHub-Api-Version", API_VERSION);
+            let request = match body {
+                Some(body) => request.json(body),
+                None => request
+                    .header(http::header::CONTENT_LENGTH, "0")
+                    .body(Vec::new()),
+            };
+            request.send()
         })
         .await
     }
@@ -192,11 +216,9 @@ fn repo_path(repo: &Repo) -> String {
 async fn read_all(what: &str, response: Response) -> Result<(u16, Bytes), ForgeError> {
     let status = response.status().as_u16();
     let body = response
-        .into_body()
-        .collect()
+        .bytes()
         .await
-        .map_err(|e| ForgeError::body_lost(what, e))?
-        .to_bytes();
+        .map_err(|e| ForgeError::body_lost(what, e))?;
     Ok((status, body))
 }
 
