@@ -1,18 +1,17 @@
 //! ChatOps over a fake GitHub with real local builds: the permission matrix, the fork flow,
 //! bots ignored, and `/cancel` of a running build.
 
-mod common;
-
 use std::time::Duration;
 
-use common::harness::Harness;
 use slipway::model::event::PrAction;
+use slipway_testkit::harness::Harness;
 
+const SLIPWAY: &str = env!("CARGO_BIN_EXE_slipway");
 const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging:\n    url: https://staging.example.com\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_permission_matrix() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(SLIPWAY).await;
     let sha =
         h.gh.commit_to_default_branch(&[(".slipway.yml", CONFIG)])
             .await;
@@ -94,7 +93,7 @@ async fn the_permission_matrix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_builds_only_after_ok_to_test_for_that_head() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(SLIPWAY).await;
     let first = h.gh.commit(&[(".slipway.yml", CONFIG)]).await;
     h.pull_request_head(&first, true, 2).await;
     h.pull_request("open", PrAction::Opened, &first, true).await;
@@ -136,7 +135,7 @@ async fn a_fork_builds_only_after_ok_to_test_for_that_head() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comments_by_slipway_and_without_commands_are_ignored() {
-    let h = Harness::new().await;
+    let h = Harness::new(SLIPWAY).await;
     let sha = h.gh.commit(&[(".slipway.yml", CONFIG)]).await;
     h.pull_request_head(&sha, false, 1).await;
     h.comment(1, "slipway-bot", "/build").await;
@@ -151,7 +150,7 @@ async fn comments_by_slipway_and_without_commands_are_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_running_build() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(SLIPWAY).await;
     let slow = "version: 1\nbuild:\n  steps:\n    - run: sleep 30\n";
     let sha = h.gh.commit(&[(".slipway.yml", slow)]).await;
     h.pull_request_head(&sha, false, 1).await;

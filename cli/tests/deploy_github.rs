@@ -1,14 +1,14 @@
 //! Deploys over a fake GitHub: each requirement refusing, the records GitHub gets (deployment,
 //! statuses, the deploy status check, the sticky comment), and continuous deployment of a push.
 
-mod common;
-
-use common::harness::Harness;
-use common::REPO;
 use serde_json::{json, Value};
 use slipway::model::event::CommitSha;
+use slipway_testkit::github::REPO;
+use slipway_testkit::harness::Harness;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
+
+const SLIPWAY: &str = env!("CARGO_BIN_EXE_slipway");
 
 const GATED: &str = "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging:\n    url: https://staging.example.com\n    require: [build_green, approved, no_changes_requested]\n";
 
@@ -22,7 +22,7 @@ async fn last_reply(h: &Harness) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_requirement_refuses_then_github_gets_the_records() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(SLIPWAY).await;
     h.accept_deployments().await;
     let sha =
         h.gh.commit_to_default_branch(&[(".slipway.yml", GATED)])
@@ -118,7 +118,7 @@ async fn each_requirement_refuses_then_github_gets_the_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_red_build_is_not_deployed() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(SLIPWAY).await;
     h.accept_deployments().await;
     let config =
         "version: 1\nbuild:\n  steps:\n    - run: \"false\"\nenvironments:\n  staging: {}\n";
@@ -142,7 +142,7 @@ async fn a_red_build_is_not_deployed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_green_build_of_main_deploys_and_comments_on_the_merged_pull_request() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(SLIPWAY).await;
     h.accept_deployments().await;
     let config = "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging:\n    auto_deploy: main\n  production: {}\n";
     let sha =
@@ -177,7 +177,7 @@ async fn a_green_build_of_main_deploys_and_comments_on_the_merged_pull_request()
 async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
     use slipway::model::deploy::{DeployKind, DeployStatus, DeploymentRecord};
     use slipway::state::StateStore;
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(SLIPWAY).await;
     h.accept_deployments().await;
     let config =
         "version: 1\nbuild:\n  steps:\n    - run: \"true\"\nenvironments:\n  staging: {}\n";
@@ -191,7 +191,7 @@ async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
     let abandoned = DeploymentRecord {
         id: "abandoned".into(),
         forge: slipway::model::event::ForgeKind::Github,
-        repo: common::harness::repo(),
+        repo: slipway_testkit::harness::repo(),
         installation_id: None,
         environment: "staging".into(),
         kind: DeployKind::Deploy,
@@ -218,7 +218,7 @@ async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
         .state
         .deployments(
             slipway::model::event::ForgeKind::Github,
-            &common::harness::repo().id,
+            &slipway_testkit::harness::repo().id,
             "staging",
         )
         .await

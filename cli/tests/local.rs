@@ -21,7 +21,9 @@ fn slipway(args: &[&str], data_dir: &Path) -> (i32, String, String) {
 }
 
 fn example() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/hello-service").to_owned()
+    slipway_testkit::workspace_path("examples/hello-service")
+        .display()
+        .to_string()
 }
 
 /// A plain directory (not a git repository) with these files.

@@ -3,82 +3,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::json;
-use slipway::app::pipeline::Pipeline;
 use slipway::model::event::RunId;
-use slipway::model::event::{
-    CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber, PullRequest,
-    QueuedEvent, Repo, RepoId, User,
-};
+use slipway::model::event::{CommitSha, ForgeKind, PrAction, PrNumber, Repo, RepoId};
 use slipway::model::status::RunStatus;
-use slipway::runner::local::{Completion, LocalRunner};
-use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
-use tokio::sync::mpsc::UnboundedReceiver;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use slipway_testkit::harness::Harness;
 
-mod common;
-
-use common::{FakeGithub, REPO};
-
-struct Harness {
-    gh: FakeGithub,
-    pipeline: Pipeline<SqliteState, LocalRunner>,
-    completions: UnboundedReceiver<Completion>,
-}
-
-impl Harness {
-    async fn new() -> Harness {
-        let gh = FakeGithub::start().await;
-        let (pipeline, completions) = common::local_pipeline(&gh, Some("http://slipway.test"));
-        Harness {
-            gh,
-            pipeline,
-            completions,
-        }
-    }
-
-    /// Wait for the next local build to end and report it, as `slipway serve` does.
-    async fn report_next(&mut self) -> RunId {
-        common::report_next(&self.pipeline, &mut self.completions).await
-    }
-}
-
-fn pr_event(delivery: &str, action: PrAction, sha: &CommitSha, fork: bool) -> QueuedEvent {
-    QueuedEvent {
-        delivery: DeliveryId(delivery.into()),
-        received_at: 0,
-        event: Event {
-            forge: ForgeKind::Github,
-            repo: Some(Repo {
-                id: RepoId("186853002".into()),
-                full_name: "Codertocat/Hello-World".into(),
-                web_url: "https://github.com/Codertocat/Hello-World".into(),
-                clone_url: "https://github.com/Codertocat/Hello-World.git".into(),
-            }),
-            installation_id: None,
-            sender: None,
-            name: "pull_request".into(),
-            kind: EventKind::PullRequest {
-                action,
-                pr: PullRequest {
-                    number: PrNumber(2),
-                    head_sha: sha.clone(),
-                    head_branch: "changes".into(),
-                    base_branch: "main".into(),
-                    from_fork: fork,
-                    draft: false,
-                    author: User {
-                        id: 21031067,
-                        login: Some("Codertocat".into()),
-                        is_bot: false,
-                    },
-                },
-            },
-        },
-    }
-}
+const SLIPWAY: &str = env!("CARGO_BIN_EXE_slipway");
 
 const PASSING: &str = "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n    - name: package\n      run: echo \"built $SLIPWAY_SHA\"\n";
 
@@ -88,14 +19,11 @@ fn state(pairs: &[(String, String)]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passing_build_ends_in_success_with_one_sticky_comment() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::with_public_url(SLIPWAY, "http://slipway.test").await;
     let sha =
         h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "hello\n")])
             .await;
-    h.pipeline
-        .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
-        .await
-        .unwrap();
+    h.pull_request("d-1", PrAction::Opened, &sha, false).await;
     let run = h.report_next().await;
 
     let statuses = h.gh.statuses(&sha).await;
@@ -126,13 +54,10 @@ async fn a_passing_build_ends_in_success_with_one_sticky_comment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_build_ends_in_failure_naming_the_step() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::with_public_url(SLIPWAY, "http://slipway.test").await;
     let config = "version: 1\nbuild:\n  steps:\n    - name: unit tests\n      run: \"echo 'assertion failed: 1 == 2'; exit 1\"\n    - run: echo never\n";
     let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
-    h.pipeline
-        .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
-        .await
-        .unwrap();
+    h.pull_request("d-1", PrAction::Opened, &sha, false).await;
     h.report_next().await;
     let statuses = h.gh.statuses(&sha).await;
     assert_eq!(state(&statuses), ["pending", "pending", "failure"]);
@@ -146,14 +71,11 @@ async fn a_failing_build_ends_in_failure_naming_the_step() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_past_its_timeout_ends_timed_out() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::with_public_url(SLIPWAY, "http://slipway.test").await;
     let config = "version: 1\nbuild:\n  timeout: 1s\n  steps:\n    - run: sleep 30\n";
     let sha = h.gh.commit(&[(".slipway.yml", config)]).await;
     let started = std::time::Instant::now();
-    h.pipeline
-        .dispatch(&pr_event("d-1", PrAction::Opened, &sha, false))
-        .await
-        .unwrap();
+    h.pull_request("d-1", PrAction::Opened, &sha, false).await;
     h.report_next().await;
     assert!(started.elapsed() < Duration::from_secs(20));
     let statuses = h.gh.statuses(&sha).await;
@@ -163,21 +85,15 @@ async fn a_build_past_its_timeout_ends_timed_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_push_cancels_the_superseded_build() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::with_public_url(SLIPWAY, "http://slipway.test").await;
     let slow = "version: 1\nbuild:\n  steps:\n    - run: sleep 30\n";
     let old = h.gh.commit(&[(".slipway.yml", slow)]).await;
-    h.pipeline
-        .dispatch(&pr_event("d-1", PrAction::Opened, &old, false))
-        .await
-        .unwrap();
+    h.pull_request("d-1", PrAction::Opened, &old, false).await;
     let new =
         h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
             .await;
     let started = std::time::Instant::now();
-    h.pipeline
-        .dispatch(&pr_event("d-2", PrAction::Pushed, &new, false))
-        .await
-        .unwrap();
+    h.pull_request("d-2", PrAction::Pushed, &new, false).await;
     h.report_next().await;
     h.report_next().await;
     assert!(
@@ -198,11 +114,11 @@ async fn a_new_push_cancels_the_superseded_build() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_event_starts_one_build() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::with_public_url(SLIPWAY, "http://slipway.test").await;
     let sha =
         h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "x\n")])
             .await;
-    let event = pr_event("same-delivery", PrAction::Opened, &sha, false);
+    let event = h.pull_request_event("same-delivery", PrAction::Opened, &sha, false);
     h.pipeline.dispatch(&event).await.unwrap();
     h.pipeline.dispatch(&event).await.unwrap();
     h.report_next().await;
@@ -226,33 +142,20 @@ async fn a_redelivered_event_starts_one_build() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_configs_and_untrusted_forks_get_a_check_that_says_why() {
-    let h = Harness::new().await;
+    let h = Harness::with_public_url(SLIPWAY, "http://slipway.test").await;
     let broken =
         h.gh.commit(&[(".slipway.yml", "version: 1\nbuild:\n  stepz: []\n")])
             .await;
-    h.pipeline
-        .dispatch(&pr_event("d-1", PrAction::Opened, &broken, false))
-        .await
-        .unwrap();
+    h.pull_request("d-1", PrAction::Opened, &broken, false)
+        .await;
     let statuses = h.gh.statuses(&broken).await;
     assert_eq!(
         statuses,
         [("failure".to_owned(), "Invalid .slipway.yml".to_owned())]
     );
 
-    Mock::given(method("GET"))
-        .and(path(format!("{REPO}/collaborators/Codertocat/permission")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "permission": "read", "role_name": "read" })),
-        )
-        .mount(&h.gh.server)
-        .await;
     let fork = h.gh.commit(&[(".slipway.yml", PASSING)]).await;
-    h.pipeline
-        .dispatch(&pr_event("d-2", PrAction::Opened, &fork, true))
-        .await
-        .unwrap();
+    h.pull_request("d-2", PrAction::Opened, &fork, true).await;
     let statuses = h.gh.statuses(&fork).await;
     assert_eq!(
         statuses,
@@ -261,10 +164,8 @@ async fn broken_configs_and_untrusted_forks_get_a_check_that_says_why() {
 
     std::fs::remove_file(h.gh.git.join(".slipway.yml")).unwrap();
     let silent = h.gh.commit(&[("README.md", "no config here\n")]).await;
-    h.pipeline
-        .dispatch(&pr_event("d-3", PrAction::Opened, &silent, false))
-        .await
-        .unwrap();
+    h.pull_request("d-3", PrAction::Opened, &silent, false)
+        .await;
     assert!(
         h.gh.statuses(&silent).await.is_empty(),
         "no config, no noise"
@@ -273,7 +174,7 @@ async fn broken_configs_and_untrusted_forks_get_a_check_that_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_fails_a_build_that_never_reported() {
-    let h = Harness::new().await;
+    let h = Harness::with_public_url(SLIPWAY, "http://slipway.test").await;
     let sha = h.gh.commit(&[(".slipway.yml", PASSING)]).await;
     let mut run = lost_run(&sha);
     h.pipeline.state.insert_run(&run).await.unwrap();

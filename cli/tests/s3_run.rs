@@ -2,16 +2,12 @@
 //! the image in an OCI registry (Debian's docker-registry) as skopeo sees it; a failing build
 //! stores no artifact.
 
-#[path = "../../shared/tests/support/moto.rs"]
-mod moto;
-#[path = "../../shared/tests/support/registry.rs"]
-mod registry;
-
 use std::process::Command;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use moto::Moto;
 use sha2::Digest;
+use slipway_testkit::registry::TestRegistry;
+use slipway_testkit::Moto;
 
 fn s3(moto: &Moto) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
@@ -26,7 +22,7 @@ fn s3(moto: &Moto) -> aws_sdk_s3::Client {
 
 fn run(
     moto: &Moto,
-    registry: &registry::TestRegistry,
+    registry: &TestRegistry,
     bucket: &str,
     repo: &str,
     data: &std::path::Path,
@@ -67,9 +63,10 @@ async fn artifacts_go_to_s3_with_their_checksums_and_failures_store_nothing() {
     let bucket = format!("slipway-run-{}", std::process::id());
     client.create_bucket().bucket(&bucket).send().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/hello-service");
+    let example = slipway_testkit::workspace_path("examples/hello-service");
+    let example = example.to_str().unwrap();
 
-    let registry = registry::TestRegistry::start();
+    let registry = TestRegistry::start();
     let (code, doc) = run(&moto, &registry, &bucket, example, data.path());
     assert_eq!(code, 0, "{doc}");
     // The image, in the registry, as skopeo reads it: tagged for the commit and the PR.

@@ -1,12 +1,10 @@
 //! `slipway serve` and `slipway send`, run as an operator would, against a fake GitHub: a signed
 //! pull request event becomes a pending check, then a final check and the sticky comment.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::FakeGithub;
+use slipway_testkit::github::FakeGithub;
 
 const SECRET: &str = "serve-test-secret";
 const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n  artifacts:\n    - README.md\n";
@@ -82,12 +80,7 @@ async fn a_signed_pull_request_event_is_built_and_reported() {
     let sha = gh
         .commit(&[(".slipway.yml", CONFIG), ("README.md", "hi\n")])
         .await;
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/tests/fixtures/github/pull_request.opened.1.json"
-    );
-    let mut payload: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    let mut payload = slipway_testkit::json_fixture("github/pull_request.opened.1.json");
     payload["pull_request"]["head"]["sha"] = sha.as_str().into();
     let file = gh.tmp.path().join("event.json");
     std::fs::write(&file, serde_json::to_vec(&payload).unwrap()).unwrap();

@@ -1,7 +1,5 @@
 //! The AWS adapters against moto_server: DynamoDB dedupe and the SQS queue, through the real SDK.
 
-mod support;
-
 use std::time::Duration;
 
 use slipway::app::WebhookApp;
@@ -11,8 +9,8 @@ use slipway::queue::Queue;
 use slipway::state::dynamodb::DynamoState;
 use slipway::state::StateStore;
 use slipway::wire::settings::{self, Env};
-use support::aws::table;
-use support::*;
+use slipway_testkit::aws::table;
+use slipway_testkit::*;
 
 async fn queue_url(sdk: &aws_config::SdkConfig) -> String {
     let client = aws_sdk_sqs::Client::new(sdk);
@@ -97,7 +95,7 @@ async fn dynamodb_keeps_deployments_and_locks_by_the_contract() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let state = DynamoState::from_sdk(&sdk, table(&sdk).await);
-    support::deployment_store_contract(&state).await;
+    slipway_testkit::deployment_store_contract(&state).await;
 }
 
 #[tokio::test]
@@ -303,7 +301,7 @@ async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
         .interceptor(recorder.clone())
         .build();
     let client = aws_sdk_codebuild::Client::from_conf(config);
-    let project = support::aws::codebuild_project(&client).await;
+    let project = slipway_testkit::aws::codebuild_project(&client).await;
     let runner = CodeBuildRunner::new(client.clone(), &project);
     let run = sample_run("cb-run-1", Some(2), 100);
     let job = BuildJob {

@@ -1,8 +1,6 @@
 //! The cloud pipeline end to end on moto (DynamoDB, CodeBuild) and a fake GitHub: an SQS batch
 //! with a redelivered message starts one build; CodeBuild's state change ends it.
 
-mod support;
-
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{json, Value};
@@ -15,7 +13,7 @@ use slipway::state::dynamodb::DynamoState;
 use slipway::state::StateStore;
 use slipway::webhook::Secret;
 use slipway::wire::forges::Forges;
-use support::*;
+use slipway_testkit::*;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -123,7 +121,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let codebuild = aws_sdk_codebuild::Client::new(&sdk);
-    let project = support::aws::codebuild_project(&codebuild).await;
+    let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
     let github = fake_github().await;
     let client = GithubClient::new(
         &github.uri(),
@@ -132,7 +130,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     )
     .unwrap();
     let pipeline = Pipeline {
-        state: DynamoState::from_sdk(&sdk, support::aws::table(&sdk).await),
+        state: DynamoState::from_sdk(&sdk, slipway_testkit::aws::table(&sdk).await),
         forges: Forges {
             github: Some(client),
             gitlab: None,
@@ -200,7 +198,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
             .force_path_style(true)
             .build(),
     );
-    let bucket = support::unique("results").to_lowercase();
+    let bucket = slipway_testkit::unique("results").to_lowercase();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let store = slipway::artifacts::s3::S3Store::new(s3, bucket.as_str());
     let digest = format!("sha256:{}", "d".repeat(64));
@@ -367,18 +365,18 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let codebuild = aws_sdk_codebuild::Client::new(&sdk);
-    let project = support::aws::codebuild_project(&codebuild).await;
+    let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
     let github = fake_github_for_deploys().await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
             .build(),
     );
-    let bucket = support::unique("deploys").to_lowercase();
+    let bucket = slipway_testkit::unique("deploys").to_lowercase();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let store = std::sync::Arc::new(slipway::artifacts::s3::S3Store::new(s3, bucket.as_str()));
     let pipeline = Pipeline {
-        state: DynamoState::from_sdk(&sdk, support::aws::table(&sdk).await),
+        state: DynamoState::from_sdk(&sdk, slipway_testkit::aws::table(&sdk).await),
         forges: Forges {
             github: Some(
                 GithubClient::new(

@@ -3,8 +3,6 @@
 //! build carries the agent's digest and credentials scoped to the run; and the policies that
 //! ship (template.yaml, the session policy) allow the run's own outputs and nothing else.
 
-mod support;
-
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use serde_json::{json, Value};
 use slipway::app::cloud::report_codebuild;
@@ -17,7 +15,7 @@ use slipway::state::dynamodb::DynamoState;
 use slipway::state::StateStore;
 use slipway::webhook::Secret;
 use slipway::wire::forges::Forges;
-use support::*;
+use slipway_testkit::*;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -56,10 +54,10 @@ async fn a_failed_build_stays_failed_whatever_its_result_json_says() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let codebuild = aws_sdk_codebuild::Client::new(&sdk);
-    let project = support::aws::codebuild_project(&codebuild).await;
+    let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
     let github = fake_github().await;
     let pipeline = Pipeline {
-        state: DynamoState::from_sdk(&sdk, support::aws::table(&sdk).await),
+        state: DynamoState::from_sdk(&sdk, slipway_testkit::aws::table(&sdk).await),
         forges: Forges {
             github: Some(
                 GithubClient::new(
@@ -81,7 +79,7 @@ async fn a_failed_build_stays_failed_whatever_its_result_json_says() {
 
     // A step wrote the run's result.json saying it passed; CodeBuild says the build failed.
     let client = s3(&sdk);
-    let bucket = support::unique("forged").to_lowercase();
+    let bucket = slipway_testkit::unique("forged").to_lowercase();
     client.create_bucket().bucket(&bucket).send().await.unwrap();
     let store = slipway::artifacts::s3::S3Store::new(client, bucket.as_str());
     let forged = json!({
@@ -152,7 +150,7 @@ fn job(run: &slipway::model::run::Run, repository: Option<&str>) -> slipway::mod
 /// parser, statements through moto's IAM policy evaluator) about each (principal, action,
 /// resource); the build's session is the run role intersected with `session_policy`.
 fn evaluate(session_policy: &Value, checks: &[(&str, &str, String)]) -> Vec<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = slipway_testkit::workspace_path("");
     let bucket_arn = format!("arn:aws:s3:::{BUCKET}");
     let request = json!({
         "template": root.join("template.yaml"),
@@ -337,7 +335,7 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
             .interceptor(sent.clone())
             .build(),
     );
-    let project = support::aws::codebuild_project(&codebuild).await;
+    let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
     let digest = "ab".repeat(32);
     let runner = CodeBuildRunner::new(codebuild, &project)
         .with_agent_sha256(&digest)

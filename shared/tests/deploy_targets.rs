@@ -1,14 +1,12 @@
 //! The Lambda and ECS deploy targets against moto: the new image goes live through the alias
 //! or the service, and a rollout that does not settle goes back to what ran before.
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_ecs::types::ContainerDefinition;
 use aws_sdk_lambda::types::{FunctionCode, PackageType};
 use slipway::app::deploy::targets;
-use support::Moto;
+use slipway_testkit::Moto;
 
 const OLD: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const NEW: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -16,7 +14,7 @@ const NEW: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:bbbbb
 /// An IAM role Lambda may assume. moto checks that it exists; its IAM API is a plain form post
 /// (moto reads the service from the credential scope and does not check the signature).
 async fn lambda_role(moto: &Moto) -> String {
-    let name = support::unique("lambda-role");
+    let name = slipway_testkit::unique("lambda-role");
     let body = format!(
         "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument=%7B%7D"
     );
@@ -44,7 +42,7 @@ async fn lambda_gets_the_image_a_version_and_the_alias() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let client = aws_sdk_lambda::Client::new(&sdk);
-    let function = support::unique("hello");
+    let function = slipway_testkit::unique("hello");
     client
         .create_function()
         .function_name(&function)
@@ -117,7 +115,7 @@ async fn ecs_registers_a_revision_for_the_container_and_rolls_back_an_unsettled_
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let client = aws_sdk_ecs::Client::new(&sdk);
-    let cluster = support::unique("cluster");
+    let cluster = slipway_testkit::unique("cluster");
     client
         .create_cluster()
         .cluster_name(&cluster)
@@ -131,7 +129,7 @@ async fn ecs_registers_a_revision_for_the_container_and_rolls_back_an_unsettled_
             .memory(128)
             .build()
     };
-    let family = support::unique("app");
+    let family = slipway_testkit::unique("app");
     let first = client
         .register_task_definition()
         .family(&family)

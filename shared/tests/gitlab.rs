@@ -1,7 +1,5 @@
 //! The GitLab adapter against a fake GitLab over HTTP (wiremock) that answers as REST API v4 does.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,7 +150,7 @@ async fn files_and_source_archives() {
     authed("GET", format!("{PROJECT}/repository/archive.tar.gz"))
         .and(query_param("sha", SHA))
         .respond_with(
-            ResponseTemplate::new(200).set_body_bytes(support::tar_gz(&[(
+            ResponseTemplate::new(200).set_body_bytes(slipway_testkit::tar_gz(&[(
                 "diaspora-da15608-da1560886d4f094c3e6c9ef40349f7d38b5d27d7/app.rb",
                 "puts 1\n",
             )])),

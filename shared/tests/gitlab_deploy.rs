@@ -2,8 +2,6 @@
 //! webhook edge, dispatch, the requirements read from GitLab, the deployment created running and
 //! finished, the deploy status, the sticky note, and `current.json`.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +18,7 @@ use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
 use slipway::webhook::Secret;
 use slipway::wire::forges::Forges;
-use support::*;
+use slipway_testkit::*;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -163,7 +161,7 @@ async fn a_deploy_on_a_merge_request_is_recorded_on_gitlab() {
     };
     let forge = GitlabForge::new(
         &gitlab.uri(),
-        &Secret::new(support::GITLAB_TOKEN).unwrap(),
+        &Secret::new(slipway_testkit::GITLAB_TOKEN).unwrap(),
         policy,
     )
     .unwrap();

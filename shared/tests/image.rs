@@ -1,8 +1,6 @@
 //! Images built without a daemon, pushed to a real registry (Debian's `docker-registry`) and
 //! checked independently with `skopeo`; ECR's sign-in, repository and retag on moto.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -13,7 +11,7 @@ use slipway::image::layout::{Layout, LayoutStore};
 use slipway::image::registry::Registry;
 use slipway::image::ImageStore;
 use slipway::model::image::{ImageFile, ImageSpec, Platform};
-use support::registry::TestRegistry;
+use slipway_testkit::registry::TestRegistry;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const HELLO: &[u8] = b"#!/bin/sh\necho hello\n";
@@ -386,11 +384,11 @@ async fn the_layout_store_keeps_images_skopeo_can_read() {
 
 #[tokio::test]
 async fn ecr_signs_in_creates_the_repository_and_retags() {
-    let moto = support::Moto::start();
+    let moto = slipway_testkit::Moto::start();
     let sdk = moto.sdk_config().await;
     let ecr_client = aws_sdk_ecr::Client::new(&sdk);
     let registry = TestRegistry::start();
-    let repository = support::unique("slipway-ecr").to_lowercase();
+    let repository = slipway_testkit::unique("slipway-ecr").to_lowercase();
     // Layers go over the OCI API (moto has none): to the test registry, signed with ECR's token.
     let ecr = Ecr::new(ecr_client.clone(), &registry.url(), true);
     let src = checkout();

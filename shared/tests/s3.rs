@@ -1,15 +1,13 @@
 //! The S3 artifact store against moto_server: single and multipart uploads with their SHA-256
 //! checksums on the wire, presigned links, and a failed upload that leaves nothing behind.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
-use support::*;
+use slipway_testkit::*;
 
 /// Records `x-amz-checksum-sha256` of every request, and fails part `fail_part` if set.
 #[derive(Clone, Debug, Default)]

@@ -1,12 +1,10 @@
 //! `slipway serve`'s HTTP layer: routes, and the body limit enforced before a body is buffered.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::*;
+use slipway_testkit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn start(app: LocalApp) -> SocketAddr {

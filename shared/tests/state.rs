@@ -1,21 +1,19 @@
 //! The SQLite state store's run records, by the contract every state store follows.
 
-mod support;
-
 use slipway::state::StateStore;
 
 #[tokio::test]
 async fn sqlite_keeps_runs_by_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let state = slipway::state::sqlite::SqliteState::open(&dir.path().join("slipway.db")).unwrap();
-    support::run_store_contract(&state).await;
+    slipway_testkit::run_store_contract(&state).await;
 }
 
 #[tokio::test]
 async fn sqlite_keeps_deployments_and_locks_by_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let state = slipway::state::sqlite::SqliteState::open(&dir.path().join("slipway.db")).unwrap();
-    support::deployment_store_contract(&state).await;
+    slipway_testkit::deployment_store_contract(&state).await;
 }
 
 #[tokio::test]
@@ -95,7 +93,7 @@ async fn a_database_made_before_migrations_opens_and_keeps_its_rows() {
     let ttl = std::time::Duration::from_secs(60);
     let holder = state.acquire_lock("env", "b", now, ttl).await.unwrap();
     assert_eq!(holder.as_deref(), Some("a"), "the old row is still there");
-    support::deployment_store_contract(&state).await;
+    slipway_testkit::deployment_store_contract(&state).await;
     drop(state);
 
     let version: i64 = rusqlite::Connection::open(&path)

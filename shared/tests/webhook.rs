@@ -1,15 +1,13 @@
 //! The webhook edge end to end on the embedded adapters: every real fixture, signed here, and
 //! every way a delivery can be wrong.
 
-mod support;
-
 use serde_json::Value;
 use slipway::model::event::{
     CheckScope, CommentAction, EventKind, PrAction, PrNumber, QueuedEvent,
 };
 use slipway::queue::local::LocalQueue;
+use slipway_testkit::*;
 use std::time::Duration;
-use support::*;
 
 /// Post `body` to the app and return (status, response JSON).
 async fn post(app: &LocalApp, forge: &str, headers: &http::HeaderMap, body: &[u8]) -> (u16, Value) {

@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use crate::common::harness::Harness;
-use crate::common::REPO;
 use slipway::model::event::{CommitSha, PrAction};
+use slipway_testkit::github::REPO;
+use slipway_testkit::harness::Harness;
 
 /// The default branch's rules: staging for writers; production for admins, with an approval.
 const MAIN: &str = "version: 1
@@ -65,7 +65,7 @@ async fn built_pull_request(h: &mut Harness, head: &CommitSha) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_cannot_loosen_its_own_deploy_rules() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(crate::SLIPWAY).await;
     h.accept_deployments().await;
     let marker = marker();
     h.gh.commit_to_default_branch(&[(".slipway.yml", MAIN)])
@@ -105,7 +105,7 @@ async fn a_pull_request_cannot_loosen_its_own_deploy_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_and_rollback_are_refused_on_forks_whoever_asks() {
-    let h = Harness::new().await;
+    let h = Harness::new(crate::SLIPWAY).await;
     h.accept_deployments().await;
     let sha =
         h.gh.commit_to_default_branch(&[(".slipway.yml", MAIN)])
@@ -122,7 +122,7 @@ async fn deploy_and_rollback_are_refused_on_forks_whoever_asks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_cannot_deploy_by_lowering_allow() {
-    let h = Harness::new().await;
+    let h = Harness::new(crate::SLIPWAY).await;
     h.accept_deployments().await;
     h.gh.commit_to_default_branch(&[(".slipway.yml", MAIN)])
         .await;
@@ -144,7 +144,7 @@ async fn a_reader_cannot_deploy_by_lowering_allow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_branch_cannot_deploy_itself() {
-    let h = Harness::new().await;
+    let h = Harness::new(crate::SLIPWAY).await;
     h.accept_deployments().await;
     let marker = marker();
     let main =
@@ -161,7 +161,7 @@ async fn a_pushed_branch_cannot_deploy_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_writers_approval_of_the_head_counts() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(crate::SLIPWAY).await;
     h.accept_deployments().await;
     let gated = MAIN.replace("allow: admin", "allow: write");
     let old =
@@ -196,7 +196,7 @@ async fn only_a_writers_approval_of_the_head_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ok_to_test_trusts_only_the_head_the_maintainer_saw() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(crate::SLIPWAY).await;
     let looked_at =
         h.gh.commit_to_default_branch(&[(".slipway.yml", MAIN)])
             .await;
@@ -242,9 +242,9 @@ async fn ok_to_test_trusts_only_the_head_the_maintainer_saw() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_error_text_never_reaches_the_pull_request() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(crate::SLIPWAY).await;
     h.accept_deployments().await;
-    let moto = crate::moto::Moto::start();
+    let moto = slipway_testkit::Moto::start();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&moto.url)
         .region(aws_config::Region::new("us-east-1"))
@@ -261,7 +261,7 @@ async fn aws_error_text_never_reaches_the_pull_request() {
             .await;
     h.pull_request_head(&head, false, 1).await;
     // A green build of the head that pushed an image (as a registry build would have).
-    let mut build = crate::common::harness::green_build(&head);
+    let mut build = slipway_testkit::harness::green_build(&head);
     build.image = Some(slipway::model::image::PublishedImage {
         repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello".into(),
         name: "hello".into(),

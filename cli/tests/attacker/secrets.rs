@@ -11,10 +11,7 @@ const PREVIOUS: &str = "0ld-secret-being-retired";
 
 /// `slipway send`'s answer (`202 ...`, `401 ...`) to a pull request event signed with `secret`.
 fn send(base: &str, secret: &str) -> String {
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/tests/fixtures/github/pull_request.opened.1.json"
-    );
+    let fixture = slipway_testkit::fixture_path("github/pull_request.opened.1.json");
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(["send", "--forge", "github", "--event", "pull_request"])
         .args([

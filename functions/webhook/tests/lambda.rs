@@ -7,33 +7,12 @@ use base64::Engine as _;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request};
 use serde_json::Value;
-use slipway::app::WebhookApp;
-use slipway::queue::local::LocalQueue;
-use slipway::state::sqlite::SqliteState;
-use slipway::webhook::{github, Ingress, Secret, WebhookSecrets};
-
-const SECRET: &str = "lambda-test-secret";
-
-fn app(dir: &Path) -> WebhookApp<SqliteState, LocalQueue> {
-    let db = dir.join("slipway.db");
-    WebhookApp {
-        ingress: Ingress::new(WebhookSecrets {
-            github: vec![Secret::new(SECRET).unwrap()],
-            gitlab_token: Some(Secret::new(SECRET).unwrap()),
-            gitlab_signing: None,
-        }),
-        state: SqliteState::open(&db).unwrap(),
-        queue: LocalQueue::open(&db).unwrap(),
-    }
-}
+use slipway::webhook::github;
+use slipway_testkit::{fixture, local_app, GITHUB_SECRET, GITLAB_TOKEN};
 
 fn read(path: &str) -> Vec<u8> {
     let base = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::read(base.join(path)).unwrap()
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    read(&format!("../../shared/tests/fixtures/{name}"))
 }
 
 /// An event as Lambda would deliver it, with our body and headers spliced in.
@@ -62,14 +41,14 @@ fn json_body(response: &lambda_http::Response<Body>) -> Value {
 #[tokio::test]
 async fn api_gateway_http_api_event_with_a_stage_prefix() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = local_app(dir.path());
     let body = fixture("github/pull_request.opened.1.json");
     let headers = [
         ("x-github-event", "pull_request".to_owned()),
         ("x-github-delivery", "apigw-1".to_owned()),
         (
             "x-hub-signature-256",
-            github::signature(SECRET.as_bytes(), &body),
+            github::signature(GITHUB_SECRET.as_bytes(), &body),
         ),
     ];
     let request = lambda_request("apigw_v2.json", &body, &headers);
@@ -93,12 +72,12 @@ async fn api_gateway_http_api_event_with_a_stage_prefix() {
 #[tokio::test]
 async fn function_url_event_with_a_base64_body() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = local_app(dir.path());
     let body = fixture("gitlab/merge_request_hook.json");
     let headers = [
         ("x-gitlab-event", "Merge Request Hook".to_owned()),
         ("x-gitlab-event-uuid", "url-1".to_owned()),
-        ("x-gitlab-token", SECRET.to_owned()),
+        ("x-gitlab-token", GITLAB_TOKEN.to_owned()),
     ];
     let response =
         slipway_webhook::handle(&app, lambda_request("function_url.json", &body, &headers)).await;
@@ -119,7 +98,7 @@ async fn function_url_event_with_a_base64_body() {
 #[tokio::test]
 async fn unknown_paths_are_404_not_5xx() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = local_app(dir.path());
     let mut event: Value = serde_json::from_slice(&read("tests/events/function_url.json")).unwrap();
     event["rawPath"] = "/elsewhere".into();
     event["requestContext"]["http"]["path"] = "/elsewhere".into();

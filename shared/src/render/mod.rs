@@ -20,6 +20,9 @@ pub use deploy::*;
 pub use pages::*;
 pub use sandbox::*;
 
+#[cfg(test)]
+mod tests;
+
 /// An HTTP answer to a webhook delivery: status and a small JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookResponse {

@@ -217,7 +217,7 @@ async fn read_file_distinguishes_missing_from_failing() {
 #[tokio::test]
 async fn download_source_follows_the_redirect_and_unpacks_the_tarball() {
     let server = MockServer::start().await;
-    let tarball = support::tar_gz(&[
+    let tarball = slipway_testkit::tar_gz(&[
         ("Codertocat-Hello-World-ec26c3e/README.md", "hello\n"),
         (
             "Codertocat-Hello-World-ec26c3e/.slipway.yml",

@@ -9,7 +9,7 @@ const OLD: &str = "0000000000000000000000000000000000000001";
 async fn pull_request_facts_with_review_verdicts() {
     let server = MockServer::start().await;
     let mut pull: Value =
-        support::json_fixture("github/pull_request.opened.1.json")["pull_request"].clone();
+        slipway_testkit::json_fixture("github/pull_request.opened.1.json")["pull_request"].clone();
     pull["head"]["repo"]["id"] = 999.into();
     Mock::given(method("GET"))
         .and(path("/repos/Codertocat/Hello-World/pulls/2"))
@@ -121,7 +121,8 @@ async fn deployments_and_their_statuses() {
 #[tokio::test]
 async fn the_pull_requests_a_commit_belongs_to() {
     let server = MockServer::start().await;
-    let pull = support::json_fixture("github/pull_request.opened.1.json")["pull_request"].clone();
+    let pull =
+        slipway_testkit::json_fixture("github/pull_request.opened.1.json")["pull_request"].clone();
     Mock::given(method("GET"))
         .and(path(format!(
             "/repos/Codertocat/Hello-World/commits/{}/pulls",

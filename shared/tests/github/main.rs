@@ -2,9 +2,6 @@
 //! does; every request it receives is checked against GitHub's official REST description.
 #![allow(unused_imports)] // the scenario modules share these through `use super::*`
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod checks;
 mod comments;
 mod facts;
@@ -23,7 +20,7 @@ use slipway::model::forge::{
     NewDeployment, Permission, Reaction,
 };
 use slipway::webhook::Secret;
-use support::openapi::assert_requests_match_github;
+use slipway_testkit::openapi::assert_requests_match_github;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -63,7 +60,7 @@ const APP_ID: u64 = 424242;
 const INSTALLATION: u64 = 77;
 
 fn app_client(server: &MockServer) -> Arc<GithubClient> {
-    let pem = support::fixture("github-app-test-key.pem");
+    let pem = slipway_testkit::fixture("github-app-test-key.pem");
     GithubClient::new(
         &server.uri(),
         GithubAuth::app(APP_ID, &pem).unwrap(),
@@ -109,7 +106,7 @@ impl wiremock::Respond for TokenEndpoint {
             .to_str()
             .unwrap();
         let jwt = auth.strip_prefix("Bearer ").unwrap();
-        let public = support::fixture("github-app-test-key.pub.pem");
+        let public = slipway_testkit::fixture("github-app-test-key.pub.pem");
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap();
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         // GitHub's `iss` is the App id as a number, which jsonwebtoken's own check rejects.

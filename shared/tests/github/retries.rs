@@ -155,7 +155,7 @@ async fn retries_stop_at_the_bound_and_other_4xx_are_not_retried() {
 
 #[test]
 fn the_description_check_catches_bad_requests() {
-    let spec = support::openapi::spec();
+    let spec = slipway_testkit::openapi::spec();
     let good = json!({ "state": "success", "context": "slipway/build" });
     assert!(spec
         .problems(

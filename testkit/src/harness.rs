@@ -1,6 +1,8 @@
 //! ChatOps and deploys over the fake GitHub, driven as GitHub would: comments, pull requests
 //! and pushes dispatched to a pipeline with real local builds.
 
+use std::path::Path;
+
 use serde_json::{json, Value};
 use slipway::app::pipeline::Pipeline;
 use slipway::model::event::{
@@ -13,7 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
-use super::{FakeGithub, REPO};
+use crate::github::{FakeGithub, REPO};
 
 pub const AUTHOR_ID: u64 = 21031067;
 
@@ -45,7 +47,17 @@ pub fn repo() -> Repo {
 }
 
 impl Harness {
-    pub async fn new() -> Harness {
+    /// The scenario on a fresh fake GitHub, building with `agent` (the `slipway` binary).
+    pub async fn new(agent: impl AsRef<Path>) -> Harness {
+        Harness::start(agent.as_ref(), None).await
+    }
+
+    /// As [`Harness::new`], with run links under `public_url`.
+    pub async fn with_public_url(agent: impl AsRef<Path>, public_url: &str) -> Harness {
+        Harness::start(agent.as_ref(), Some(public_url)).await
+    }
+
+    async fn start(agent: &Path, public_url: Option<&str>) -> Harness {
         let gh = FakeGithub::start().await;
         let users = [
             ("Codertocat", "read"),
@@ -85,7 +97,7 @@ impl Harness {
             .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
             .mount(&gh.server)
             .await;
-        let (pipeline, completions) = super::local_pipeline(&gh, None);
+        let (pipeline, completions) = crate::github::local_pipeline(&gh, agent, public_url);
         Harness {
             gh,
             pipeline,
@@ -96,11 +108,7 @@ impl Harness {
 
     /// GitHub answers `GET /pulls/2` with this head (highest priority wins, so the latest call counts).
     pub async fn pull_request_head(&self, sha: &CommitSha, fork: bool, priority: u8) {
-        let fixture = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/tests/fixtures/github/pull_request.opened.1.json"
-        );
-        let mut pull: Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+        let mut pull = crate::fixtures::json_fixture("github/pull_request.opened.1.json");
         let mut pull = pull["pull_request"].take();
         pull["head"]["sha"] = sha.as_str().into();
         if fork {
@@ -148,14 +156,15 @@ impl Harness {
         self.pipeline.dispatch(&queued).await.unwrap();
     }
 
-    pub async fn pull_request(
+    /// A pull request event for PR 2 with head `sha`, received now (by the edge's clock).
+    pub fn pull_request_event(
         &self,
         delivery: &str,
         action: PrAction,
         sha: &CommitSha,
         fork: bool,
-    ) {
-        let queued = QueuedEvent {
+    ) -> QueuedEvent {
+        QueuedEvent {
             delivery: DeliveryId(delivery.into()),
             received_at: self.tick(),
             event: Event {
@@ -181,7 +190,17 @@ impl Harness {
                     },
                 },
             },
-        };
+        }
+    }
+
+    pub async fn pull_request(
+        &self,
+        delivery: &str,
+        action: PrAction,
+        sha: &CommitSha,
+        fork: bool,
+    ) {
+        let queued = self.pull_request_event(delivery, action, sha, fork);
         self.pipeline.dispatch(&queued).await.unwrap();
     }
 
@@ -199,8 +218,9 @@ impl Harness {
         self.clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     }
 
-    pub async fn report_next(&mut self) {
-        super::report_next(&self.pipeline, &mut self.completions).await;
+    /// Wait for the next local build to end and report it, as `slipway serve` does.
+    pub async fn report_next(&mut self) -> slipway::model::event::RunId {
+        crate::github::report_next(&self.pipeline, &mut self.completions).await
     }
 }
 

@@ -1,7 +1,5 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (distribution v2) on a free loopback
 //! port, storing in a temp dir, no auth, its access log kept so tests can count requests.
-//! Also used by the CLI's tests (`#[path]`), so it depends on nothing but std and tempfile.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,5 @@
 //! A `moto_server` for AWS adapters: the one `scripts/test` started (`SLIPWAY_TEST_MOTO_URL`),
-//! or one of our own on a free port, stopped when dropped. Plain std, so the CLI's tests share
-//! it (`#[path]`).
-#![allow(dead_code)]
+//! or one of our own on a free port, stopped when dropped; with an SDK configuration pointed at it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,5 +44,18 @@ impl Drop for Moto {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Moto {
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let credentials =
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests");
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .load()
+            .await
     }
 }

@@ -1,9 +1,5 @@
 //! A fake GitHub (wiremock) serving one real temporary git repository: its config and tarball
 //! at each commit, and recording the statuses and comments it is sent.
-#![allow(dead_code)] // each test binary uses a different part
-
-pub mod harness;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -202,10 +198,11 @@ impl FakeGithub {
 
 pub type LocalPipeline = Pipeline<SqliteState, LocalRunner>;
 
-/// The pipeline on SQLite and the local runner (the real `slipway` binary as agent), talking to
-/// this fake GitHub with a token.
+/// The pipeline on SQLite and the local runner (`agent`, the real `slipway` binary, as agent),
+/// talking to this fake GitHub with a token.
 pub fn local_pipeline(
     gh: &FakeGithub,
+    agent: &Path,
     public_url: Option<&str>,
 ) -> (LocalPipeline, UnboundedReceiver<Completion>) {
     let policy = RetryPolicy {
@@ -219,10 +216,8 @@ pub fn local_pipeline(
         policy,
     )
     .unwrap();
-    let (mut runner, completions) = LocalRunner::new(
-        PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
-        gh.tmp.path().join("runs"),
-    );
+    let (mut runner, completions) =
+        LocalRunner::new(agent.to_path_buf(), gh.tmp.path().join("runs"));
     runner.agent_args = vec![
         "--artifacts-dir".into(),
         gh.tmp.path().join("artifacts").display().to_string(),

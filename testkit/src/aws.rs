@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 
-use super::unique;
+use crate::store::unique;
 
 /// The state table as template.yaml defines it.
 pub async fn table(sdk: &aws_config::SdkConfig) -> String {
