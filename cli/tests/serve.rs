@@ -102,7 +102,12 @@ async fn a_signed_pull_request_event_is_built_and_reported() {
         assert!(Instant::now() < deadline, "no final check: {statuses:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let comments = gh.comments(2).await;
+    // The sticky comment follows the final check: wait for it too.
+    let mut comments = gh.comments(2).await;
+    while comments.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        comments = gh.comments(2).await;
+    }
     assert_eq!(comments.len(), 1);
     assert!(comments[0].contains("Build passed"), "{}", comments[0]);
 
