@@ -114,20 +114,10 @@ impl FakeGithub {
             .mount(&self.server)
             .await;
         // The config as the commit's tree has it, whichever commit added it.
-        let config = Command::new("git")
-            .args(["show", &format!("{sha}:.slipway.yml")])
-            .current_dir(&self.git)
-            .output()
-            .unwrap();
-        let answer = if config.status.success() {
-            ResponseTemplate::new(200).set_body_bytes(config.stdout)
-        } else {
-            ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" }))
-        };
         Mock::given(method("GET"))
             .and(path(format!("{REPO}/contents/.slipway.yml")))
             .and(wiremock::matchers::query_param("ref", sha.as_str()))
-            .respond_with(answer)
+            .respond_with(self.config_at(&sha))
             .mount(&self.server)
             .await;
         CommitSha::parse(&sha).unwrap()
@@ -136,16 +126,7 @@ impl FakeGithub {
     /// From now on the default branch is at `sha`: its `.slipway.yml` holds the rules. (A later
     /// call wins: each mounts at a higher priority.)
     pub async fn on_default_branch(&self, sha: &CommitSha) {
-        let config = Command::new("git")
-            .args(["show", &format!("{sha}:.slipway.yml")])
-            .current_dir(&self.git)
-            .output()
-            .unwrap();
-        let answer = if config.status.success() {
-            ResponseTemplate::new(200).set_body_bytes(config.stdout)
-        } else {
-            ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" }))
-        };
+        let answer = self.config_at(sha.as_str());
         let priority = self
             .default_priority
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
@@ -156,6 +137,20 @@ impl FakeGithub {
             .with_priority(priority)
             .mount(&self.server)
             .await;
+    }
+
+    /// GitHub's answer for `.slipway.yml` at `sha`: the file, or 404 where the tree has none.
+    fn config_at(&self, sha: &str) -> ResponseTemplate {
+        let config = Command::new("git")
+            .args(["show", &format!("{sha}:.slipway.yml")])
+            .current_dir(&self.git)
+            .output()
+            .unwrap();
+        if config.status.success() {
+            ResponseTemplate::new(200).set_body_bytes(config.stdout)
+        } else {
+            ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" }))
+        }
     }
 
     /// Commit `files` on the default branch (a merge, or a push to it).
