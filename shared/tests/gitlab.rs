@@ -219,9 +219,16 @@ async fn the_sticky_note_is_found_among_ours_and_updated() {
         .mount(&server)
         .await;
     let forge = forge(&server);
-    let id = upsert_sticky_comment(forge.as_ref(), &repo(), PrNumber(1), marker, "new", None)
-        .await
-        .unwrap();
+    let id = upsert_sticky_comment(
+        forge.as_ref(),
+        &repo(),
+        PrNumber(1),
+        marker,
+        "new",
+        &slipway::render::comment_cut_note(None),
+    )
+    .await
+    .unwrap();
     assert_eq!(id, CommentId(3));
 }
 
@@ -264,7 +271,7 @@ async fn notes_are_created_deleted_and_cut_at_a_million_characters() {
         PrNumber(1),
         "<!-- slipway:build -->",
         &long,
-        Some("https://slipway.example/runs/2"),
+        &slipway::render::comment_cut_note(Some("https://slipway.example/runs/2")),
     )
     .await
     .unwrap();

@@ -395,7 +395,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 pr,
                 &sticky_marker("build"),
                 &body,
-                details.as_deref(),
+                &render::comment_cut_note(details.as_deref()),
             )
             .await?;
         }

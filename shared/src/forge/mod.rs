@@ -237,18 +237,18 @@ pub fn sticky_marker(key: &str) -> String {
 /// Create or update the one comment of ours that carries `marker`, and return its id.
 ///
 /// Never leaves two: if a concurrent call created one too, both converge on the oldest (lowest
-/// id), which gets this body, and the newer duplicates are deleted. `full_text_url` is linked
-/// when the body is cut to the forge's limit.
+/// id), which gets this body, and the newer duplicates are deleted. `cut_note` ends the body
+/// when it is cut to the forge's limit (`render::comment_cut_note`).
 pub async fn upsert_sticky_comment(
     forge: &dyn Forge,
     repo: &Repo,
     pr: PrNumber,
     marker: &str,
     body: &str,
-    full_text_url: Option<&str>,
+    cut_note: &str,
 ) -> Result<CommentId, ForgeError> {
     let body = format!("{marker}\n{body}");
-    let body = text::fit_comment(&body, forge.comment_limit(), full_text_url);
+    let body = text::fit_comment(&body, forge.comment_limit(), cut_note);
     let me = forge.bot_login().await?;
     let ours = |comments: Vec<ForgeComment>| -> Vec<CommentId> {
         let mut ids: Vec<CommentId> = comments

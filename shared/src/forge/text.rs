@@ -2,8 +2,6 @@
 
 use std::borrow::Cow;
 
-use crate::render;
-
 /// At most `max_bytes` bytes of `s`, cut on a UTF-8 character boundary.
 pub fn cut_bytes(s: &str, max_bytes: usize) -> &str {
     if s.len() <= max_bytes {
@@ -25,17 +23,12 @@ pub fn cut_chars(s: &str, max_chars: usize) -> Cow<'_, str> {
     Cow::Owned(format!("{kept}…"))
 }
 
-/// A comment body that fits in `max_chars`: cut at the last whole line that leaves room for a
-/// note saying so (and linking the full text when there is a page for it).
-pub fn fit_comment<'a>(
-    body: &'a str,
-    max_chars: usize,
-    full_text_url: Option<&str>,
-) -> Cow<'a, str> {
+/// A comment body that fits in `max_chars`: cut at the last whole line that leaves room for
+/// `note` (the text saying so, from `render`).
+pub fn fit_comment<'a>(body: &'a str, max_chars: usize, note: &str) -> Cow<'a, str> {
     if body.chars().count() <= max_chars {
         return Cow::Borrowed(body);
     }
-    let note = render::comment_cut_note(full_text_url);
     let room = max_chars.saturating_sub(note.chars().count() + 1);
     let byte_room = body.char_indices().nth(room).map_or(body.len(), |(i, _)| i);
     let head = &body[..byte_room];
@@ -74,8 +67,10 @@ mod tests {
     #[test]
     fn fit_comment_cuts_at_a_line_and_links_the_full_text() {
         let body: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(fit_comment(&body, 10_000, None), body.as_str());
-        let fitted = fit_comment(&body, 300, Some("https://ci.example/runs/7"));
+        let none = crate::render::comment_cut_note(None);
+        assert_eq!(fit_comment(&body, 10_000, &none), body.as_str());
+        let note = crate::render::comment_cut_note(Some("https://ci.example/runs/7"));
+        let fitted = fit_comment(&body, 300, &note);
         assert!(fitted.chars().count() <= 300, "{}", fitted.chars().count());
         assert!(fitted.starts_with("line 0\n"));
         assert!(fitted.contains("https://ci.example/runs/7"));
@@ -89,7 +84,7 @@ mod tests {
     #[test]
     fn fit_comment_without_newlines_still_fits() {
         let body = "x".repeat(1000);
-        let fitted = fit_comment(&body, 200, None);
+        let fitted = fit_comment(&body, 200, &crate::render::comment_cut_note(None));
         assert!(fitted.chars().count() <= 200);
     }
 }

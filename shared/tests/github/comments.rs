@@ -35,9 +35,16 @@ async fn the_sticky_comment_is_updated_in_place_and_never_someone_elses() {
         .mount(&server)
         .await;
     let forge = token_forge(&server);
-    let id = upsert_sticky_comment(&forge, &repo(), PrNumber(2), marker, "new body", None)
-        .await
-        .unwrap();
+    let id = upsert_sticky_comment(
+        &forge,
+        &repo(),
+        PrNumber(2),
+        marker,
+        "new body",
+        &slipway::render::comment_cut_note(None),
+    )
+    .await
+    .unwrap();
     assert_eq!(id, CommentId(8));
     let sent = requests(&server).await;
     let patch = sent.iter().find(|r| r.method.as_str() == "PATCH").unwrap();
@@ -91,9 +98,16 @@ async fn a_raced_sticky_comment_converges_on_the_oldest() {
         .mount(&server)
         .await;
     let forge = token_forge(&server);
-    let id = upsert_sticky_comment(&forge, &repo(), PrNumber(2), marker, "ours", None)
-        .await
-        .unwrap();
+    let id = upsert_sticky_comment(
+        &forge,
+        &repo(),
+        PrNumber(2),
+        marker,
+        "ours",
+        &slipway::render::comment_cut_note(None),
+    )
+    .await
+    .unwrap();
     assert_eq!(id, CommentId(5));
     assert_requests_match_github(&server).await;
 }
@@ -122,7 +136,7 @@ async fn comments_over_the_limit_are_cut_at_a_line_with_a_link() {
         PrNumber(2),
         "<!-- slipway:build -->",
         &long,
-        Some("https://slipway.example/runs/1"),
+        &slipway::render::comment_cut_note(Some("https://slipway.example/runs/1")),
     )
     .await
     .unwrap();

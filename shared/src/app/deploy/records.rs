@@ -112,7 +112,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         };
         let marker = sticky_marker(&format!("deploy-{}", record.environment));
         for pr in pulls {
-            upsert_sticky_comment(forge, &record.repo, pr, &marker, &body, None).await?;
+            let cut_note = render::comment_cut_note(None);
+            upsert_sticky_comment(forge, &record.repo, pr, &marker, &body, &cut_note).await?;
         }
         Ok(())
     }
