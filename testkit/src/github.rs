@@ -193,9 +193,11 @@ impl FakeGithub {
 
 pub type LocalPipeline = Pipeline<SqliteState, LocalRunner>;
 
-/// The pipeline on SQLite and the local runner (`agent`, the real `slipway` binary, as agent),
-/// talking to this fake GitHub with a token.
-pub fn local_pipeline(
+/// The one-machine pipeline (`slipway::wire::local::pipeline`, as `serve` builds it) on a data
+/// directory beside this fake GitHub, talking to it with a token and fast retries; `agent` is
+/// the `slipway` binary. With `public_url`, links are signed with a fixed test key, which the
+/// agent reads from the data directory like `serve`'s.
+pub async fn local_pipeline(
     gh: &FakeGithub,
     agent: &Path,
     public_url: Option<&str>,
@@ -211,37 +213,25 @@ pub fn local_pipeline(
         policy,
     )
     .unwrap();
-    let (mut runner, completions) =
-        LocalRunner::new(agent.to_path_buf(), gh.tmp.path().join("runs"));
-    runner.agent_args = vec![
-        "--artifacts-dir".into(),
-        gh.tmp.path().join("artifacts").display().to_string(),
-        "--images-dir".into(),
-        gh.tmp.path().join("images").display().to_string(),
-    ];
-    let pipeline = Pipeline {
-        state: SqliteState::open(&gh.tmp.path().join("slipway.db")).unwrap(),
-        forges: Forges {
-            github: Some(github),
-            gitlab: None,
-            ..Default::default()
-        },
-        runner,
-        public_url: public_url.map(|url| {
-            slipway::links::Links::new(url, slipway::links::LinkKey::new([7; 32]).unwrap())
-        }),
-        deploy: slipway::app::pipeline::DeployPorts {
-            images: Some(Box::new(slipway::image::layout::LayoutStore::new(
-                gh.tmp.path().join("images"),
-            ))),
-            records: Some(std::sync::Arc::new(slipway::artifacts::fs::FsStore::new(
-                gh.tmp.path().join("artifacts"),
-                None,
-            ))),
-            aws: None,
-        },
+    let forges = Forges {
+        github: Some(github),
+        ..Default::default()
     };
-    (pipeline, completions)
+    let data_dir = gh.tmp.path();
+    let links = public_url.map(|url| {
+        let key = [7u8; 32];
+        std::fs::write(slipway::wire::local::link_key_file(data_dir), key).unwrap();
+        slipway::links::Links::new(url, slipway::links::LinkKey::new(key).unwrap())
+    });
+    slipway::wire::local::pipeline(
+        data_dir,
+        agent.to_path_buf(),
+        forges,
+        links,
+        &slipway::wire::settings::Env::default(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Wait for the next local build to end and report it, as `slipway serve` does.

@@ -97,7 +97,7 @@ impl Harness {
             .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
             .mount(&gh.server)
             .await;
-        let (pipeline, completions) = crate::github::local_pipeline(&gh, agent, public_url);
+        let (pipeline, completions) = crate::github::local_pipeline(&gh, agent, public_url).await;
         Harness {
             gh,
             pipeline,
