@@ -6,13 +6,10 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{json, Value};
 use slipway::app::cloud::{dispatch_batch, report_codebuild};
 use slipway::app::pipeline::Pipeline;
-use slipway::forge::github::{GithubAuth, GithubClient};
 use slipway::model::event::{PrNumber, RepoId};
 use slipway::runner::codebuild::CodeBuildRunner;
 use slipway::state::dynamodb::DynamoState;
 use slipway::state::StateStore;
-use slipway::webhook::Secret;
-use slipway::wire::forges::Forges;
 use slipway_testkit::*;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -123,19 +120,9 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
     let codebuild = aws_sdk_codebuild::Client::new(&sdk);
     let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
     let github = fake_github().await;
-    let client = GithubClient::new(
-        &github.uri(),
-        GithubAuth::Token(Secret::new("ghp_x").unwrap()),
-        Default::default(),
-    )
-    .unwrap();
     let pipeline = Pipeline {
         state: DynamoState::from_sdk(&sdk, slipway_testkit::aws::table(&sdk).await),
-        forges: Forges {
-            github: Some(client),
-            gitlab: None,
-            ..Default::default()
-        },
+        forges: github_forges(&github.uri(), Default::default()),
         runner: CodeBuildRunner::new(codebuild.clone(), &project),
         public_url: None,
         deploy: Default::default(),
@@ -377,17 +364,7 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
     let store = std::sync::Arc::new(slipway::artifacts::s3::S3Store::new(s3, bucket.as_str()));
     let pipeline = Pipeline {
         state: DynamoState::from_sdk(&sdk, slipway_testkit::aws::table(&sdk).await),
-        forges: Forges {
-            github: Some(
-                GithubClient::new(
-                    &github.uri(),
-                    GithubAuth::Token(Secret::new("ghp_x").unwrap()),
-                    Default::default(),
-                )
-                .unwrap(),
-            ),
-            ..Default::default()
-        },
+        forges: github_forges(&github.uri(), Default::default()),
         runner: CodeBuildRunner::new(codebuild.clone(), &project),
         public_url: None,
         deploy: slipway::app::pipeline::DeployPorts {

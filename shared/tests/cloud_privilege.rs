@@ -14,7 +14,6 @@ use slipway::runner::codebuild::CodeBuildRunner;
 use slipway::state::dynamodb::DynamoState;
 use slipway::state::StateStore;
 use slipway::webhook::Secret;
-use slipway::wire::forges::Forges;
 use slipway_testkit::*;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -58,17 +57,7 @@ async fn a_failed_build_stays_failed_whatever_its_result_json_says() {
     let github = fake_github().await;
     let pipeline = Pipeline {
         state: DynamoState::from_sdk(&sdk, slipway_testkit::aws::table(&sdk).await),
-        forges: Forges {
-            github: Some(
-                GithubClient::new(
-                    &github.uri(),
-                    GithubAuth::Token(Secret::new("ghp_x").unwrap()),
-                    Default::default(),
-                )
-                .unwrap(),
-            ),
-            ..Default::default()
-        },
+        forges: github_forges(&github.uri(), Default::default()),
         runner: CodeBuildRunner::new(codebuild, &project),
         public_url: None,
         deploy: Default::default(),

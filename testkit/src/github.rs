@@ -193,6 +193,15 @@ impl FakeGithub {
 
 pub type LocalPipeline = Pipeline<SqliteState, LocalRunner>;
 
+/// The forges of a pipeline talking to a (fake) GitHub at `url` with a token.
+pub fn github_forges(url: &str, retries: RetryPolicy) -> Forges {
+    let auth = GithubAuth::Token(Secret::new("ghp_test").unwrap());
+    Forges {
+        github: Some(GithubClient::new(url, auth, retries).unwrap()),
+        ..Default::default()
+    }
+}
+
 /// The one-machine pipeline (`slipway::wire::local::pipeline`, as `serve` builds it) on a data
 /// directory beside this fake GitHub, talking to it with a token and fast retries; `agent` is
 /// the `slipway` binary. With `public_url`, links are signed with a fixed test key, which the
@@ -207,16 +216,7 @@ pub async fn local_pipeline(
         base_delay: Duration::from_millis(10),
         ..Default::default()
     };
-    let github = GithubClient::new(
-        &gh.server.uri(),
-        GithubAuth::Token(Secret::new("ghp_test").unwrap()),
-        policy,
-    )
-    .unwrap();
-    let forges = Forges {
-        github: Some(github),
-        ..Default::default()
-    };
+    let forges = github_forges(&gh.server.uri(), policy);
     let data_dir = gh.tmp.path();
     let links = public_url.map(|url| {
         let key = [7u8; 32];

@@ -19,6 +19,7 @@ pub mod store;
 pub mod webhook;
 
 pub use fixtures::*;
+pub use github::github_forges;
 pub use moto::Moto;
 pub use store::*;
 pub use webhook::*;
