@@ -56,8 +56,16 @@ async fn artifact_store(
     env: &Env,
 ) -> anyhow::Result<Option<Box<dyn ArtifactStore>>> {
     if env.get(settings::BUCKET).is_some() {
-        let sdk = slipway::wire::aws::sdk_config().await;
-        return Ok(slipway::wire::artifacts::s3_store(&sdk, env).map(|s| Box::new(s) as _));
+        #[cfg(feature = "aws")]
+        {
+            let sdk = slipway::wire::aws::sdk_config().await;
+            return Ok(slipway::wire::artifacts::s3_store(&sdk, env).map(|s| Box::new(s) as _));
+        }
+        #[cfg(not(feature = "aws"))]
+        anyhow::bail!(
+            "{} is set, but this slipway was built without AWS support (cargo feature `aws`)",
+            settings::BUCKET
+        );
     }
     let Some(dir) = args.artifacts_dir.clone() else {
         return Ok(None);

@@ -61,19 +61,36 @@ pub async fn deploy_ports(
     links: Option<&Links>,
     env: &Env,
 ) -> Result<DeployPorts, BoxError> {
-    // Only load the AWS configuration when something asks for AWS: resolving a region can wait
-    // on the instance metadata service, which a laptop does not have.
-    let wants_aws = env.get(settings::BUCKET).is_some()
-        || env.get(settings::REGISTRY).is_some()
-        || std::env::vars().any(|(k, _)| k.starts_with("AWS_"));
-    let sdk = match wants_aws {
-        true => Some(crate::wire::aws::sdk_config().await),
-        false => None,
+    #[cfg(feature = "aws")]
+    let (images, s3, sdk) = {
+        // Only load the AWS configuration when something asks for AWS: resolving a region can
+        // wait on the instance metadata service, which a laptop does not have.
+        let wants_aws = env.get(settings::BUCKET).is_some()
+            || env.get(settings::REGISTRY).is_some()
+            || std::env::vars().any(|(k, _)| k.starts_with("AWS_"));
+        let sdk = match wants_aws {
+            true => Some(crate::wire::aws::sdk_config().await),
+            false => None,
+        };
+        let images = crate::wire::images::store(env, Some(&data_dir.join("images")), sdk.as_ref())?;
+        let s3 = sdk
+            .as_ref()
+            .and_then(|sdk| crate::wire::artifacts::s3_store(sdk, env));
+        (images, s3, sdk)
     };
-    let images = crate::wire::images::store(env, Some(&data_dir.join("images")), sdk.as_ref())?;
-    let s3 = sdk
-        .as_ref()
-        .and_then(|sdk| crate::wire::artifacts::s3_store(sdk, env));
+    // Built without AWS (the CLI's default): layouts or a plain registry, artifacts on disk.
+    #[cfg(not(feature = "aws"))]
+    let (images, s3) = {
+        if env.get(settings::BUCKET).is_some() {
+            return Err(format!(
+                "{} is set, but this slipway was built without AWS support (cargo feature `aws`)",
+                settings::BUCKET
+            )
+            .into());
+        }
+        let images = crate::wire::images::store(env, Some(&data_dir.join("images")))?;
+        (images, None::<FsStore>)
+    };
     let records: Arc<dyn ArtifactStore> = match s3 {
         Some(s3) => Arc::new(s3),
         None => Arc::new(FsStore::new(data_dir.join("artifacts"), links.cloned())),
@@ -81,6 +98,7 @@ pub async fn deploy_ports(
     Ok(DeployPorts {
         images,
         records: Some(records),
+        #[cfg(feature = "aws")]
         aws: sdk,
     })
 }

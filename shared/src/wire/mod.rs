@@ -12,11 +12,6 @@ pub mod cloud;
 pub mod forges;
 #[cfg(feature = "image")]
 pub mod images;
-#[cfg(all(
-    feature = "local",
-    feature = "forges",
-    feature = "aws",
-    feature = "image"
-))]
+#[cfg(all(feature = "local", feature = "forges", feature = "image"))]
 pub mod local;
 pub mod settings;

@@ -262,7 +262,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         environment: &Environment,
         record: &DeploymentRecord,
     ) -> Result<(), Failure> {
+        #[cfg(feature = "aws")]
         let image = record.image.as_ref().map(PublishedImage::reference);
+        #[cfg(not(feature = "aws"))]
+        let _ = record; // only the AWS targets run the image
         match &environment.target {
             Target::TagOnly | Target::Steps(_) => Ok(()),
             #[cfg(feature = "aws")]
