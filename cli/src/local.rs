@@ -10,6 +10,7 @@ use serde_json::json;
 use slipway::app::pipeline::Pipeline;
 use slipway::forge::local::{author_id, LocalForge};
 use slipway::forge::Forge;
+use slipway::forge::Forges;
 use slipway::model::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
     PullRequest, QueuedEvent, Repo, RepoId, User,
@@ -20,7 +21,6 @@ use slipway::model::status::RunStatus;
 use slipway::runner::local::{read_output, Completion, LocalRunner};
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
-use slipway::wire::forges::Forges;
 use slipway::wire::settings::Env;
 use tokio::sync::mpsc::UnboundedReceiver;
 

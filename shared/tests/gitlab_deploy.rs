@@ -11,13 +11,13 @@ use slipway::app::pipeline::Pipeline;
 use slipway::artifacts::fs::FsStore;
 use slipway::forge::gitlab::GitlabForge;
 use slipway::forge::retry::RetryPolicy;
+use slipway::forge::Forges;
 use slipway::model::deploy::DeployStatus;
 use slipway::model::event::{CommitSha, ForgeKind, QueuedEvent};
 use slipway::runner::local::LocalRunner;
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
 use slipway::webhook::Secret;
-use slipway::wire::forges::Forges;
 use slipway_testkit::*;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -165,8 +165,11 @@ async fn a_deploy_on_a_merge_request_is_recorded_on_gitlab() {
         policy,
     )
     .unwrap();
-    let (runner, _completions) =
-        LocalRunner::new("/nonexistent/slipway".into(), dir.path().join("runs"));
+    let (runner, _completions) = LocalRunner::new(
+        "/nonexistent/slipway".into(),
+        dir.path().join("runs"),
+        slipway::runner::sandbox::detect(None),
+    );
     let pipeline = Pipeline {
         state: SqliteState::open(&dir.path().join("state.db")).unwrap(),
         forges: Forges {

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::repo_config::{self, InForce, Loaded};
 use crate::artifacts::ArtifactStore;
 use crate::config::Config;
+use crate::forge::Forges;
 use crate::forge::{sticky_marker, upsert_sticky_comment, Forge};
 use crate::image::ImageStore;
 use crate::model::event::RunId;
@@ -23,7 +24,6 @@ use crate::plan::{self, Action, BuildTarget, ConfigState, Facts, BUILD_CHECK};
 use crate::render;
 use crate::runner::Runner;
 use crate::state::{unix_secs, StateStore};
-use crate::wire::forges::Forges;
 use crate::BoxError;
 
 /// How long past its timeout a run may stay unfinished before the sweeper calls it lost.

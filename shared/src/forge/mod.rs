@@ -7,10 +7,15 @@ mod archive;
 pub mod github;
 #[cfg(feature = "forges")]
 pub mod gitlab;
+#[cfg(feature = "forges")]
+mod installed;
 #[cfg(all(feature = "forges", feature = "local"))]
 pub mod local;
 pub mod retry;
 pub mod text;
+
+#[cfg(feature = "forges")]
+pub use installed::Forges;
 
 use std::fmt;
 use std::path::Path;

@@ -21,8 +21,10 @@ use crate::model::event::Repo;
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
 use crate::model::status::RunStatus;
-use crate::wire::settings;
 use crate::BoxError;
+
+/// The build's variable holding the agent's expected SHA-256; the buildspec below reads it.
+const AGENT_DIGEST_VARIABLE: &str = "SLIPWAY_AGENT_SHA256";
 
 /// Installs the agent when `SLIPWAY_AGENT_S3` names it (else the image must carry `slipway`),
 /// refusing one whose SHA-256 is not `SLIPWAY_AGENT_SHA256` (a failed install fails the build
@@ -155,7 +157,7 @@ impl Runner for CodeBuildRunner {
             ("SLIPWAY_JOB", serde_json::to_string(job)?),
         ];
         if let Some(digest) = &self.agent_sha256 {
-            variables.push((settings::AGENT_SHA256, digest.clone()));
+            variables.push((AGENT_DIGEST_VARIABLE, digest.clone()));
         }
         if let Some(role) = &self.run_role {
             variables.extend(self.run_credentials(role, job).await?);

@@ -2,7 +2,7 @@
 //! the data directory (`<run>/src` the checkout, `<run>/out` the log and result). When it ends,
 //! a [`Completion`] goes to whoever reports builds (the serve loop, or a test).
 //!
-//! The agent starts from an empty environment plus [`agent_env`]: it never holds the bot's
+//! The agent starts from an empty environment plus [`LocalRunner::agent_env`]: it never holds the bot's
 //! webhook secrets or forge credentials, so no step can read them from its parent. Its steps run
 //! in the [`sandbox`](super::sandbox) when this machine has one, with the data directory hidden.
 
@@ -18,14 +18,13 @@ use tokio::sync::mpsc;
 
 use super::agent::kill_group;
 
-use super::sandbox::{self, Sandbox};
+use super::sandbox::Sandbox;
 use super::Runner;
 use crate::forge::Forge;
 use crate::model::event::Repo;
 use crate::model::event::RunId;
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
-use crate::wire::settings::{self, Env};
 use crate::BoxError;
 
 /// How long past its own timeout an agent may run before it is killed outright.
@@ -48,22 +47,28 @@ pub struct LocalRunner {
     /// Directories steps must not see; the workspace (every run) always, and whoever builds
     /// the runner adds the data directory (the database, artifacts, images).
     pub hidden: Vec<PathBuf>,
+    /// The agent's whole environment (the wiring chooses it; nothing is inherited).
+    pub agent_env: Vec<(String, String)>,
     sandbox: Sandbox,
     completions: mpsc::UnboundedSender<Completion>,
     running: Arc<Mutex<HashMap<RunId, u32>>>,
 }
 
 impl LocalRunner {
-    /// `agent` is the `slipway` binary; builds live under `workspace`. Probes for the sandbox
-    /// (`SLIPWAY_SANDBOX=off` skips it).
-    pub fn new(agent: PathBuf, workspace: PathBuf) -> (Self, mpsc::UnboundedReceiver<Completion>) {
+    /// `agent` is the `slipway` binary; builds live under `workspace`; steps run in `sandbox`.
+    pub fn new(
+        agent: PathBuf,
+        workspace: PathBuf,
+        sandbox: Sandbox,
+    ) -> (Self, mpsc::UnboundedReceiver<Completion>) {
         let (completions, receiver) = mpsc::unbounded_channel();
         let runner = LocalRunner {
             agent,
             agent_args: Vec::new(),
             hidden: vec![workspace.clone()],
             workspace,
-            sandbox: sandbox::detect(&Env::from_process()),
+            agent_env: Vec::new(),
+            sandbox,
             completions,
             running: Arc::default(),
         };
@@ -105,43 +110,6 @@ impl LocalRunner {
     }
 }
 
-/// Settings the agent itself reads to store what a build makes (an S3 bucket, a registry and
-/// its credentials); webhook secrets and forge credentials are not among them.
-const AGENT_SETTINGS: [&str; 7] = [
-    settings::BUCKET,
-    settings::S3_ENDPOINT,
-    settings::REGISTRY,
-    settings::REGISTRY_USERNAME,
-    settings::REGISTRY_PASSWORD,
-    settings::REGISTRY_AUTH,
-    settings::ECR_CREATE_REPOSITORIES,
-];
-
-/// The agent's whole environment, chosen from `vars` (the bot's): what every program needs,
-/// the output settings, TLS trust for reaching them, and the AWS SDK's variables only when a
-/// bucket or registry needs them. The agent hands none of the settings to steps.
-pub fn agent_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
-    let vars: Vec<(String, String)> = vars.into_iter().collect();
-    let wants_aws = vars
-        .iter()
-        .any(|(k, v)| (k == settings::BUCKET || k == settings::REGISTRY) && !v.trim().is_empty());
-    let basics = [
-        "PATH",
-        "HOME",
-        "LANG",
-        "SOURCE_DATE_EPOCH",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-    ];
-    vars.into_iter()
-        .filter(|(k, _)| {
-            basics.contains(&k.as_str())
-                || AGENT_SETTINGS.contains(&k.as_str())
-                || (wants_aws && k.starts_with("AWS_"))
-        })
-        .collect()
-}
-
 fn signal(pid: u32, signal: i32) {
     if let Ok(pid) = i32::try_from(pid) {
         // SAFETY: kill only sends a signal; a process that already ended yields ESRCH.
@@ -171,7 +139,7 @@ impl Runner for LocalRunner {
         let agent_log = std::fs::File::create(dir.join("agent.log"))?;
         let mut child = tokio::process::Command::new(&self.agent)
             .env_clear()
-            .envs(agent_env(std::env::vars()))
+            .envs(self.agent_env.iter().cloned())
             .arg("agent")
             .arg("--job")
             .arg(&job_file)
@@ -251,80 +219,4 @@ pub fn read_output(out_dir: &Path) -> (Option<crate::model::job::BuildResult>, O
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let tail = super::agent::log_tail(&out_dir.join(crate::model::job::LOG_FILE), 40, 64 * 1024);
     (result, tail)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn the_agent_gets_basics_and_output_settings_never_the_bots_secrets() {
-        let bot = [
-            ("PATH", "/usr/bin"),
-            ("HOME", "/home/bot"),
-            ("LANG", "C.UTF-8"),
-            ("SLIPWAY_GITHUB_WEBHOOK_SECRET", "s1"),
-            ("SLIPWAY_GITLAB_WEBHOOK_TOKEN", "s2"),
-            ("SLIPWAY_GITLAB_SIGNING_TOKEN", "s3"),
-            ("SLIPWAY_GITHUB_TOKEN", "s4"),
-            ("SLIPWAY_GITHUB_PRIVATE_KEY", "s5"),
-            ("SLIPWAY_GITLAB_TOKEN", "s6"),
-            ("SLIPWAY_REGISTRY_PASSWORD_ARN", "arn"),
-            ("DATABASE_URL", "postgres://secret"),
-            ("SSH_AUTH_SOCK", "/tmp/agent.sock"),
-            ("USER", "bot"),
-            ("TMPDIR", "/var/tmp"),
-        ];
-        // (what else the bot has, what the agent gets)
-        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
-        let cases: &[Case] = &[
-            (&[], &["PATH", "HOME", "LANG"]),
-            // AWS variables only when something the agent stores to needs them.
-            (&[("AWS_SECRET_ACCESS_KEY", "k")], &["PATH", "HOME", "LANG"]),
-            (
-                &[("SLIPWAY_BUCKET", "b"), ("AWS_SECRET_ACCESS_KEY", "k")],
-                &[
-                    "PATH",
-                    "HOME",
-                    "LANG",
-                    "SLIPWAY_BUCKET",
-                    "AWS_SECRET_ACCESS_KEY",
-                ],
-            ),
-            (
-                &[
-                    ("SLIPWAY_REGISTRY", "http://127.0.0.1:5000"),
-                    ("SLIPWAY_REGISTRY_USERNAME", "u"),
-                    ("SLIPWAY_REGISTRY_PASSWORD", "p"),
-                    ("AWS_REGION", "eu-west-1"),
-                ],
-                &[
-                    "PATH",
-                    "HOME",
-                    "LANG",
-                    "SLIPWAY_REGISTRY",
-                    "SLIPWAY_REGISTRY_USERNAME",
-                    "SLIPWAY_REGISTRY_PASSWORD",
-                    "AWS_REGION",
-                ],
-            ),
-            (
-                &[("SLIPWAY_BUCKET", " "), ("AWS_SECRET_ACCESS_KEY", "k")],
-                &["PATH", "HOME", "LANG", "SLIPWAY_BUCKET"],
-            ),
-        ];
-        for (extra, expected) in cases {
-            let mut all = vars(&bot);
-            all.extend(vars(extra));
-            let got: Vec<String> = agent_env(all).into_iter().map(|(k, _)| k).collect();
-            assert_eq!(&got, expected, "with {extra:?}");
-        }
-    }
 }

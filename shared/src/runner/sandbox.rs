@@ -11,8 +11,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::wire::settings::Env;
-
 /// `off` runs steps without a sandbox (developers); fork pull requests are then refused.
 pub const SETTING: &str = "SLIPWAY_SANDBOX";
 
@@ -112,8 +110,9 @@ pub fn choose(setting: Option<&str>, probe: impl FnOnce() -> Result<PathBuf, Str
 }
 
 /// Decide once, at start: find `bwrap` on `PATH` and run `true` in the sandbox a step would get.
-pub fn detect(env: &Env) -> Sandbox {
-    choose(env.get(SETTING), probe)
+/// `setting` is [`SETTING`]'s value.
+pub fn detect(setting: Option<&str>) -> Sandbox {
+    choose(setting, probe)
 }
 
 fn probe() -> Result<PathBuf, String> {

@@ -1,47 +1,12 @@
 //! The forge clients the settings describe: GitHub (an App, or a token) and GitLab.
 
+#[cfg(feature = "forges")]
+use crate::forge::Forges;
 use crate::model::secret::Secret;
 use crate::wire::settings::{
     Env, SettingsError, GITHUB_API_URL, GITHUB_APP_ID, GITHUB_PRIVATE_KEY, GITHUB_TOKEN,
     GITLAB_TOKEN, GITLAB_URL,
 };
-
-/// The forges Slipway can talk to, as configured; either may be absent.
-#[cfg(feature = "forges")]
-#[derive(Default)]
-pub struct Forges {
-    pub github: Option<std::sync::Arc<crate::forge::github::GithubClient>>,
-    pub gitlab: Option<std::sync::Arc<crate::forge::gitlab::GitlabForge>>,
-    /// Git repositories on this machine (`slipway run`, `slipway comment`).
-    #[cfg(feature = "local")]
-    pub local: Option<crate::forge::local::LocalForge>,
-}
-
-#[cfg(feature = "forges")]
-impl Forges {
-    /// The forge an event came from, as the installation that sent it.
-    pub fn forge_for(
-        &self,
-        kind: crate::model::event::ForgeKind,
-        installation: Option<u64>,
-    ) -> Option<std::sync::Arc<dyn crate::forge::Forge>> {
-        use crate::model::event::ForgeKind;
-        match kind {
-            ForgeKind::Github => self
-                .github
-                .as_ref()
-                .map(|client| std::sync::Arc::new(client.forge(installation)) as _),
-            ForgeKind::Gitlab => self.gitlab.clone().map(|forge| forge as _),
-            #[cfg(feature = "local")]
-            ForgeKind::Local => self
-                .local
-                .clone()
-                .map(|forge| std::sync::Arc::new(forge) as _),
-            #[cfg(not(feature = "local"))]
-            ForgeKind::Local => None,
-        }
-    }
-}
 
 /// GitHub as an App (`SLIPWAY_GITHUB_APP_ID` + `SLIPWAY_GITHUB_PRIVATE_KEY`, preferred) or with
 /// `SLIPWAY_GITHUB_TOKEN`; GitLab with `SLIPWAY_GITLAB_TOKEN`.

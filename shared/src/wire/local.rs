@@ -10,10 +10,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::app::pipeline::{DeployPorts, Pipeline};
 use crate::artifacts::fs::FsStore;
 use crate::artifacts::ArtifactStore;
+use crate::forge::Forges;
 use crate::links::Links;
 use crate::runner::local::{Completion, LocalRunner};
+use crate::runner::sandbox;
 use crate::state::sqlite::SqliteState;
-use crate::wire::forges::Forges;
 use crate::wire::settings::{self, Env};
 use crate::BoxError;
 
@@ -40,7 +41,10 @@ pub async fn pipeline(
     ),
     BoxError,
 > {
-    let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
+    // Probe for the sandbox once, at start (`SLIPWAY_SANDBOX=off` skips it).
+    let sandbox = sandbox::detect(env.get(sandbox::SETTING));
+    let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"), sandbox);
+    runner.agent_env = agent_env(std::env::vars());
     // Steps never see the database, the artifacts and images, nor other runs.
     runner.hidden.push(data_dir.to_path_buf());
     runner.agent_args = agent_args(data_dir, links.as_ref().map(Links::base_url));
@@ -120,4 +124,117 @@ pub fn agent_args(data_dir: &Path, public_url: Option<&str>) -> Vec<String> {
         args.push(link_key_file(data_dir).display().to_string());
     }
     args
+}
+
+/// Settings the agent itself reads to store what a build makes (an S3 bucket, a registry and
+/// its credentials); webhook secrets and forge credentials are not among them.
+const AGENT_SETTINGS: [&str; 7] = [
+    settings::BUCKET,
+    settings::S3_ENDPOINT,
+    settings::REGISTRY,
+    settings::REGISTRY_USERNAME,
+    settings::REGISTRY_PASSWORD,
+    settings::REGISTRY_AUTH,
+    settings::ECR_CREATE_REPOSITORIES,
+];
+
+/// The agent's whole environment, chosen from `vars` (the bot's): what every program needs,
+/// the output settings, TLS trust for reaching them, and the AWS SDK's variables only when a
+/// bucket or registry needs them. The agent hands none of the settings to steps.
+fn agent_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let wants_aws = vars
+        .iter()
+        .any(|(k, v)| (k == settings::BUCKET || k == settings::REGISTRY) && !v.trim().is_empty());
+    let basics = [
+        "PATH",
+        "HOME",
+        "LANG",
+        "SOURCE_DATE_EPOCH",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ];
+    vars.into_iter()
+        .filter(|(k, _)| {
+            basics.contains(&k.as_str())
+                || AGENT_SETTINGS.contains(&k.as_str())
+                || (wants_aws && k.starts_with("AWS_"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_agent_gets_basics_and_output_settings_never_the_bots_secrets() {
+        let bot = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/home/bot"),
+            ("LANG", "C.UTF-8"),
+            ("SLIPWAY_GITHUB_WEBHOOK_SECRET", "s1"),
+            ("SLIPWAY_GITLAB_WEBHOOK_TOKEN", "s2"),
+            ("SLIPWAY_GITLAB_SIGNING_TOKEN", "s3"),
+            ("SLIPWAY_GITHUB_TOKEN", "s4"),
+            ("SLIPWAY_GITHUB_PRIVATE_KEY", "s5"),
+            ("SLIPWAY_GITLAB_TOKEN", "s6"),
+            ("SLIPWAY_REGISTRY_PASSWORD_ARN", "arn"),
+            ("DATABASE_URL", "postgres://secret"),
+            ("SSH_AUTH_SOCK", "/tmp/agent.sock"),
+            ("USER", "bot"),
+            ("TMPDIR", "/var/tmp"),
+        ];
+        // (what else the bot has, what the agent gets)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
+            (&[], &["PATH", "HOME", "LANG"]),
+            // AWS variables only when something the agent stores to needs them.
+            (&[("AWS_SECRET_ACCESS_KEY", "k")], &["PATH", "HOME", "LANG"]),
+            (
+                &[("SLIPWAY_BUCKET", "b"), ("AWS_SECRET_ACCESS_KEY", "k")],
+                &[
+                    "PATH",
+                    "HOME",
+                    "LANG",
+                    "SLIPWAY_BUCKET",
+                    "AWS_SECRET_ACCESS_KEY",
+                ],
+            ),
+            (
+                &[
+                    ("SLIPWAY_REGISTRY", "http://127.0.0.1:5000"),
+                    ("SLIPWAY_REGISTRY_USERNAME", "u"),
+                    ("SLIPWAY_REGISTRY_PASSWORD", "p"),
+                    ("AWS_REGION", "eu-west-1"),
+                ],
+                &[
+                    "PATH",
+                    "HOME",
+                    "LANG",
+                    "SLIPWAY_REGISTRY",
+                    "SLIPWAY_REGISTRY_USERNAME",
+                    "SLIPWAY_REGISTRY_PASSWORD",
+                    "AWS_REGION",
+                ],
+            ),
+            (
+                &[("SLIPWAY_BUCKET", " "), ("AWS_SECRET_ACCESS_KEY", "k")],
+                &["PATH", "HOME", "LANG", "SLIPWAY_BUCKET"],
+            ),
+        ];
+        for (extra, expected) in cases {
+            let mut all = vars(&bot);
+            all.extend(vars(extra));
+            let got: Vec<String> = agent_env(all).into_iter().map(|(k, _)| k).collect();
+            assert_eq!(&got, expected, "with {extra:?}");
+        }
+    }
 }
