@@ -149,6 +149,28 @@ async fn comments_by_slipway_and_without_commands_are_ignored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discussion_costs_no_forge_call() {
+    let h = Harness::new(SLIPWAY).await;
+    let sha = h.gh.commit(&[(".slipway.yml", CONFIG)]).await;
+    h.pull_request_head(&sha, false, 1).await;
+    let before = h.gh.request_count().await;
+    let discussion = [
+        "- first point\n- second point",
+        "> /deploy production\n\nwhy?",
+        "# Plan\n\n* step one\n\n```\n/build\n```",
+        "/lgtm",
+    ];
+    for (id, body) in (10..).zip(discussion) {
+        h.comment(id, "writer", body).await;
+    }
+    assert_eq!(
+        h.gh.request_count().await,
+        before,
+        "a comment without a command was read from the forge"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_running_build() {
     let mut h = Harness::new(SLIPWAY).await;
     let slow = "version: 1\nbuild:\n  steps:\n    - run: sleep 30\n";

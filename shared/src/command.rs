@@ -157,6 +157,43 @@ pub fn parse(body: &str, prefix: &str, environments: &[&str]) -> Commands {
     out
 }
 
+/// Whether `body` could hold a command under any prefix a configuration may choose (one to
+/// three symbols): decided from the text alone, before any forge call, so that ordinary
+/// discussion (lists, quotes, headings, code) costs no API request and no configuration read.
+pub fn may_hold_command(body: &str) -> bool {
+    if body.len() > MAX_COMMENT_BYTES {
+        return false;
+    }
+    let body = body.replace("\r\n", "\n").replace('\r', "\n");
+    command_lines(&body).into_iter().any(|line| {
+        let Some(first) = line.split_whitespace().next() else {
+            return false;
+        };
+        if first.eq_ignore_ascii_case(NAMESPACE) {
+            return true;
+        }
+        let word = first.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let prefix_len = first.chars().count() - word.chars().count();
+        (1..=MAX_PREFIX_CHARS).contains(&prefix_len)
+            && COMMAND_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+    })
+}
+
+/// Every word `parse_line` takes as a command (after the prefix).
+const COMMAND_WORDS: [&str; 8] = [
+    "build",
+    "retest",
+    "cancel",
+    "status",
+    "help",
+    "ok-to-test",
+    "deploy",
+    "rollback",
+];
+
+/// The longest `commands.prefix` a configuration may set (`config.rs` checks it).
+pub const MAX_PREFIX_CHARS: usize = 3;
+
 /// The lines that begin with plain paragraph text: only those can hold a command.
 fn command_lines(body: &str) -> Vec<&str> {
     let mut excluded = 0usize; // depth inside constructs whose text never holds commands

@@ -253,7 +253,10 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         None => Commands::default(),
         Some(c) => {
             let prefix = c.prefix.value.trim().to_owned();
-            if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_alphanumeric) {
+            if prefix.is_empty()
+                || prefix.chars().count() > crate::command::MAX_PREFIX_CHARS
+                || prefix.chars().any(char::is_alphanumeric)
+            {
                 return Err(at(
                     &c.prefix.referenced,
                     "commands.prefix must be 1 to 3 symbols, like \"/\"".into(),

@@ -182,6 +182,11 @@ impl FakeGithub {
             .collect()
     }
 
+    /// How many requests the fake has answered so far, of any kind.
+    pub async fn request_count(&self) -> usize {
+        self.server.received_requests().await.unwrap().len()
+    }
+
     pub async fn comments(&self, pr: u64) -> Vec<String> {
         self.requests(&format!("{REPO}/issues/{pr}/comments"), "POST")
             .await

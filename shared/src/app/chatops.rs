@@ -107,16 +107,6 @@ impl Context<'_> {
     }
 }
 
-/// Cheap test before any forge call: does any line start like a command at all?
-fn may_hold_commands(body: &str) -> bool {
-    body.lines().any(|line| {
-        line.trim_start()
-            .chars()
-            .next()
-            .is_some_and(|c| !c.is_alphanumeric() && !c.is_whitespace())
-    })
-}
-
 impl<S: StateStore, R: Runner> Pipeline<S, R> {
     pub(super) async fn handle_comment(
         &self,
@@ -133,7 +123,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         else {
             return Ok(());
         };
-        let Some(body) = comment.body.as_deref().filter(|b| may_hold_commands(b)) else {
+        let Some(body) = comment
+            .body
+            .as_deref()
+            .filter(|b| command::may_hold_command(b))
+        else {
             return Ok(());
         };
         if comment.author.is_bot

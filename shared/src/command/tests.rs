@@ -265,3 +265,58 @@ fn help_covers_every_command() {
     let help: Vec<&str> = Command::HELP.iter().map(|i| i.usage).collect();
     assert_eq!(usages, help, "each command has its own help entry");
 }
+
+#[test]
+fn comments_are_screened_for_commands_from_their_text_alone() {
+    let cases: &[(&str, bool)] = &[
+        ("/deploy staging", true),
+        ("  /BUILD", true),
+        ("!!rollback production", true),
+        ("Looks good.\n\n/ok-to-test", true),
+        ("/slipway deploy staging", true),
+        ("/slipway", true),
+        ("LGTM", false),
+        ("- first point\n- second point", false),
+        ("> quoted text\n\nreply", false),
+        ("> /deploy production", false),
+        ("```\n/deploy production\n```", false),
+        ("    /deploy production", false),
+        ("# Heading\n\n* bullet", false),
+        ("/lgtm", false),
+        ("////deploy staging", false),
+        ("please /deploy staging", false),
+        ("", false),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(may_hold_command(body), *expected, "{body:?}");
+    }
+    let oversized = "/deploy staging\n".repeat(MAX_COMMENT_BYTES / 8);
+    assert!(!may_hold_command(&oversized));
+}
+
+#[test]
+fn whatever_parses_as_a_command_passes_the_screen() {
+    let bodies = [
+        "/deploy staging",
+        "/retest",
+        "%%help",
+        "/slipway status",
+        "/ok-to-test abc1234",
+        "/rollback production abc1234",
+        "/deploy nowhere",
+    ];
+    for prefix in ["/", "%%", "!!!"] {
+        for body in bodies {
+            let body = body
+                .replacen('/', prefix, 1)
+                .replace("%%help", &format!("{prefix}help"));
+            let parsed = parse(&body, prefix, ENVS);
+            if !parsed.commands.is_empty() {
+                assert!(
+                    may_hold_command(&body),
+                    "{body:?} parsed but was screened out"
+                );
+            }
+        }
+    }
+}
