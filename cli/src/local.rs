@@ -21,7 +21,7 @@ use slipway::model::status::RunStatus;
 use slipway::runner::local::{read_output, Completion, LocalRunner};
 use slipway::state::sqlite::SqliteState;
 use slipway::state::StateStore;
-use slipway::wire::settings::Env;
+use slipway::wire::settings::{self, Env};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::progress::{follow_steps, print_summary};
@@ -178,6 +178,7 @@ impl Local {
             slipway::wire::local::pipeline(&data_dir, agent, forges, None, &env)
                 .await
                 .map_err(anyhow::Error::from_boxed)?;
+        slipway::app::local::recover(&pipeline, settings::run_retention(&env)?).await;
         Ok(Local {
             forge,
             repo,

@@ -102,7 +102,19 @@ async fn start_pipeline(
     if let Sandbox::Off(why) = pipeline.runner.sandbox() {
         tracing::warn!("{}", slipway::render::unsandboxed_warning(why));
     }
+    let keep = settings::run_retention(env)?;
+    local::recover(&pipeline, keep).await;
     let pipeline = Arc::new(pipeline);
+    if let Some(keep) = keep {
+        let pruner = Arc::clone(&pipeline);
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                pruner.runner.prune(keep);
+            }
+        });
+    }
     let worker = Arc::clone(&pipeline);
     tokio::spawn(async move { local::work_queue(&worker, &queue).await });
     let reporter = Arc::clone(&pipeline);

@@ -1,57 +1,12 @@
 //! `slipway serve` and `slipway send`, run as an operator would, against a fake GitHub: a signed
 //! pull request event becomes a pending check, then a final check and the sticky comment.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use slipway_testkit::github::FakeGithub;
-
-const SECRET: &str = "serve-test-secret";
+use slipway_testkit::serve::{free_port, ServeProcess, SERVE_SECRET as SECRET};
 const CONFIG: &str = "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n  artifacts:\n    - README.md\n";
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_serve(gh: &FakeGithub, port: u16) -> Serve {
-    let child = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(gh.tmp.path().join("data"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SLIPWAY_GITHUB_WEBHOOK_SECRET", SECRET)
-        .env("SLIPWAY_GITHUB_TOKEN", "ghp_serve-test")
-        .env("SLIPWAY_GITHUB_API_URL", gh.server.uri())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "slipway serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Serve(child)
-}
 
 fn send(port: u16, file: &std::path::Path, secret: &str) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
@@ -86,7 +41,8 @@ async fn a_signed_pull_request_event_is_built_and_reported() {
     std::fs::write(&file, serde_json::to_vec(&payload).unwrap()).unwrap();
 
     let port = free_port();
-    let _serve = start_serve(&gh, port);
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_slipway"));
+    let _serve = ServeProcess::start(binary, &gh, &gh.tmp.path().join("data"), port, &[]);
     let (ok, answer) = send(port, &file, SECRET);
     assert!(ok, "{answer}");
     assert!(answer.starts_with("202 "), "{answer}");

@@ -15,6 +15,7 @@ pub mod harness;
 pub mod moto;
 pub mod openapi;
 pub mod registry;
+pub mod serve;
 pub mod store;
 pub mod webhook;
 

@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::pipeline::{Outcome, Pipeline};
+use crate::model::status::RunStatus;
 use crate::queue::local::LocalQueue;
-use crate::runner::local::{read_output, Completion};
+use crate::runner::local::{read_output, Completion, Leftover, LocalRunner};
 use crate::runner::Runner;
 use crate::state::StateStore;
 
@@ -99,6 +100,59 @@ pub async fn sweep_every<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, pe
             Ok(0) => {}
             Ok(swept) => tracing::warn!(swept, "failed runs that never reported"),
             Err(error) => tracing::error!(%error, "sweeping failed"),
+        }
+    }
+}
+
+/// At start: finish every local build a dead runner left behind (`kill -9`, a crash, a reboot).
+/// Its processes are killed first; then it is reported from what it wrote — its result if it
+/// got that far, else as lost — so its check does not stay pending. How many were finished.
+pub async fn finish_interrupted<S: StateStore>(
+    pipeline: &Pipeline<S, LocalRunner>,
+) -> Result<usize, crate::BoxError> {
+    let mut finished = 0;
+    for run in pipeline.state.unfinished_runs().await? {
+        let local = run
+            .runner_ref
+            .as_deref()
+            .is_some_and(|r| r.starts_with("local:"));
+        if !local || pipeline.runner.running().contains(&run.id) {
+            continue;
+        }
+        let killed = match pipeline.runner.reap(&run.id) {
+            Leftover::Owned => continue,
+            Leftover::Reaped(killed) => killed,
+        };
+        tracing::warn!(run = %run.id, killed, "finishing a build whose runner stopped");
+        let (result, log_tail) = read_output(&pipeline.runner.out_dir(&run.id));
+        let runner_status = result.is_none().then_some(RunStatus::Lost);
+        let outcome = Outcome {
+            result,
+            runner_status,
+            log_tail,
+        };
+        match pipeline.report(&run.id, outcome).await {
+            Ok(()) => finished += 1,
+            Err(error) => {
+                tracing::error!(run = %run.id, %error, "finishing an interrupted build failed")
+            }
+        }
+    }
+    Ok(finished)
+}
+
+/// What a runner does when it starts on a data directory: finish the builds a dead predecessor
+/// left, then remove build directories older than `keep` (`None` keeps them).
+pub async fn recover<S: StateStore>(pipeline: &Pipeline<S, LocalRunner>, keep: Option<Duration>) {
+    match finish_interrupted(pipeline).await {
+        Ok(0) => {}
+        Ok(finished) => tracing::warn!(finished, "finished builds a stopped runner left"),
+        Err(error) => tracing::error!(%error, "finding builds a stopped runner left failed"),
+    }
+    if let Some(keep) = keep {
+        let removed = pipeline.runner.prune(keep);
+        if removed > 0 {
+            tracing::info!(removed, "removed old build directories");
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod text;
 #[cfg(feature = "forges")]
 pub use installed::Forges;
 
+#[cfg(feature = "forges")]
 use std::fmt;
 use std::path::Path;
 

@@ -29,6 +29,7 @@ use sha2::{Digest as _, Sha256};
 pub use name::ImageName;
 
 use crate::model::image::Platform;
+#[cfg(feature = "image")]
 use crate::model::image::PublishedImage;
 #[cfg(feature = "image")]
 use crate::BoxError;

@@ -131,15 +131,25 @@ pub async fn run(
         log.flush().await?;
         let step_started = Instant::now();
         let output = std::fs::OpenOptions::new().append(true).open(&log_path)?;
-        let mut child = step_command(&step.run, &step_dir, confinement)
+        let mut command = step_command(&step.run, &step_dir, confinement);
+        command
             .env_clear()
             .envs(&env)
             .stdin(Stdio::null())
             .stdout(Stdio::from(output.try_clone()?))
             .stderr(Stdio::from(output))
             .process_group(0)
-            .kill_on_drop(true)
-            .spawn()?;
+            .kill_on_drop(true);
+        // SAFETY: between fork and exec only prctl, which is async-signal-safe.
+        unsafe {
+            // A step dies with the agent (killed itself when its runner died); what the step
+            // started in turn is found by the agent's session after a restart.
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn()?;
         let pid = child.id();
         let (status, exit_code) = tokio::select! {
             exit = child.wait() => {

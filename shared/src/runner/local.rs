@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::agent::kill_group;
 
+use super::procs;
 use super::sandbox::Sandbox;
 use super::Runner;
 use crate::forge::Forge;
@@ -31,6 +32,19 @@ use crate::BoxError;
 const OVERRUN_GRACE: Duration = Duration::from_secs(60);
 /// How long a cancelled agent gets to stop its step and write its result.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
+
+/// The file in a run's directory naming who runs it: the runner's and the agent's pid and start
+/// time, so a later `serve` or `slipway run` can tell a build whose runner died from another's.
+const OWNER_FILE: &str = "owner";
+
+/// What a restart found of a build a runner started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    /// Its runner (another `serve` or `slipway run` on this data directory) is alive: not ours.
+    Owned,
+    /// Its runner died; this many of its processes were still running and are now killed.
+    Reaped(usize),
+}
 
 /// A local build ended (however it ended); its output is in `out_dir`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +103,46 @@ impl LocalRunner {
         self.workspace.join(&id.0)
     }
 
+    /// Where a build's agent writes its log and result.
+    pub fn out_dir(&self, id: &RunId) -> PathBuf {
+        self.run_dir(id).join("out")
+    }
+
+    /// Stop what is left of a build this runner did not start (its runner died: `kill -9`, a
+    /// crash, a reboot), unless the runner that started it is still alive.
+    pub fn reap(&self, id: &RunId) -> Leftover {
+        let owner = std::fs::read_to_string(self.run_dir(id).join(OWNER_FILE)).unwrap_or_default();
+        let Some([runner, runner_started, agent, agent_started]) = parse_owner(&owner) else {
+            return Leftover::Reaped(0); // it never got as far as starting an agent
+        };
+        let runner = runner as i32;
+        if runner != std::process::id() as i32 && procs::is_alive(runner, runner_started) {
+            return Leftover::Owned;
+        }
+        Leftover::Reaped(procs::kill_session(agent as i32, agent_started))
+    }
+
+    /// Remove the directories of builds that ended more than `keep` ago (by their last
+    /// change); a running build's never. How many were removed.
+    pub fn prune(&self, keep: Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.workspace) else {
+            return 0;
+        };
+        let running = self.running();
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let id = RunId(entry.file_name().to_string_lossy().into_owned());
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|changed| changed.elapsed().is_ok_and(|age| age > keep));
+            if old && !running.contains(&id) && self.reap(&id) != Leftover::Owned {
+                removed += usize::from(std::fs::remove_dir_all(entry.path()).is_ok());
+            }
+        }
+        removed
+    }
+
     /// How steps run here, for `serve` to say so at start.
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
@@ -108,6 +162,22 @@ impl LocalRunner {
         }
         Ok(args)
     }
+}
+
+fn write_owner(dir: &Path, agent: u32) -> std::io::Result<()> {
+    let started = |pid: u32| procs::stat(pid as i32).map_or(0, |s| s.started);
+    let runner = std::process::id();
+    let line = format!("{runner} {} {agent} {}\n", started(runner), started(agent));
+    std::fs::write(dir.join(OWNER_FILE), line)
+}
+
+fn parse_owner(text: &str) -> Option<[u64; 4]> {
+    let numbers: Vec<u64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    numbers.try_into().ok()
 }
 
 fn signal(pid: u32, signal: i32) {
@@ -131,13 +201,14 @@ impl Runner for LocalRunner {
         if dir.exists() {
             tokio::fs::remove_dir_all(&dir).await?;
         }
-        let (src, out) = (dir.join("src"), dir.join("out"));
+        let (src, out) = (dir.join("src"), self.out_dir(&job.run_id));
         tokio::fs::create_dir_all(&out).await?;
         forge.download_source(repo, &job.sha, &src).await?;
         let job_file = dir.join("job.json");
         tokio::fs::write(&job_file, serde_json::to_vec_pretty(job)?).await?;
         let agent_log = std::fs::File::create(dir.join("agent.log"))?;
-        let mut child = tokio::process::Command::new(&self.agent)
+        let mut command = tokio::process::Command::new(&self.agent);
+        command
             .env_clear()
             .envs(self.agent_env.iter().cloned())
             .arg("agent")
@@ -151,10 +222,22 @@ impl Runner for LocalRunner {
             .args(self.sandbox_args()?)
             .stdin(Stdio::null())
             .stdout(Stdio::from(agent_log.try_clone()?))
-            .stderr(Stdio::from(agent_log))
-            .process_group(0)
-            .spawn()?;
+            .stderr(Stdio::from(agent_log));
+        // SAFETY: between fork and exec only async-signal-safe calls: setsid and prctl.
+        unsafe {
+            command.pre_exec(|| {
+                // Its own session: everything the build starts can be found and killed by it,
+                // after a restart too. And it dies with the runner rather than run on unowned.
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn()?;
         let pid = child.id().ok_or("the agent exited at once")?;
+        write_owner(&dir, pid)?;
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -219,4 +302,57 @@ pub fn read_output(out_dir: &Path) -> (Option<crate::model::job::BuildResult>, O
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let tail = super::agent::log_tail(&out_dir.join(crate::model::job::LOG_FILE), 40, 64 * 1024);
     (result, tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(dir: &Path, by: Duration) {
+        let when = std::time::SystemTime::now() - by;
+        std::fs::File::open(dir)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+
+    #[test]
+    fn old_build_directories_go_unless_a_live_runner_owns_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (runner, _completions) = LocalRunner::new(
+            "/nonexistent/slipway".into(),
+            tmp.path().to_path_buf(),
+            Sandbox::Off(crate::runner::sandbox::Unsandboxed::Disabled),
+        );
+        let week = Duration::from_secs(7 * 86_400);
+        let [old, fresh, owned] = ["old", "fresh", "owned"].map(|id| {
+            let dir = runner.run_dir(&RunId(id.into()));
+            std::fs::create_dir_all(dir.join("out")).unwrap();
+            dir
+        });
+        // Owned by a live process that is not this one: init, as it is now.
+        let init = procs::stat(1).unwrap();
+        std::fs::write(
+            owned.join(OWNER_FILE),
+            format!("1 {} 1 {}\n", init.started, init.started),
+        )
+        .unwrap();
+        age(&old, week * 2);
+        age(&owned, week * 2);
+        age(&fresh, Duration::from_secs(60));
+
+        assert_eq!(runner.prune(week), 1);
+        assert!(!old.exists());
+        assert!(fresh.exists() && owned.exists());
+        assert_eq!(runner.reap(&RunId("owned".into())), Leftover::Owned);
+        assert_eq!(runner.reap(&RunId("fresh".into())), Leftover::Reaped(0));
+    }
+
+    #[test]
+    fn owner_files_hold_four_numbers() {
+        assert_eq!(parse_owner("1 2 3 4\n"), Some([1, 2, 3, 4]));
+        for bad in ["", "1 2 3", "1 2 3 4 5", "1 2 x 4"] {
+            assert_eq!(parse_owner(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -6,6 +6,8 @@ pub mod agent;
 pub mod codebuild;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "local")]
+pub mod procs;
 pub mod sandbox;
 pub mod scope;
 

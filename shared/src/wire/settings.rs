@@ -49,6 +49,10 @@ pub const REGISTRY_PASSWORD: &str = "SLIPWAY_REGISTRY_PASSWORD";
 pub const REGISTRY_AUTH: &str = "SLIPWAY_REGISTRY_AUTH";
 /// `true` to create missing ECR repositories (scan on push) at the first push.
 pub const ECR_CREATE_REPOSITORIES: &str = "SLIPWAY_ECR_CREATE_REPOSITORIES";
+/// On one machine: days a finished build's directory (checkout, log) is kept; 0 keeps them all.
+pub const RUN_RETENTION_DAYS: &str = "SLIPWAY_RUN_RETENTION_DAYS";
+/// Kept when the setting is absent: a month of logs is what a person looks back at.
+pub const DEFAULT_RUN_RETENTION_DAYS: u64 = 30;
 
 /// Settings that hold secrets; each may instead be given as `<NAME>_ARN` (Secrets Manager).
 pub fn secret_env_names() -> [&'static str; 9] {
@@ -169,6 +173,18 @@ fn github_secrets(
     }
 }
 
+/// How long finished build directories are kept; `None` keeps them forever.
+pub fn run_retention(env: &Env) -> Result<Option<std::time::Duration>, SettingsError> {
+    let days = match env.get(RUN_RETENTION_DAYS) {
+        None => DEFAULT_RUN_RETENTION_DAYS,
+        Some(value) => value.trim().parse().map_err(|_| SettingsError::Invalid {
+            name: RUN_RETENTION_DAYS,
+            reason: "must be a whole number of days (0 keeps every run)".into(),
+        })?,
+    };
+    Ok((days > 0).then(|| std::time::Duration::from_secs(days * 24 * 60 * 60)))
+}
+
 /// The key that signs links, when `SLIPWAY_LINK_KEY` is set (as bytes, taken whole).
 pub fn link_key(env: &Env) -> Result<Option<crate::links::LinkKey>, SettingsError> {
     env.get(LINK_KEY)
@@ -215,6 +231,26 @@ mod tests {
         assert!(ingress.secrets.gitlab_token.unwrap().matches(b"tok"));
         assert_eq!(ingress.secrets.gitlab_signing.unwrap().key(), b"hi");
         assert_eq!(ingress.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn run_retention_is_days_with_a_default_and_zero_keeps_all() {
+        // (setting, days kept: `Some(None)` keeps all, `None` is refused)
+        let cases: &[(Option<&str>, Option<Option<u64>>)] = &[
+            (None, Some(Some(30))),
+            (Some("7"), Some(Some(7))),
+            (Some(" 1 "), Some(Some(1))),
+            (Some("0"), Some(None)),
+            (Some("-1"), None),
+            (Some("a week"), None),
+        ];
+        for (value, expected) in cases {
+            let env = Env::from_pairs(value.map(|v| (RUN_RETENTION_DAYS, v)));
+            let days = run_retention(&env)
+                .ok()
+                .map(|kept| kept.map(|d| d.as_secs() / 86_400));
+            assert_eq!(days, *expected, "{value:?}");
+        }
     }
 
     #[test]
