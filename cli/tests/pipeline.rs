@@ -196,6 +196,42 @@ async fn the_sweeper_fails_a_build_that_never_reported() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forge_that_refuses_never_blocks_the_sweep() {
+    let h = Harness::new(SLIPWAY).await;
+    let sha = h.gh.commit(&[(".slipway.yml", PASSING)]).await;
+    // Older, so first in every sweep: a repository the fake GitHub answers 404 for.
+    let mut gone = lost_run(&sha);
+    gone.id = RunId("gone-run".into());
+    gone.repo.full_name = "deleted/repository".into();
+    gone.created_at -= 60;
+    let lost = lost_run(&sha);
+    h.pipeline.state.insert_run(&gone).await.unwrap();
+    h.pipeline.state.insert_run(&lost).await.unwrap();
+
+    assert_eq!(h.pipeline.sweep(SystemTime::now()).await.unwrap(), 1);
+    let finished = h.pipeline.state.get_run(&lost.id).await.unwrap().unwrap();
+    assert_eq!(finished.status, RunStatus::Lost);
+    assert_eq!(
+        h.gh.statuses(&sha).await.len(),
+        1,
+        "the reachable run got its check"
+    );
+    let refused = h.pipeline.state.get_run(&gone.id).await.unwrap().unwrap();
+    assert_eq!(
+        (refused.status, refused.sweep_attempts),
+        (RunStatus::Running, 1)
+    );
+
+    for _ in 2..=slipway::app::pipeline::SWEEP_ATTEMPTS {
+        assert_eq!(h.pipeline.sweep(SystemTime::now()).await.unwrap(), 0);
+    }
+    let abandoned = h.pipeline.state.get_run(&gone.id).await.unwrap().unwrap();
+    assert_eq!(abandoned.status, RunStatus::Lost);
+    assert!(abandoned.finished_at.is_some());
+    assert!(h.pipeline.state.unfinished_runs().await.unwrap().is_empty());
+}
+
 fn lost_run(sha: &CommitSha) -> slipway::model::run::Run {
     slipway::model::run::Run {
         id: RunId("lost-run".into()),
@@ -223,5 +259,6 @@ fn lost_run(sha: &CommitSha) -> slipway::model::run::Run {
         image: None,
         deployment: None,
         policy_changed: false,
+        sweep_attempts: 0,
     }
 }

@@ -303,5 +303,6 @@ pub fn green_build(sha: &CommitSha) -> slipway::model::run::Run {
         image: None,
         deployment: None,
         policy_changed: false,
+        sweep_attempts: 0,
     }
 }

@@ -51,6 +51,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::model:
         image: None,
         deployment: None,
         policy_changed: false,
+        sweep_attempts: 0,
     }
 }
 

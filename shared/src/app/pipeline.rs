@@ -28,6 +28,8 @@ use crate::BoxError;
 
 /// How long past its timeout a run may stay unfinished before the sweeper calls it lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(10 * 60);
+/// Sweeps that may fail to post a lost run's final check before the run is closed without one.
+pub const SWEEP_ATTEMPTS: u32 = 5;
 
 /// What deploys reach besides the forge and the state: the image store (tags), the artifact
 /// store (`current.json`), and AWS for the Lambda and ECS targets.
@@ -228,6 +230,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             image: None,
             deployment: None,
             policy_changed,
+            sweep_attempts: 0,
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {
@@ -403,26 +406,51 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 
     /// Fail every run left unfinished past its timeout plus [`SWEEP_GRACE`]. Returns how many.
+    /// Each run alone: one whose forge refuses (an uninstalled App, a deleted repository) is
+    /// logged and counted, and closed here without a check after [`SWEEP_ATTEMPTS`] sweeps; it
+    /// never stops the others from being finished.
     pub async fn sweep(&self, now: SystemTime) -> Result<usize, BoxError> {
         let now = unix_secs(now) as u64;
         let mut swept = 0;
-        for mut run in self.state.unfinished_runs().await? {
+        for run in self.state.unfinished_runs().await? {
             if now < run.created_at + run.timeout_secs + SWEEP_GRACE.as_secs() {
                 continue;
             }
-            if let Err(error) = self.runner.cancel(&run).await {
-                tracing::warn!(run = %run.id, %error, "stopping a lost build failed");
+            match self.sweep_one(run.clone(), now).await {
+                Ok(()) => swept += 1,
+                Err(error) => self.sweep_failed(run, now, &error).await,
             }
-            run.status = RunStatus::Lost;
-            run.finished_at = Some(now);
-            let outcome = Outcome {
-                result: None,
-                runner_status: Some(RunStatus::Lost),
-                log_tail: None,
-            };
-            self.finish(run, &outcome).await?;
-            swept += 1;
         }
         Ok(swept)
+    }
+
+    async fn sweep_one(&self, mut run: Run, now: u64) -> Result<(), BoxError> {
+        if let Err(error) = self.runner.cancel(&run).await {
+            tracing::warn!(run = %run.id, %error, "stopping a lost build failed");
+        }
+        run.status = RunStatus::Lost;
+        run.finished_at = Some(now);
+        let outcome = Outcome {
+            result: None,
+            runner_status: Some(RunStatus::Lost),
+            log_tail: None,
+        };
+        self.finish(run, &outcome).await
+    }
+
+    async fn sweep_failed(&self, mut run: Run, now: u64, error: &crate::BoxError) {
+        run.sweep_attempts += 1;
+        if run.sweep_attempts >= SWEEP_ATTEMPTS {
+            tracing::error!(run = %run.id, repo = %run.repo.full_name, %error, attempts = run.sweep_attempts,
+                "abandoning a lost run: its forge refused every final check");
+            run.status = RunStatus::Lost;
+            run.finished_at = Some(now);
+        } else {
+            tracing::warn!(run = %run.id, repo = %run.repo.full_name, %error, attempts = run.sweep_attempts,
+                "finishing a lost run failed; the next sweep tries again");
+        }
+        if let Err(error) = self.state.save_run(&run).await {
+            tracing::error!(run = %run.id, %error, "recording a failed sweep failed");
+        }
     }
 }

@@ -44,6 +44,9 @@ pub struct Run {
     /// default branch's: they take effect once merged, and the pull request is told so.
     #[serde(default)]
     pub policy_changed: bool,
+    /// How many sweeps failed to finish this lost run (its forge kept refusing the final check).
+    #[serde(default)]
+    pub sweep_attempts: u32,
 }
 
 impl Run {
@@ -93,6 +96,7 @@ mod tests {
             image: None,
             deployment: None,
             policy_changed: false,
+            sweep_attempts: 0,
         };
         assert_eq!(
             run.output_prefix(),

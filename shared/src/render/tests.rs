@@ -79,6 +79,7 @@ fn run(status: RunStatus) -> Run {
         image: None,
         deployment: None,
         policy_changed: false,
+        sweep_attempts: 0,
     }
 }
 

@@ -222,6 +222,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 environment: record.environment.clone(),
             }),
             policy_changed: false,
+            sweep_attempts: 0,
         };
         let mut env = environment.env.clone();
         env.insert("SLIPWAY_ENV".into(), record.environment.clone());
