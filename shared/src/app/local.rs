@@ -14,7 +14,7 @@ use crate::state::StateStore;
 
 /// A message is hidden this long while dispatch works on it; a crash makes it visible again.
 const VISIBILITY: Duration = Duration::from_secs(300);
-/// After this many failed attempts a message is dropped (and logged) instead of retried forever.
+/// After this many failed attempts a message is parked as a dead letter instead of retried.
 const MAX_ATTEMPTS: u32 = 5;
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
@@ -35,16 +35,20 @@ pub async fn work_queue<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, que
         };
         let span = tracing::info_span!("dispatch", delivery = %received.event.delivery, event = %received.event.event.name);
         let _entered = span.enter();
-        match pipeline.dispatch(&received.event).await {
-            Ok(()) => {}
+        let done = match pipeline.dispatch(&received.event).await {
+            Ok(()) => queue.ack(received.seq).await,
             Err(error) if received.attempts < MAX_ATTEMPTS => {
                 tracing::warn!(%error, attempt = received.attempts, "dispatch failed; it will be retried");
                 continue;
             }
-            Err(error) => tracing::error!(%error, "dispatch failed for good; dropping the event"),
-        }
-        if let Err(error) = queue.ack(received.seq).await {
-            tracing::error!(%error, "acknowledging a queued event failed");
+            Err(error) => {
+                tracing::error!(%error, attempts = received.attempts, "dispatch failed for good; the event is parked as a dead letter");
+                let reason = format!("dispatch failed {} times: {error}", received.attempts);
+                queue.park(received.seq, &reason, SystemTime::now()).await
+            }
+        };
+        if let Err(error) = done {
+            tracing::error!(%error, "settling a queued event failed");
         }
     }
 }
