@@ -232,6 +232,54 @@ async fn a_forge_that_refuses_never_blocks_the_sweep() {
     assert!(h.pipeline.state.unfinished_runs().await.unwrap().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_with_many_artifacts_keeps_its_run_small() {
+    use slipway::model::artifact::StoredFile;
+    use slipway::model::job::{BuildResult, PublishedArtifact};
+    let h = Harness::new(SLIPWAY).await;
+    let sha = h.gh.commit(&[(".slipway.yml", PASSING)]).await;
+    let run = lost_run(&sha);
+    h.pipeline.state.insert_run(&run).await.unwrap();
+    let artifacts = (0..500)
+        .map(|i| PublishedArtifact {
+            file: StoredFile {
+                path: format!("dist/part-{i:03}.bin"),
+                key: format!("artifacts/x/dist/part-{i:03}.bin"),
+                size: 1,
+                sha256: "e".repeat(64),
+                content_type: "application/octet-stream".into(),
+            },
+            link: Some(format!("https://example.com/{}", "x".repeat(1000))),
+        })
+        .collect();
+    let result = BuildResult {
+        run_id: run.id.clone(),
+        status: RunStatus::Succeeded,
+        steps: Vec::new(),
+        duration_ms: 1,
+        artifacts,
+        image: None,
+    };
+    let outcome = slipway::app::pipeline::Outcome {
+        result: Some(result),
+        runner_status: None,
+        log_tail: None,
+    };
+    h.pipeline.report(&run.id, outcome).await.unwrap();
+    let stored = h.pipeline.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Succeeded);
+    assert_eq!(
+        stored.artifacts.len(),
+        slipway::model::run::ARTIFACTS_ON_RUN
+    );
+    assert_eq!(stored.artifact_count, 500);
+    let size = serde_json::to_vec(&stored).unwrap().len();
+    assert!(
+        size < 100_000,
+        "a run of {size} bytes nears DynamoDB's 400 KB item"
+    );
+}
+
 fn lost_run(sha: &CommitSha) -> slipway::model::run::Run {
     slipway::model::run::Run {
         id: RunId("lost-run".into()),
@@ -260,5 +308,6 @@ fn lost_run(sha: &CommitSha) -> slipway::model::run::Run {
         deployment: None,
         policy_changed: false,
         sweep_attempts: 0,
+        artifact_count: 0,
     }
 }

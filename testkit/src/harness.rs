@@ -304,5 +304,6 @@ pub fn green_build(sha: &CommitSha) -> slipway::model::run::Run {
         deployment: None,
         policy_changed: false,
         sweep_attempts: 0,
+        artifact_count: 0,
     }
 }

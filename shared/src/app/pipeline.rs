@@ -231,6 +231,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             deployment: None,
             policy_changed,
             sweep_attempts: 0,
+            artifact_count: 0,
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {
@@ -346,11 +347,13 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         let result = outcome.result.as_ref().map(|r| r.status);
         run.status = crate::model::status::verdict(outcome.runner_status, result);
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
-        run.artifacts = outcome
-            .result
-            .as_ref()
-            .map(|r| r.artifacts.clone())
-            .unwrap_or_default();
+        let artifacts = outcome.result.as_ref().map_or(&[][..], |r| &r.artifacts);
+        run.artifact_count = artifacts.len();
+        run.artifacts = artifacts
+            .iter()
+            .take(crate::model::run::ARTIFACTS_ON_RUN)
+            .cloned()
+            .collect();
         run.image = outcome.result.as_ref().and_then(|r| r.image.clone());
         self.finish(run, &outcome).await
     }

@@ -10,6 +10,9 @@ use super::image::PublishedImage;
 use super::job::PublishedArtifact;
 use super::status::{CancelReason, RunStatus, Trigger};
 
+/// Artifacts a run keeps itself; a build with more is still whole in its manifest.
+pub const ARTIFACTS_ON_RUN: usize = 20;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
     pub id: RunId,
@@ -31,9 +34,13 @@ pub struct Run {
     pub timeout_secs: u64,
     /// The runner's own reference (CodeBuild build id, local process id).
     pub runner_ref: Option<String>,
-    /// What the build stored, as its result reported it.
+    /// What the build stored, as its result reported it: the first [`ARTIFACTS_ON_RUN`]; the
+    /// build's `manifest.json` lists them all. (A run is one DynamoDB item, at most 400 KB.)
     #[serde(default)]
     pub artifacts: Vec<PublishedArtifact>,
+    /// How many artifacts the build stored in all.
+    #[serde(default)]
+    pub artifact_count: usize,
     /// The image the build pushed, by digest: what deploys of this commit ship.
     #[serde(default)]
     pub image: Option<PublishedImage>,
@@ -63,41 +70,47 @@ impl Run {
     }
 }
 
+/// A running build of `octo/app` at `aaaa…`, for unit tests.
+#[cfg(test)]
+pub(crate) fn sample(id: &str) -> Run {
+    Run {
+        id: RunId(id.into()),
+        forge: ForgeKind::Github,
+        repo: Repo {
+            id: crate::model::event::RepoId("1".into()),
+            full_name: "octo/app".into(),
+            web_url: String::new(),
+            clone_url: String::new(),
+        },
+        installation_id: None,
+        sha: CommitSha::parse(&"a".repeat(40)).unwrap(),
+        git_ref: "main".into(),
+        pr: None,
+        trigger: Trigger::Push,
+        check_name: "slipway/build".into(),
+        check_id: None,
+        status: RunStatus::Running,
+        cancel_reason: None,
+        created_at: 0,
+        finished_at: None,
+        timeout_secs: 60,
+        runner_ref: None,
+        artifacts: Vec::new(),
+        image: None,
+        deployment: None,
+        policy_changed: false,
+        sweep_attempts: 0,
+        artifact_count: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn builds_and_deploys_keep_their_output_apart() {
-        let sha = CommitSha::parse(&"a".repeat(40)).unwrap();
-        let mut run = Run {
-            id: RunId("r1".into()),
-            forge: ForgeKind::Github,
-            repo: Repo {
-                id: crate::model::event::RepoId("1".into()),
-                full_name: "octo/app".into(),
-                web_url: String::new(),
-                clone_url: String::new(),
-            },
-            installation_id: None,
-            sha,
-            git_ref: "main".into(),
-            pr: None,
-            trigger: Trigger::Push,
-            check_name: "slipway/build".into(),
-            check_id: None,
-            status: RunStatus::Running,
-            cancel_reason: None,
-            created_at: 0,
-            finished_at: None,
-            timeout_secs: 60,
-            runner_ref: None,
-            artifacts: Vec::new(),
-            image: None,
-            deployment: None,
-            policy_changed: false,
-            sweep_attempts: 0,
-        };
+        let mut run = sample("r1");
         assert_eq!(
             run.output_prefix(),
             format!("artifacts/github/octo/app/{}/r1/", "a".repeat(40))

@@ -255,3 +255,17 @@ pub fn policy_change_note() -> String {
      apply.\n"
         .into()
 }
+
+/// The last log line of a build whose `result.json` is over the size a report reads.
+pub fn result_too_large(cap_bytes: u64) -> String {
+    format!(
+        "slipway: the build's result.json is larger than {} MiB, so it was not read; the build is counted as failed",
+        cap_bytes >> 20
+    )
+}
+
+/// The last log line of a build whose `result.json` is not a result.
+pub fn result_invalid() -> String {
+    "slipway: the build's result.json is not a valid result, so the build is counted as failed"
+        .into()
+}

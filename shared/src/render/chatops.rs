@@ -227,6 +227,12 @@ fn builds_status(runs: &[Run]) -> String {
             };
             text.push_str(&format!("- {shown} — sha256 `{}`\n", artifact.file.sha256));
         }
+        let more = latest.artifact_count.saturating_sub(latest.artifacts.len());
+        if more > 0 {
+            text.push_str(&format!(
+                "- and {more} more, listed in the build's `manifest.json`\n"
+            ));
+        }
     }
     if let Some(latest) = runs.iter().rev().find(|r| r.image.is_some()) {
         text.push_str(&format!("\nImage of `{}`:", latest.sha.short()));
