@@ -209,6 +209,7 @@ async fn a_deploy_abandoned_by_a_dead_function_is_failed_by_the_next_one() {
         url: None,
         created_ms: 1_000,
         finished_at: None,
+        applied: false,
     };
     h.pipeline.state.save_deployment(&abandoned).await.unwrap();
     h.comment(2, "writer", "/deploy staging").await;

@@ -75,6 +75,14 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// Whether applying it changes what runs before the tag moves (Lambda, ECS): a failure after
+    /// that leaves the new version running.
+    pub fn changes_what_runs(&self) -> bool {
+        matches!(self, Target::Lambda { .. } | Target::Ecs { .. })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Requirement {

@@ -4,19 +4,16 @@
 //! runs one lives in `app::deploy`; this module decides and describes.
 
 use crate::config::Environment;
-use crate::model::deploy::DeployStatus;
 use crate::model::deploy::DeploymentRecord;
 
-/// The deployment a rollback goes back to: the named commit's last successful deployment, or
-/// the one before the current. `history` is oldest first.
+/// The deployment a rollback goes back to: the named commit's last live deployment, or the one
+/// before the current. `history` is oldest first; "live" counts deployments that were applied
+/// even if recording them failed afterwards, so a rollback never skips what actually ran.
 pub fn rollback_target<'a>(
     history: &'a [DeploymentRecord],
     sha_prefix: Option<&str>,
 ) -> Option<&'a DeploymentRecord> {
-    let mut good = history
-        .iter()
-        .rev()
-        .filter(|d| d.status == DeployStatus::Succeeded);
+    let mut good = history.iter().rev().filter(|d| d.is_live());
     match sha_prefix {
         Some(prefix) => good.find(|d| d.sha.as_str().starts_with(prefix)),
         None => {
@@ -26,12 +23,9 @@ pub fn rollback_target<'a>(
     }
 }
 
-/// The environment's last successful deployment.
+/// What the environment runs: its last deployment that succeeded or was applied.
 pub fn current(history: &[DeploymentRecord]) -> Option<&DeploymentRecord> {
-    history
-        .iter()
-        .rev()
-        .find(|d| d.status == DeployStatus::Succeeded)
+    history.iter().rev().find(|d| d.is_live())
 }
 
 /// The environments a green build of `branch` deploys to.

@@ -162,6 +162,7 @@ pub fn sample_deployment(
         url: None,
         created_ms,
         finished_at: None,
+        applied: false,
     }
 }
 

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::model::deploy::DeployStatus;
 use crate::config::Target;
 use crate::model::deploy::check_name;
 use crate::model::deploy::environment_tag;
@@ -46,6 +47,7 @@ fn record(sha: char, status: DeployStatus) -> DeploymentRecord {
         url: None,
         created_ms: 0,
         finished_at: None,
+        applied: false,
     }
 }
 
@@ -75,6 +77,25 @@ fn rollback_goes_to_the_previous_good_deployment_or_the_named_one() {
     assert!(rollback_target(&[], None).is_none());
     assert_eq!(current(&history).unwrap().id, "d-d");
     assert!(current(&history[2..3]).is_none());
+}
+
+#[test]
+fn a_deploy_applied_before_its_bookkeeping_failed_is_what_runs() {
+    use DeployStatus::*;
+    // b reached Lambda, then moving its tag failed: b runs, so a rollback goes to a.
+    let mut applied = record('b', Failed);
+    applied.applied = true;
+    let history = [record('a', Succeeded), applied, record('c', Failed)];
+    assert_eq!(current(&history).unwrap().id, "d-b");
+    assert_eq!(rollback_target(&history, None).unwrap().id, "d-a");
+    assert_eq!(
+        rollback_target(&history, Some("bbbbbbb")).unwrap().id,
+        "d-b"
+    );
+    // Without the mark, the failed record is skipped and the rollback would target nothing.
+    let unmarked = [record('a', Succeeded), record('b', Failed)];
+    assert_eq!(current(&unmarked).unwrap().id, "d-a");
+    assert!(rollback_target(&unmarked, None).is_none());
 }
 
 #[test]

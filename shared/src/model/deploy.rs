@@ -77,6 +77,18 @@ pub struct DeploymentRecord {
     pub created_ms: u64,
     /// Unix seconds.
     pub finished_at: Option<u64>,
+    /// The target runs this version now (the Lambda alias or ECS service moved, the deploy steps
+    /// passed), even if a later step (the tag, `current.json`) failed: rollback starts from it.
+    #[serde(default)]
+    pub applied: bool,
+}
+
+impl DeploymentRecord {
+    /// What the environment runs: a successful deployment, or one applied whose bookkeeping
+    /// failed afterwards.
+    pub fn is_live(&self) -> bool {
+        self.status == DeployStatus::Succeeded || self.applied
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

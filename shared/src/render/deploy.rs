@@ -140,6 +140,11 @@ pub fn deployment_comment(record: &DeploymentRecord, tag_only_target: bool) -> S
     text
 }
 
+/// A deploy's failure reason when the target already runs the new version.
+pub fn applied_but(reason: &str) -> String {
+    format!("the new version is running, but {reason}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +190,7 @@ mod tests {
             url: Some("https://staging.example".into()),
             created_ms: 0,
             finished_at: None,
+            applied: false,
         }
     }
 

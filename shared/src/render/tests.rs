@@ -356,6 +356,7 @@ fn deployment(status: DeployStatus, kind: DeployKind, previous: bool) -> Deploym
         url: Some("https://staging.example.com".into()),
         created_ms: 1_700_000_000_000,
         finished_at: None,
+        applied: false,
     }
 }
 

@@ -133,11 +133,13 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             url: environment.url.clone(),
             created_ms: unix_ms(now),
             finished_at: None,
+            applied: false,
         };
         match self.begin(forge, environment, &mut record).await {
             Ok(true) => Ok(Started::Running(Box::new(record))),
             Ok(false) => {
                 let applied = self.apply(environment, &record).await;
+                record.applied = applied.is_ok() && environment.target.changes_what_runs();
                 let done = self.complete(forge, environment, record, applied).await?;
                 Ok(Started::Done(Box::new(done)))
             }
@@ -415,6 +417,8 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             RunStatus::Lost => Err(Failure::public("the deploy steps never reported back")),
             _ => Err(Failure::public("a deploy step failed; see the log")),
         };
+        let mut record = record;
+        record.applied = result.is_ok();
         self.complete(forge.as_ref(), &environment, record, result)
             .await
             .map(drop)
@@ -437,7 +441,13 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             Err(_) => DeployStatus::Failed,
         };
         // What may be posted; AWS's and Slipway's own error text goes to the log only.
-        record.reason = result.err().map(|f| f.into_public(&record.id));
+        record.reason = result.err().map(|f| {
+            let reason = f.into_public(&record.id);
+            match record.applied {
+                true => render::applied_but(&reason),
+                false => reason,
+            }
+        });
         record.finished_at = Some(unix_secs(SystemTime::now()) as u64);
         let saved = self.state.save_deployment(&record).await;
         let published = self.publish(forge, environment, &record).await;
