@@ -52,7 +52,7 @@ pub async fn work_queue<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, que
 pub async fn report_completion<S: StateStore, R: Runner>(
     pipeline: &Pipeline<S, R>,
     done: &Completion,
-) -> Result<(), crate::BoxError> {
+) -> Result<(), super::PipelineError> {
     let (result, log_tail) = read_output(&done.out_dir);
     pipeline
         .report(

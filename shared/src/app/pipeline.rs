@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::repo_config::{self, InForce, Loaded};
+use super::PipelineError;
 use crate::artifacts::ArtifactStore;
 use crate::config::Config;
 use crate::forge::{sticky_marker, upsert_sticky_comment, Forge};
@@ -24,7 +25,6 @@ use crate::render;
 use crate::runner::Runner;
 use crate::state::{unix_secs, StateStore};
 use crate::wire::forges::Forges;
-use crate::BoxError;
 
 /// How long past its timeout a run may stay unfinished before the sweeper calls it lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(10 * 60);
@@ -63,11 +63,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     pub(super) fn forge(
         &self,
         run_or_event: (crate::model::event::ForgeKind, Option<u64>),
-    ) -> Result<Arc<dyn Forge>, BoxError> {
+    ) -> Result<Arc<dyn Forge>, PipelineError> {
         let (kind, installation) = run_or_event;
         self.forges
             .forge_for(kind, installation)
-            .ok_or_else(|| format!("no {kind} credentials are configured").into())
+            .ok_or(PipelineError::NoCredentials(kind))
     }
 
     pub(super) fn details_url(&self, id: &RunId) -> Option<String> {
@@ -78,7 +78,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 
     /// Act on one queued event. Idempotent: the same delivery twice starts one build.
-    pub async fn dispatch(&self, queued: &QueuedEvent) -> Result<(), BoxError> {
+    pub async fn dispatch(&self, queued: &QueuedEvent) -> Result<(), PipelineError> {
         let event = &queued.event;
         let Some(repo) = &event.repo else {
             return Ok(());
@@ -204,7 +204,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         config: &Config,
         target: BuildTarget,
         policy_changed: bool,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), PipelineError> {
         let event = &queued.event;
         let id = RunId::derive(event.forge, &queued.delivery, &target.sha);
         let mut run = Run {
@@ -238,7 +238,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     return Ok(())
                 }
                 Some(existing) => run = existing,
-                None => return Err(format!("run {id} vanished").into()),
+                None => return Err(PipelineError::RunVanished(id)),
             }
         }
         let queued_check = self.check(
@@ -281,7 +281,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     Some(&run),
                 );
                 run.check_id = forge.set_check(repo, &check, run.check_id).await?;
-                self.state.save_run(&run).await
+                Ok(self.state.save_run(&run).await?)
             }
             Err(error) => {
                 tracing::error!(run = %run.id, %error, "the build could not start");
@@ -295,7 +295,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     Some(&run),
                 );
                 forge.set_check(repo, &check, run.check_id).await?;
-                self.state.save_run(&run).await
+                Ok(self.state.save_run(&run).await?)
             }
         }
     }
@@ -306,7 +306,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         mut run: Run,
         reason: CancelReason,
         newer: Option<&CommitSha>,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), PipelineError> {
         if let Err(error) = self.runner.cancel(&run).await {
             tracing::warn!(run = %run.id, %error, "stopping the build failed; marking it cancelled anyway");
         }
@@ -327,12 +327,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             Some(&run),
         );
         forge.set_check(&run.repo, &check, run.check_id).await?;
-        self.state.save_run(&run).await
+        Ok(self.state.save_run(&run).await?)
     }
 
     /// A build ended: the final check and the sticky comment. A run already finished (cancelled,
     /// or reported before) is left as it is.
-    pub async fn report(&self, id: &RunId, outcome: Outcome) -> Result<(), BoxError> {
+    pub async fn report(&self, id: &RunId, outcome: Outcome) -> Result<(), PipelineError> {
         let Some(mut run) = self.state.get_run(id).await? else {
             tracing::warn!(run = %id, "a report for an unknown run");
             return Ok(());
@@ -352,7 +352,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         self.finish(run, &outcome).await
     }
 
-    async fn finish(&self, run: Run, outcome: &Outcome) -> Result<(), BoxError> {
+    async fn finish(&self, run: Run, outcome: &Outcome) -> Result<(), PipelineError> {
         if let Some(deployment) = run.deployment.clone() {
             self.state.save_run(&run).await?;
             return self.finish_deploy_run(&run, &deployment).await;
@@ -369,7 +369,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         Ok(())
     }
 
-    async fn finish_build(&self, mut run: Run, outcome: &Outcome) -> Result<(), BoxError> {
+    async fn finish_build(&self, mut run: Run, outcome: &Outcome) -> Result<(), PipelineError> {
         let forge = self.forge((run.forge, run.installation_id))?;
         let details = self.details_url(&run.id);
         let title = render::finished_title(&run, outcome.result.as_ref());
@@ -399,11 +399,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             )
             .await?;
         }
-        self.state.save_run(&run).await
+        Ok(self.state.save_run(&run).await?)
     }
 
     /// Fail every run left unfinished past its timeout plus [`SWEEP_GRACE`]. Returns how many.
-    pub async fn sweep(&self, now: SystemTime) -> Result<usize, BoxError> {
+    pub async fn sweep(&self, now: SystemTime) -> Result<usize, PipelineError> {
         let now = unix_secs(now) as u64;
         let mut swept = 0;
         for mut run in self.state.unfinished_runs().await? {

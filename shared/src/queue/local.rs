@@ -7,10 +7,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
-use super::Queue;
+use super::{Queue, QueueError};
 use crate::model::event::QueuedEvent;
-use crate::state::db::Db;
-use crate::BoxError;
+use crate::state::db::{Db, DbError};
 
 /// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
 /// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
@@ -43,7 +42,7 @@ fn unix_millis(t: SystemTime) -> i64 {
 }
 
 impl LocalQueue {
-    pub fn open(path: &Path) -> Result<Self, BoxError> {
+    pub fn open(path: &Path) -> Result<Self, QueueError> {
         Ok(LocalQueue {
             db: Db::open(path, "queue", MIGRATIONS)?,
         })
@@ -54,11 +53,11 @@ impl LocalQueue {
         &self,
         now: SystemTime,
         visibility: Duration,
-    ) -> Result<Option<Received>, BoxError> {
+    ) -> Result<Option<Received>, QueueError> {
         let now_ms = unix_millis(now);
         let hidden_until = now_ms + visibility.as_millis() as i64;
         self.db
-            .call(move |conn| -> Result<_, BoxError> {
+            .call(move |conn| -> Result<_, DbError> {
                 let row = conn
                     .query_row(
                         "UPDATE queue SET visible_at = ?1, attempts = attempts + 1
@@ -79,34 +78,37 @@ impl LocalQueue {
                 }))
             })
             .await
+            .map_err(QueueError::from)
     }
 
-    pub async fn ack(&self, seq: i64) -> Result<(), BoxError> {
+    pub async fn ack(&self, seq: i64) -> Result<(), QueueError> {
         self.db
-            .call(move |conn| -> Result<_, BoxError> {
+            .call(move |conn| -> Result<_, DbError> {
                 conn.execute("DELETE FROM queue WHERE seq = ?1", [seq])?;
                 Ok(())
             })
             .await
+            .map_err(QueueError::from)
     }
 
     /// Messages waiting or in flight.
-    pub async fn depth(&self) -> Result<u64, BoxError> {
+    pub async fn depth(&self) -> Result<u64, QueueError> {
         self.db
-            .call(|conn| -> Result<_, BoxError> {
+            .call(|conn| -> Result<_, DbError> {
                 let n: i64 = conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))?;
                 Ok(n as u64)
             })
             .await
+            .map_err(QueueError::from)
     }
 }
 
 #[async_trait]
 impl Queue for LocalQueue {
-    async fn enqueue(&self, event: &QueuedEvent) -> Result<(), BoxError> {
+    async fn enqueue(&self, event: &QueuedEvent) -> Result<(), QueueError> {
         let body = serde_json::to_string(event)?;
         self.db
-            .call(move |conn| -> Result<_, BoxError> {
+            .call(move |conn| -> Result<_, DbError> {
                 conn.execute(
                     "INSERT INTO queue (body, visible_at) VALUES (?1, 0)",
                     params![body],
@@ -114,5 +116,6 @@ impl Queue for LocalQueue {
                 Ok(())
             })
             .await
+            .map_err(QueueError::from)
     }
 }

@@ -19,14 +19,13 @@ use tokio::sync::mpsc;
 use super::agent::kill_group;
 
 use super::sandbox::{self, Sandbox};
-use super::Runner;
+use super::{Runner, RunnerError};
 use crate::forge::Forge;
 use crate::model::event::Repo;
 use crate::model::event::RunId;
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
 use crate::wire::settings::{self, Env};
-use crate::BoxError;
 
 /// How long past its own timeout an agent may run before it is killed outright.
 const OVERRUN_GRACE: Duration = Duration::from_secs(60);
@@ -158,7 +157,7 @@ impl Runner for LocalRunner {
         job: &BuildJob,
         forge: &dyn Forge,
         repo: &Repo,
-    ) -> Result<String, BoxError> {
+    ) -> Result<String, RunnerError> {
         let dir = self.run_dir(&job.run_id);
         if dir.exists() {
             tokio::fs::remove_dir_all(&dir).await?;
@@ -186,7 +185,9 @@ impl Runner for LocalRunner {
             .stderr(Stdio::from(agent_log))
             .process_group(0)
             .spawn()?;
-        let pid = child.id().ok_or("the agent exited at once")?;
+        let pid = child
+            .id()
+            .ok_or_else(|| RunnerError::Invalid("the agent exited at once".into()))?;
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -216,7 +217,7 @@ impl Runner for LocalRunner {
         Ok(format!("local:{pid}"))
     }
 
-    async fn cancel(&self, run: &Run) -> Result<(), BoxError> {
+    async fn cancel(&self, run: &Run) -> Result<(), RunnerError> {
         let pid = self
             .running
             .lock()

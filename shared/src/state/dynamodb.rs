@@ -9,13 +9,15 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{environment_key, pr_key, unix_secs, StateStore};
+use super::{environment_key, pr_key, unix_secs, StateError, StateStore};
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::model::run::Run;
-use crate::BoxError;
 
 pub const BY_PR_INDEX: &str = "by_pr";
 pub const UNFINISHED_INDEX: &str = "unfinished";
@@ -54,7 +56,7 @@ impl StateStore for DynamoState {
         id: &DeliveryId,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<bool, BoxError> {
+    ) -> Result<bool, StateError> {
         let (pk, sk) = Self::delivery_key(forge, id);
         let now = unix_secs(now);
         let expires_at = now + ttl.as_secs() as i64;
@@ -73,7 +75,7 @@ impl StateStore for DynamoState {
         written_unless_present(result)
     }
 
-    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError> {
+    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError> {
         let (pk, sk) = Self::delivery_key(forge, id);
         self.client
             .delete_item()
@@ -85,7 +87,7 @@ impl StateStore for DynamoState {
         Ok(())
     }
 
-    async fn insert_run(&self, run: &Run) -> Result<bool, BoxError> {
+    async fn insert_run(&self, run: &Run) -> Result<bool, StateError> {
         let result = self
             .client
             .put_item()
@@ -97,7 +99,7 @@ impl StateStore for DynamoState {
         written_unless_present(result)
     }
 
-    async fn save_run(&self, run: &Run) -> Result<(), BoxError> {
+    async fn save_run(&self, run: &Run) -> Result<(), StateError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -107,7 +109,7 @@ impl StateStore for DynamoState {
         Ok(())
     }
 
-    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError> {
+    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, StateError> {
         let out = self
             .client
             .get_item()
@@ -125,12 +127,12 @@ impl StateStore for DynamoState {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Vec<Run>, BoxError> {
+    ) -> Result<Vec<Run>, StateError> {
         self.query_index(BY_PR_INDEX, "pr_key", pr_key(forge, repo, pr))
             .await
     }
 
-    async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError> {
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, StateError> {
         self.query_index(UNFINISHED_INDEX, "unfinished", "1".into())
             .await
     }
@@ -141,7 +143,7 @@ impl StateStore for DynamoState {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), StateError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -163,7 +165,7 @@ impl StateStore for DynamoState {
         pr: PrNumber,
         sha: &CommitSha,
         seen_at: u64,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), StateError> {
         let put = self
             .client
             .put_item()
@@ -187,7 +189,7 @@ impl StateStore for DynamoState {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<Option<u64>, BoxError> {
+    ) -> Result<Option<u64>, StateError> {
         let out = self
             .client
             .get_item()
@@ -212,7 +214,7 @@ impl StateStore for DynamoState {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Option<CommitSha>, BoxError> {
+    ) -> Result<Option<CommitSha>, StateError> {
         let out = self
             .client
             .get_item()
@@ -232,7 +234,7 @@ impl StateStore for DynamoState {
         Ok(sha.and_then(|s| CommitSha::parse(s).ok()))
     }
 
-    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError> {
+    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), StateError> {
         let key = environment_key(
             deployment.forge,
             &deployment.repo.id,
@@ -263,7 +265,7 @@ impl StateStore for DynamoState {
         forge: ForgeKind,
         repo: &RepoId,
         environment: &str,
-    ) -> Result<Vec<DeploymentRecord>, BoxError> {
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
         let pages = self
             .client
             .query()
@@ -285,7 +287,7 @@ impl StateStore for DynamoState {
                 let data = item
                     .get("data")
                     .and_then(|v| v.as_s().ok())
-                    .ok_or("a deployment item without its data")?;
+                    .ok_or(StateError::Corrupt("a deployment item without its data"))?;
                 Ok(serde_json::from_str(data)?)
             })
             .collect()
@@ -297,7 +299,7 @@ impl StateStore for DynamoState {
         holder: &str,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<Option<String>, BoxError> {
+    ) -> Result<Option<String>, StateError> {
         let now = unix_secs(now);
         let pk = AttributeValue::S(format!("LOCK#{key}"));
         let result = self
@@ -340,7 +342,7 @@ impl StateStore for DynamoState {
         Ok(Some(holder))
     }
 
-    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), BoxError> {
+    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), StateError> {
         let result = self
             .client
             .delete_item()
@@ -371,7 +373,7 @@ impl DynamoState {
         index: &str,
         key: &str,
         value: String,
-    ) -> Result<Vec<Run>, BoxError> {
+    ) -> Result<Vec<Run>, StateError> {
         let pages = self
             .client
             .query()
@@ -388,7 +390,7 @@ impl DynamoState {
     }
 }
 
-fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValue>, BoxError> {
+fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValue>, StateError> {
     let mut item = std::collections::HashMap::from([
         (
             "pk".to_owned(),
@@ -416,11 +418,11 @@ fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValu
     Ok(item)
 }
 
-fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Run, BoxError> {
+fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Run, StateError> {
     let data = item
         .get("data")
         .and_then(|v| v.as_s().ok())
-        .ok_or("a run item without its data")?;
+        .ok_or(StateError::Corrupt("a run item without its data"))?;
     Ok(serde_json::from_str(data)?)
 }
 
@@ -429,18 +431,32 @@ fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Ru
 fn written_unless_present(
     result: Result<
         aws_sdk_dynamodb::operation::put_item::PutItemOutput,
-        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
+        SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, HttpResponse>,
     >,
-) -> Result<bool, BoxError> {
+) -> Result<bool, StateError> {
     match result {
         Ok(_) => Ok(true),
         Err(err) => {
+            let kind = crate::aws_error::kind(&err);
             let service_error = err.into_service_error();
             if service_error.is_conditional_check_failed_exception() {
                 Ok(false)
             } else {
-                Err(service_error.into())
+                Err(StateError::Backend {
+                    kind,
+                    source: Box::new(service_error),
+                })
             }
         }
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for StateError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> StateError {
+        let (kind, source) = crate::aws_error::classified(error);
+        StateError::Backend { kind, source }
     }
 }

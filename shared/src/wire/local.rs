@@ -15,7 +15,7 @@ use crate::runner::local::{Completion, LocalRunner};
 use crate::state::sqlite::SqliteState;
 use crate::wire::forges::Forges;
 use crate::wire::settings::{self, Env};
-use crate::BoxError;
+use crate::wire::StartupError;
 
 /// The database file in the data directory: state, the local queue, the local forge.
 pub const DB_FILE: &str = "slipway.db";
@@ -38,7 +38,7 @@ pub async fn pipeline(
         Pipeline<SqliteState, LocalRunner>,
         UnboundedReceiver<Completion>,
     ),
-    BoxError,
+    StartupError,
 > {
     let (mut runner, completions) = LocalRunner::new(agent, data_dir.join("runs"));
     // Steps never see the database, the artifacts and images, nor other runs.
@@ -60,7 +60,7 @@ pub async fn deploy_ports(
     data_dir: &Path,
     links: Option<&Links>,
     env: &Env,
-) -> Result<DeployPorts, BoxError> {
+) -> Result<DeployPorts, StartupError> {
     // Only load the AWS configuration when something asks for AWS: resolving a region can wait
     // on the instance metadata service, which a laptop does not have.
     let wants_aws = env.get(settings::BUCKET).is_some()
