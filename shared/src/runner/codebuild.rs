@@ -127,12 +127,12 @@ impl CodeBuildRunner {
 }
 
 fn plain(name: &str, value: String) -> Result<EnvironmentVariable, RunnerError> {
-    Ok(EnvironmentVariable::builder()
+    EnvironmentVariable::builder()
         .name(name)
         .value(value)
         .r#type(EnvironmentVariableType::Plaintext)
         .build()
-        .map_err(|e| RunnerError::Invalid(e.to_string()))?)
+        .map_err(|e| RunnerError::Invalid(e.to_string()))
 }
 
 /// A CodeBuild `build-status` as a run status.
@@ -209,6 +209,16 @@ impl Runner for CodeBuildRunner {
     }
 }
 
+impl<E> From<SdkError<E, HttpResponse>> for RunnerError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> RunnerError {
+        let (kind, source) = crate::aws_error::classified(error);
+        RunnerError::Backend { kind, source }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,15 +232,5 @@ mod tests {
         assert_eq!(run_status("TIMED_OUT"), Some(RunStatus::TimedOut));
         assert_eq!(run_status("IN_PROGRESS"), Some(RunStatus::Running));
         assert_eq!(run_status("PENDING"), None);
-    }
-}
-
-impl<E> From<SdkError<E, HttpResponse>> for RunnerError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    fn from(error: SdkError<E, HttpResponse>) -> RunnerError {
-        let (kind, source) = crate::aws_error::classified(error);
-        RunnerError::Backend { kind, source }
     }
 }
