@@ -53,3 +53,45 @@ where
 {
     (kind(&error), Box::new(error))
 }
+
+#[cfg(all(test, feature = "aws-edge"))]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn answered(status: u16, code: &str) -> SdkError<PutItemError, HttpResponse> {
+        let error = PutItemError::generic(ErrorMetadata::builder().code(code).build());
+        let response = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(error, response)
+    }
+
+    #[test]
+    fn throttling_server_errors_and_timeouts_are_retryable_refusals_are_not() {
+        let cases = [
+            (answered(400, "ThrottlingException"), ErrorKind::Retryable),
+            (
+                answered(400, "ProvisionedThroughputExceededException"),
+                ErrorKind::Retryable,
+            ),
+            (answered(500, "InternalServerError"), ErrorKind::Retryable),
+            (SdkError::timeout_error("slow"), ErrorKind::Retryable),
+            (answered(400, "ValidationException"), ErrorKind::Permanent),
+            (answered(400, "AccessDeniedException"), ErrorKind::Permanent),
+            (
+                answered(400, "ResourceNotFoundException"),
+                ErrorKind::Permanent,
+            ),
+            (
+                SdkError::construction_failure("bad input"),
+                ErrorKind::Permanent,
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(kind(&error), want, "{error:?}");
+        }
+    }
+}

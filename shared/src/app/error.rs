@@ -84,3 +84,32 @@ impl PipelineError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_lambda_error_names_the_kind_and_the_part_but_not_the_text() {
+        let limited = PipelineError::from(ForgeError::RateLimited {
+            what: "listing comments".into(),
+            retry_after_secs: Some(30),
+        });
+        assert_eq!(
+            limited.kind(),
+            ErrorKind::RateLimited {
+                retry_after: Some(Duration::from_secs(30))
+            }
+        );
+        assert_eq!(limited.error_type(), "Slipway.RateLimited.Forge");
+
+        let corrupt = PipelineError::from(StateError::Corrupt("a run item without its data"));
+        assert_eq!(corrupt.error_type(), "Slipway.Permanent.StateStore");
+        let message = corrupt.public_message();
+        assert!(!message.contains("run item"), "{message}");
+        // The log keeps the text as it was.
+        assert_eq!(corrupt.to_string(), "a run item without its data");
+    }
+}

@@ -14,7 +14,7 @@ use crate::model::event::QueuedEvent;
 /// An enqueue (or, on one machine, a receive or ack) that failed; the text is for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// The queue's service or database failed; `kind` says whether trying again can help.
+    /// SQS or the local queue's database failed; `kind` says whether trying again can help.
     #[error("{source}")]
     Backend {
         kind: ErrorKind,

@@ -186,7 +186,25 @@ mod tests {
         Db::open(&path, "other", &["CREATE TABLE other (x INTEGER);"]).unwrap();
         assert_eq!(version(&path, "notes"), 2);
         assert_eq!(version(&path, "other"), 1);
-        let error = Db::open(&path, "notes", &[V1]).err().unwrap().to_string();
+        let error = Db::open(&path, "notes", &[V1]).err().unwrap();
+        assert_eq!(error.kind(), ErrorKind::Permanent);
+        let error = error.to_string();
         assert!(error.contains("version 2, newer"), "{error}");
+    }
+
+    #[test]
+    fn a_busy_database_is_worth_another_try() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slipway.db");
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("BEGIN EXCLUSIVE; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap(); // give up at once rather than in 5 s
+        let busy = other
+            .execute_batch("CREATE TABLE u (x INTEGER);")
+            .unwrap_err();
+        assert_eq!(DbError::from(busy).kind(), ErrorKind::Retryable);
     }
 }

@@ -22,7 +22,7 @@ use crate::model::run::Run;
 /// A state store call that failed. The text is the store's own (table names, SQL): for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// The database or service failed; `kind` says whether the same call may succeed later.
+    /// DynamoDB or SQLite failed: a throttled or busy store may answer a later call.
     #[error("{source}")]
     Backend {
         kind: ErrorKind,
