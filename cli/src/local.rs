@@ -146,7 +146,7 @@ impl Local {
         let data_dir = data_dir.canonicalize()?;
         let dir = prepare_repo(repo_path, &data_dir)?;
         let db = data_dir.join("slipway.db");
-        let forge = LocalForge::open(&db).map_err(anyhow::Error::from_boxed)?;
+        let forge = LocalForge::open(&db)?;
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -164,10 +164,7 @@ impl Local {
             .filter(|n| !n.is_empty())
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "you".into());
-        forge
-            .set_permission(&repo, &me, Permission::Admin)
-            .await
-            .map_err(anyhow::Error::from_boxed)?;
+        forge.set_permission(&repo, &me, Permission::Admin).await?;
         let agent = std::env::current_exe().context("cannot find the slipway binary")?;
         let forges = Forges {
             local: Some(forge.clone()),
@@ -175,9 +172,7 @@ impl Local {
         };
         let env = Env::from_process();
         let (pipeline, completions) =
-            slipway::wire::local::pipeline(&data_dir, agent, forges, None, &env)
-                .await
-                .map_err(anyhow::Error::from_boxed)?;
+            slipway::wire::local::pipeline(&data_dir, agent, forges, None, &env).await?;
         slipway::app::local::recover(&pipeline, settings::run_retention(&env)?).await;
         Ok(Local {
             forge,
@@ -206,10 +201,7 @@ impl Local {
     /// Report builds as they end until none of the pull request's is left running.
     /// Dispatch one event as the forge would have sent it, then see its builds through.
     async fn act(&mut self, queued: &QueuedEvent, progress: bool) -> anyhow::Result<()> {
-        self.pipeline
-            .dispatch(queued)
-            .await
-            .map_err(anyhow::Error::from_boxed)?;
+        self.pipeline.dispatch(queued).await?;
         self.finish_builds(progress).await
     }
 
@@ -247,9 +239,7 @@ impl Local {
                 }
             };
             reported.insert(done.run_id.clone());
-            slipway::app::local::report_completion(&self.pipeline, &done)
-                .await
-                .map_err(anyhow::Error::from_boxed)?;
+            slipway::app::local::report_completion(&self.pipeline, &done).await?;
         }
     }
 }
@@ -289,8 +279,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     local
         .forge
         .open_pull_request(&local.repo, PR, &sha, &branch, &local.me)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+        .await?;
     if !args.json {
         eprintln!(
             "Building {} ({branch}) of {}",
@@ -326,16 +315,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .pipeline
         .state
         .get_run(&run_id)
-        .await
-        .map_err(anyhow::Error::from_boxed)?
+        .await?
         .context("the run was not recorded")?;
     let out_dir = local.pipeline.runner.run_dir(&run_id).join("out");
     let (result, _) = read_output(&out_dir);
-    let checks = local
-        .forge
-        .checks(&local.repo, &sha)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+    let checks = local.forge.checks(&local.repo, &sha).await?;
     let comment = local
         .forge
         .list_comments(&local.repo, PR)
@@ -368,8 +352,7 @@ pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
         local
             .forge
             .set_permission(&local.repo, &author, permission)
-            .await
-            .map_err(anyhow::Error::from_boxed)?;
+            .await?;
     }
     if local.forge.pull_request(&local.repo, PR).await.is_err() {
         let dir = PathBuf::from(&local.repo.clone_url);
@@ -377,14 +360,12 @@ pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
         local
             .forge
             .open_pull_request(&local.repo, PR, &sha, "main", &local.me)
-            .await
-            .map_err(anyhow::Error::from_boxed)?;
+            .await?;
     }
     let id = local
         .forge
         .comment_as(&local.repo, PR, &author, &args.body)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+        .await?;
     let comment = Comment {
         id: id.0,
         author: User {
@@ -405,11 +386,7 @@ pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
     );
     local.act(&queued, !args.json).await?;
 
-    let reactions = local
-        .forge
-        .reactions(id)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+    let reactions = local.forge.reactions(id).await?;
     let replies: Vec<String> = local
         .forge
         .list_comments(&local.repo, PR)
@@ -418,11 +395,7 @@ pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
         .filter(|c| c.id.0 > id.0)
         .map(|c| c.body)
         .collect();
-    let deployments = local
-        .forge
-        .deployments(&local.repo)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+    let deployments = local.forge.deployments(&local.repo).await?;
     if args.json {
         let doc = json!({
             "comment": id.0,

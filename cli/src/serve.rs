@@ -46,8 +46,8 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     let db = data_dir.join("slipway.db");
     let app = Arc::new(WebhookApp {
         ingress,
-        state: SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?,
-        queue: LocalQueue::open(&db).map_err(anyhow::Error::from_boxed)?,
+        state: SqliteState::open(&db)?,
+        queue: LocalQueue::open(&db)?,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -57,7 +57,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     let key = crate::link_key::load(&env, &crate::link_key::file(data_dir))?;
     start_pipeline(&env, &db, data_dir, address, app.queue.clone(), &key).await?;
     let pages = slipway::server::run_pages(
-        Arc::new(SqliteState::open(&db).map_err(anyhow::Error::from_boxed)?),
+        Arc::new(SqliteState::open(&db)?),
         data_dir.join("runs"),
         data_dir.join("artifacts"),
         key,
@@ -96,9 +96,7 @@ async fn start_pipeline(
         .unwrap_or_else(|| format!("http://{address}"));
     let links = Links::new(&public_url, key.clone());
     let (pipeline, completions) =
-        slipway::wire::local::pipeline(data_dir, agent, forges, Some(links), env)
-            .await
-            .map_err(anyhow::Error::from_boxed)?;
+        slipway::wire::local::pipeline(data_dir, agent, forges, Some(links), env).await?;
     if let Sandbox::Off(why) = pipeline.runner.sandbox() {
         tracing::warn!("{}", slipway::render::unsandboxed_warning(why));
     }

@@ -4,9 +4,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use slipway::model::event::CommitSha;
+use slipway::model::event::{CommitSha, PrAction};
+use slipway::model::status::RunStatus;
+use slipway::state::StateStore;
 use slipway_testkit::github::FakeGithub;
+use slipway_testkit::harness::Harness;
 use slipway_testkit::serve::{free_port, processes_running, pull_request_file, ServeProcess};
+use wiremock::matchers::{body_string_contains, method, path_regex};
+use wiremock::{Mock, ResponseTemplate};
 
 const SLIPWAY: &str = env!("CARGO_BIN_EXE_slipway");
 
@@ -90,4 +95,165 @@ async fn a_build_interrupted_by_kill_9_is_reaped_and_finished_after_restart() {
     let building = statuses.iter().filter(|(_, d)| d == "Building").count();
     assert_eq!(building, 1, "{statuses:?}");
     drop(serve);
+}
+
+/// The fake GitHub answers the first `times` matching requests (`verb` on a path matching
+/// `path`, with `says` in the body) with `answer`.
+async fn fail(
+    gh: &FakeGithub,
+    verb: &str,
+    path: &str,
+    says: &str,
+    times: u64,
+    answer: ResponseTemplate,
+) {
+    Mock::given(method(verb))
+        .and(path_regex(path))
+        .and(body_string_contains(says))
+        .respond_with(answer)
+        .up_to_n_times(times)
+        .with_priority(1)
+        .mount(&gh.server)
+        .await;
+}
+
+const PASSING: &str =
+    "version: 1\nbuild:\n  steps:\n    - name: test\n      run: test -f README.md\n";
+
+/// Every run finished, and `sha`'s statuses end in `last`, after `posts` requests for a final
+/// state (the fake records refused attempts too: one answered, the others refused).
+async fn settled(h: &Harness, sha: &CommitSha, last: &str, posts: usize) {
+    assert!(
+        h.pipeline.state.unfinished_runs().await.unwrap().is_empty(),
+        "a run is left running"
+    );
+    let states = states(&h.gh, sha).await;
+    // Answered requests only count: the fake records the failed attempts too.
+    let finals: Vec<&String> = states.iter().filter(|s| *s != "pending").collect();
+    assert_eq!(finals.len(), posts, "{states:?}");
+    assert_eq!(states.last().map(String::as_str), Some(last), "{states:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forge_5xx_and_429_on_the_way_still_end_in_one_final_check_and_one_build() {
+    let mut h = Harness::new(SLIPWAY).await;
+    let sha =
+        h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "hi\n")])
+            .await;
+    h.pull_request_head(&sha, false, 1).await;
+    let statuses = r"/statuses/";
+    fail(
+        &h.gh,
+        "POST",
+        statuses,
+        "Building",
+        1,
+        ResponseTemplate::new(502),
+    )
+    .await;
+    let limited = ResponseTemplate::new(429).insert_header("retry-after", "1");
+    fail(
+        &h.gh,
+        "POST",
+        r"/issues/2/comments$",
+        "slipway:build",
+        1,
+        limited,
+    )
+    .await;
+
+    h.pull_request("d-1", PrAction::Opened, &sha, false).await;
+    h.report_next().await;
+    settled(&h, &sha, "success", 1).await;
+    assert_eq!(
+        h.gh.comments(2).await.len(),
+        2,
+        "one refused by the rate limit, one posted"
+    );
+
+    // The same delivery again (SQS and the local queue deliver at least once): no second build.
+    let before = states(&h.gh, &sha).await.len();
+    h.pull_request("d-1", PrAction::Opened, &sha, false).await;
+    assert_eq!(states(&h.gh, &sha).await.len(), before, "built twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_check_the_forge_refused_is_posted_by_the_next_report_not_lost() {
+    let mut h = Harness::new(SLIPWAY).await;
+    let sha =
+        h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "hi\n")])
+            .await;
+    h.pull_request_head(&sha, false, 1).await;
+    // Every attempt of the first report's final status fails (two attempts per call here).
+    fail(
+        &h.gh,
+        "POST",
+        r"/statuses/",
+        "Build passed",
+        2,
+        ResponseTemplate::new(503),
+    )
+    .await;
+
+    h.pull_request("d-1", PrAction::Opened, &sha, false).await;
+    let done = h.completions.recv().await.unwrap();
+    let first = slipway::app::local::report_completion(&h.pipeline, &done).await;
+    assert!(first.is_err(), "the forge refused the final check");
+    let run = h
+        .pipeline
+        .state
+        .get_run(&done.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        run.status,
+        RunStatus::Running,
+        "not finished while the check is pending"
+    );
+
+    // The report is retried (serve's reporter, EventBridge's redelivery): now it lands.
+    slipway::app::local::report_completion(&h.pipeline, &done)
+        .await
+        .unwrap();
+    settled(&h, &sha, "success", 3).await;
+    // A third copy changes nothing.
+    let before = states(&h.gh, &sha).await.len();
+    slipway::app::local::report_completion(&h.pipeline, &done)
+        .await
+        .unwrap();
+    assert_eq!(states(&h.gh, &sha).await.len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_writer_never_reopens_a_finished_run() {
+    let mut h = Harness::new(SLIPWAY).await;
+    let sha =
+        h.gh.commit(&[(".slipway.yml", PASSING), ("README.md", "hi\n")])
+            .await;
+    h.pull_request_head(&sha, false, 1).await;
+    h.pull_request("d-1", PrAction::Opened, &sha, false).await;
+    let id = h.report_next().await;
+    let finished = h.pipeline.state.get_run(&id).await.unwrap().unwrap();
+    assert_eq!(finished.status, RunStatus::Succeeded);
+
+    // A writer that read the run while it was running (a slow start, a sweep) comes late.
+    let mut stale = finished.clone();
+    stale.status = RunStatus::Lost;
+    assert!(!h
+        .pipeline
+        .state
+        .save_run(&stale, RunStatus::Running)
+        .await
+        .unwrap());
+    assert_eq!(
+        h.pipeline
+            .sweep(std::time::SystemTime::now() + Duration::from_secs(86_400))
+            .await
+            .unwrap(),
+        0
+    );
+    let after = h.pipeline.state.get_run(&id).await.unwrap().unwrap();
+    assert_eq!(after, finished);
+    settled(&h, &sha, "success", 1).await;
 }

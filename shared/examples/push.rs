@@ -13,7 +13,11 @@ use slipway::image::layout::Layout;
 use slipway::image::registry::Registry;
 use slipway::image::{Descriptor, ImageStore, Manifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
 
-fn make_layout(dir: &str, layers: usize, mib: usize) -> Result<(), slipway::BoxError> {
+fn make_layout(
+    dir: &str,
+    layers: usize,
+    mib: usize,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let layout = Layout::create(dir)?;
     let scratch = tempfile::tempdir()?;
     let mut descriptors = Vec::new();
@@ -66,7 +70,7 @@ fn make_layout(dir: &str, layers: usize, mib: usize) -> Result<(), slipway::BoxE
 }
 
 #[tokio::main]
-async fn main() -> Result<(), slipway::BoxError> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().collect();
     match &args[1..] {
         [cmd, dir, layers, mib] if cmd == "layout" => {

@@ -9,7 +9,7 @@ use slipway::artifacts::s3::S3Store;
 use slipway::artifacts::ArtifactStore;
 
 #[tokio::main]
-async fn main() -> Result<(), slipway::BoxError> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, file, bucket, key] = &args[..] else {
         return Err("usage: upload FILE BUCKET KEY".into());

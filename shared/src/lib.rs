@@ -5,6 +5,8 @@
 
 pub mod app;
 pub mod artifacts;
+#[cfg(feature = "aws-edge")]
+mod aws_error;
 pub mod command;
 pub mod config;
 pub mod deploy;
@@ -22,6 +24,3 @@ pub mod server;
 pub mod state;
 pub mod webhook;
 pub mod wire;
-
-/// The error of an adapter's I/O: reported and retried, never shown to a webhook sender.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

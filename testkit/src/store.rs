@@ -98,8 +98,24 @@ pub async fn run_store_contract(state: &dyn slipway::state::StateStore) {
     let mut done = second.clone();
     done.status = RunStatus::Succeeded;
     done.finished_at = Some(300);
-    state.save_run(&done).await.unwrap();
+    assert!(state.save_run(&done, RunStatus::Queued).await.unwrap());
     assert_eq!(state.get_run(&done.id).await.unwrap().unwrap(), done);
+    // Compare-and-set: a writer that read it earlier cannot move it back, nor over it.
+    let mut late = second.clone();
+    late.status = RunStatus::Running;
+    assert!(!state.save_run(&late, RunStatus::Running).await.unwrap());
+    let mut cancelled = second.clone();
+    cancelled.status = RunStatus::Cancelled;
+    assert!(!state
+        .save_run(&cancelled, RunStatus::Running)
+        .await
+        .unwrap());
+    assert!(!state.save_run(&cancelled, RunStatus::Queued).await.unwrap());
+    assert_eq!(
+        state.get_run(&done.id).await.unwrap().unwrap(),
+        done,
+        "unchanged"
+    );
     let unfinished: Vec<_> = state
         .unfinished_runs()
         .await

@@ -1,5 +1,6 @@
 //! Lambda: dispatch each queued event (SQS batch, partial batch failures).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -13,7 +14,9 @@ async fn main() -> Result<(), Error> {
     let pipeline = Arc::new(slipway::wire::cloud::pipeline(&sdk, &env)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let pipeline = Arc::clone(&pipeline);
-        async move { Ok::<_, Error>(cloud::dispatch_batch(&pipeline, event.payload).await) }
+        // Never an error of the invocation: a message that failed is named in the batch
+        // response (with its error's kind in the log), and SQS redelivers just that one.
+        async move { Ok::<_, Infallible>(cloud::dispatch_batch(&pipeline, event.payload).await) }
     }))
     .await
 }

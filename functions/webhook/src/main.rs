@@ -1,5 +1,6 @@
 //! Lambda: verify, record, enqueue, answer. Configuration is read once, at cold start.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use lambda_http::{service_fn, Error};
@@ -19,7 +20,9 @@ async fn main() -> Result<(), Error> {
     });
     lambda_http::run(service_fn(move |request| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(slipway_webhook::handle(&app, request).await) }
+        // Never an error of the invocation: every failure is an HTTP answer (a 5xx makes the
+        // forge redeliver), with its detail in the log.
+        async move { Ok::<_, Infallible>(slipway_webhook::handle(&app, request).await) }
     }))
     .await
 }

@@ -8,6 +8,7 @@
 use super::deploy::{DeployRequest, Started};
 use super::pipeline::Pipeline;
 use super::repo_config::{self, InForce, Loaded};
+use super::PipelineError;
 use crate::command::{self, Command, MAX_COMMANDS};
 use crate::config::{Config, Environment, Requirement};
 use crate::deploy;
@@ -21,7 +22,6 @@ use crate::policy::{self, Commenter, DeployFacts, Requester};
 use crate::render;
 use crate::runner::Runner;
 use crate::state::StateStore;
-use crate::BoxError;
 
 /// What one command came to.
 enum Done {
@@ -47,7 +47,7 @@ struct Context<'a> {
 
 impl Context<'_> {
     /// The commenter's permission, asked once and only when a command needs it.
-    async fn permission(&mut self) -> Result<Permission, BoxError> {
+    async fn permission(&mut self) -> Result<Permission, PipelineError> {
         if let Some(p) = self.permission {
             return Ok(p);
         }
@@ -61,7 +61,7 @@ impl Context<'_> {
 
     /// Whether the commenter may run `command`, by the table `/help` prints. Asks the forge for
     /// their permission only when the command is not everyone's.
-    async fn authorize(&mut self, command: &Command) -> Result<Option<Done>, BoxError> {
+    async fn authorize(&mut self, command: &Command) -> Result<Option<Done>, PipelineError> {
         if command.info().who == crate::command::Who::Anyone {
             return Ok(None);
         }
@@ -82,7 +82,7 @@ impl Context<'_> {
     async fn counted_reviews(
         &mut self,
         environment: &Environment,
-    ) -> Result<(usize, usize), BoxError> {
+    ) -> Result<(usize, usize), PipelineError> {
         let reviewed = environment
             .require
             .iter()
@@ -113,7 +113,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         queued: &QueuedEvent,
         forge: &dyn Forge,
         repo: &Repo,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), PipelineError> {
         let EventKind::Comment {
             action: CommentAction::Created,
             pr,
@@ -210,7 +210,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         Ok(())
     }
 
-    async fn run_command(&self, ctx: &mut Context<'_>, command: Command) -> Result<Done, BoxError> {
+    async fn run_command(
+        &self,
+        ctx: &mut Context<'_>,
+        command: Command,
+    ) -> Result<Done, PipelineError> {
         if let Some(refusal) = ctx.authorize(&command).await? {
             return Ok(refusal);
         }
@@ -300,7 +304,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         ctx: &mut Context<'_>,
         name: &str,
         rollback: Option<Option<String>>,
-    ) -> Result<Done, BoxError> {
+    ) -> Result<Done, PipelineError> {
         let Some(environment) = ctx.config.environments.get(name) else {
             return Ok(Done::Refused(render::deploy_refused(
                 name,
@@ -405,7 +409,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         }
     }
 
-    async fn build_head(&self, ctx: &Context<'_>) -> Result<(), BoxError> {
+    async fn build_head(&self, ctx: &Context<'_>) -> Result<(), PipelineError> {
         let target = BuildTarget {
             sha: ctx.facts.head_sha.clone(),
             git_ref: ctx.facts.head_branch.clone(),

@@ -5,6 +5,7 @@ use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
 use super::pipeline::{Outcome, Pipeline};
+use super::PipelineError;
 use crate::artifacts::ArtifactStore;
 use crate::model::event::QueuedEvent;
 use crate::model::event::RunId;
@@ -12,7 +13,6 @@ use crate::model::job::{BuildResult, LOG_FILE, RESULT_FILE};
 use crate::runner::codebuild::run_status;
 use crate::runner::Runner;
 use crate::state::StateStore;
-use crate::BoxError;
 
 /// Dispatch each message; the ones that failed are returned for SQS to redeliver (and, after
 /// the queue's receive limit, to move to the dead-letter queue). A redelivered message finds its
@@ -34,11 +34,14 @@ pub async fn dispatch_batch<S: StateStore, R: Runner>(
                 let _entered = span.enter();
                 pipeline.dispatch(&queued).await
             }
-            Some(Err(e)) => Err(format!("not a queued event: {e}").into()),
-            None => Err("an empty message".into()),
+            Some(Err(e)) => Err(PipelineError::BadMessage(format!(
+                "not a queued event: {e}"
+            ))),
+            None => Err(PipelineError::BadMessage("an empty message".into())),
         };
         if let Err(error) = outcome {
-            tracing::error!(message = %id, %error, "dispatch failed; SQS will redeliver");
+            let kind = error.kind();
+            tracing::error!(message = %id, %error, %kind, part = error.part(), "dispatch failed; SQS will redeliver");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
@@ -53,7 +56,7 @@ pub async fn report_codebuild<S: StateStore, R: Runner>(
     pipeline: &Pipeline<S, R>,
     results: Option<&dyn ArtifactStore>,
     event: CodeBuildEvent,
-) -> Result<(), BoxError> {
+) -> Result<(), PipelineError> {
     let detail = event.detail;
     let Some(status) = detail.build_status.as_deref().and_then(run_status) else {
         return Ok(());

@@ -57,7 +57,7 @@ pub async fn work_queue<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, que
 pub async fn report_completion<S: StateStore, R: Runner>(
     pipeline: &Pipeline<S, R>,
     done: &Completion,
-) -> Result<(), crate::BoxError> {
+) -> Result<(), super::PipelineError> {
     let (result, log_tail) = read_output(&done.out_dir);
     pipeline
         .report(
@@ -113,7 +113,7 @@ pub async fn sweep_every<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, pe
 /// got that far, else as lost — so its check does not stay pending. How many were finished.
 pub async fn finish_interrupted<S: StateStore>(
     pipeline: &Pipeline<S, LocalRunner>,
-) -> Result<usize, crate::BoxError> {
+) -> Result<usize, crate::state::StateError> {
     let mut finished = 0;
     for run in pipeline.state.unfinished_runs().await? {
         let local = run

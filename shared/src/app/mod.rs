@@ -6,6 +6,8 @@ mod chatops;
 pub mod cloud;
 #[cfg(feature = "forges")]
 pub mod deploy;
+#[cfg(feature = "forges")]
+mod error;
 #[cfg(all(feature = "local", feature = "forges"))]
 pub mod local;
 #[cfg(feature = "forges")]
@@ -14,4 +16,6 @@ pub mod pipeline;
 mod repo_config;
 mod webhook;
 
+#[cfg(feature = "forges")]
+pub use error::PipelineError;
 pub use webhook::WebhookApp;

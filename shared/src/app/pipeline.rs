@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::repo_config::{self, InForce, Loaded};
+use super::PipelineError;
 use crate::artifacts::ArtifactStore;
 use crate::config::Config;
 use crate::forge::Forges;
@@ -24,7 +25,6 @@ use crate::plan::{self, Action, BuildTarget, ConfigState, Facts, BUILD_CHECK};
 use crate::render;
 use crate::runner::Runner;
 use crate::state::{unix_secs, StateStore};
-use crate::BoxError;
 
 /// How long past its timeout a run may stay unfinished before the sweeper calls it lost.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(10 * 60);
@@ -65,11 +65,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     pub(super) fn forge(
         &self,
         run_or_event: (crate::model::event::ForgeKind, Option<u64>),
-    ) -> Result<Arc<dyn Forge>, BoxError> {
+    ) -> Result<Arc<dyn Forge>, PipelineError> {
         let (kind, installation) = run_or_event;
         self.forges
             .forge_for(kind, installation)
-            .ok_or_else(|| format!("no {kind} credentials are configured").into())
+            .ok_or(PipelineError::NoCredentials(kind))
     }
 
     pub(super) fn details_url(&self, id: &RunId) -> Option<String> {
@@ -80,7 +80,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     }
 
     /// Act on one queued event. Idempotent: the same delivery twice starts one build.
-    pub async fn dispatch(&self, queued: &QueuedEvent) -> Result<(), BoxError> {
+    pub async fn dispatch(&self, queued: &QueuedEvent) -> Result<(), PipelineError> {
         let event = &queued.event;
         let Some(repo) = &event.repo else {
             return Ok(());
@@ -206,7 +206,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         config: &Config,
         target: BuildTarget,
         policy_changed: bool,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), PipelineError> {
         let event = &queued.event;
         let id = RunId::derive(event.forge, &queued.delivery, &target.sha);
         let mut run = Run {
@@ -235,14 +235,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {
-                // A redelivery of a message whose build already started: nothing to do.
-                Some(existing)
-                    if existing.runner_ref.is_some() || existing.status.is_finished() =>
-                {
-                    return Ok(())
-                }
+                // A redelivery of a message whose build got past queued: nothing to do.
+                Some(existing) if existing.status != RunStatus::Queued => return Ok(()),
                 Some(existing) => run = existing,
-                None => return Err(format!("run {id} vanished").into()),
+                None => return Err(PipelineError::RunVanished(id)),
             }
         }
         let queued_check = self.check(
@@ -253,7 +249,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             Some(&run),
         );
         run.check_id = forge.set_check(repo, &queued_check, run.check_id).await?;
-        self.state.save_run(&run).await?;
+        if !self.state.save_run(&run, RunStatus::Queued).await? {
+            return Ok(()); // a concurrent delivery or a cancel moved it on
+        }
 
         let job = BuildJob {
             artifact_prefix: crate::model::artifact::prefix(
@@ -273,24 +271,41 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             image: config.build.image.clone(),
             source_url: Some(repo.web_url.clone()).filter(|u| u.starts_with("http")),
         };
+        // "Building" is posted and the run marked running *before* the build starts: once it
+        // has started, only its report writes the check, so a slow or retried "Building" can
+        // never land after the final check.
+        run.status = RunStatus::Running;
+        let check = self.check(
+            run.sha.clone(),
+            CheckState::InProgress,
+            render::running_title(),
+            render::queued_summary(&run),
+            Some(&run),
+        );
+        run.check_id = forge.set_check(repo, &check, run.check_id).await?;
+        if !self.state.save_run(&run, RunStatus::Queued).await? {
+            return Ok(());
+        }
         match self.runner.start(&job, forge, repo).await {
             Ok(reference) => {
                 run.runner_ref = Some(reference);
-                run.status = RunStatus::Running;
-                let check = self.check(
-                    run.sha.clone(),
-                    CheckState::InProgress,
-                    render::running_title(),
-                    render::queued_summary(&run),
-                    Some(&run),
-                );
-                run.check_id = forge.set_check(repo, &check, run.check_id).await?;
-                self.state.save_run(&run).await
+                if !self.state.save_run(&run, RunStatus::Running).await? {
+                    // It ended before its reference was saved: a fast build already reported
+                    // (nothing to do), or a cancel that could not reach it yet.
+                    let now = self.state.get_run(&run.id).await?;
+                    if now.is_some_and(|r| r.status == RunStatus::Cancelled) {
+                        self.runner.cancel(&run).await?;
+                    }
+                }
+                Ok(())
             }
             Err(error) => {
                 tracing::error!(run = %run.id, %error, "the build could not start");
                 run.status = RunStatus::Failed;
                 run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+                if !self.state.save_run(&run, RunStatus::Running).await? {
+                    return Ok(());
+                }
                 let check = self.check(
                     run.sha.clone(),
                     CheckState::Failure,
@@ -299,7 +314,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     Some(&run),
                 );
                 forge.set_check(repo, &check, run.check_id).await?;
-                self.state.save_run(&run).await
+                Ok(())
             }
         }
     }
@@ -310,16 +325,19 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         mut run: Run,
         reason: CancelReason,
         newer: Option<&CommitSha>,
-    ) -> Result<(), BoxError> {
-        if let Err(error) = self.runner.cancel(&run).await {
-            tracing::warn!(run = %run.id, %error, "stopping the build failed; marking it cancelled anyway");
-        }
+    ) -> Result<(), PipelineError> {
+        let from = run.status;
         run.status = RunStatus::Cancelled;
         run.cancel_reason = Some(reason);
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+        if !self.state.save_run(&run, from).await? {
+            return Ok(()); // it finished (or was cancelled) meanwhile: its check says so
+        }
+        if let Err(error) = self.runner.cancel(&run).await {
+            tracing::warn!(run = %run.id, %error, "stopping the build failed; it is marked cancelled anyway");
+        }
         if let Some(deployment) = run.deployment.clone() {
             // A deploy's cancellation ends the deploy: failed, lock released, comment updated.
-            self.state.save_run(&run).await?;
             return self.finish_deploy_run(&run, &deployment).await;
         }
         let summary = render::cancelled_summary(reason, newer);
@@ -331,12 +349,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             Some(&run),
         );
         forge.set_check(&run.repo, &check, run.check_id).await?;
-        self.state.save_run(&run).await
+        Ok(())
     }
 
     /// A build ended: the final check and the sticky comment. A run already finished (cancelled,
     /// or reported before) is left as it is.
-    pub async fn report(&self, id: &RunId, outcome: Outcome) -> Result<(), BoxError> {
+    pub async fn report(&self, id: &RunId, outcome: Outcome) -> Result<(), PipelineError> {
         let Some(mut run) = self.state.get_run(id).await? else {
             tracing::warn!(run = %id, "a report for an unknown run");
             return Ok(());
@@ -344,6 +362,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         if run.status.is_finished() {
             return Ok(());
         }
+        let from = run.status;
         let result = outcome.result.as_ref().map(|r| r.status);
         run.status = crate::model::status::verdict(outcome.runner_status, result);
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
@@ -355,27 +374,48 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             .cloned()
             .collect();
         run.image = outcome.result.as_ref().and_then(|r| r.image.clone());
-        self.finish(run, &outcome).await
+        self.finish(run, from, &outcome).await
     }
 
-    async fn finish(&self, run: Run, outcome: &Outcome) -> Result<(), BoxError> {
-        if let Some(deployment) = run.deployment.clone() {
-            self.state.save_run(&run).await?;
-            return self.finish_deploy_run(&run, &deployment).await;
+    /// Claim the run's end (compare-and-set from `from`, the status it was read in), then tell
+    /// the forge. Of two finishers (a report and the sweeper, a redelivered report) exactly one
+    /// claims it; the other stops before posting anything. If telling the forge fails, the claim
+    /// is given back, so the retry (a redelivered report, the next sweep) can finish it: a run is
+    /// finished for good only once its final check is out.
+    async fn finish(
+        &self,
+        run: Run,
+        from: RunStatus,
+        outcome: &Outcome,
+    ) -> Result<(), PipelineError> {
+        if !self.state.save_run(&run, from).await? {
+            return Ok(());
+        }
+        let published = match run.deployment.clone() {
+            Some(deployment) => self.finish_deploy_run(&run, &deployment).await,
+            None => self.finish_build(run.clone(), outcome).await,
+        };
+        if let Err(error) = published {
+            let mut unclaimed = run.clone();
+            unclaimed.status = from;
+            unclaimed.finished_at = None;
+            if let Err(again) = self.state.save_run(&unclaimed, run.status).await {
+                tracing::error!(run = %run.id, error = %again, "giving back a run whose final check failed failed");
+            }
+            return Err(error);
         }
         // A green build of a push: the environments that auto-deploy its branch get it.
-        let green_push = run.status == RunStatus::Succeeded
-            && run.trigger == crate::model::status::Trigger::Push;
-        let built = green_push.then(|| run.clone());
-        self.finish_build(run, outcome).await?;
-        if let Some(run) = built {
+        if run.status == RunStatus::Succeeded
+            && run.trigger == crate::model::status::Trigger::Push
+            && run.deployment.is_none()
+        {
             let forge = self.forge((run.forge, run.installation_id))?;
             self.auto_deploy(forge.as_ref(), &run).await?;
         }
         Ok(())
     }
 
-    async fn finish_build(&self, mut run: Run, outcome: &Outcome) -> Result<(), BoxError> {
+    async fn finish_build(&self, mut run: Run, outcome: &Outcome) -> Result<(), PipelineError> {
         let forge = self.forge((run.forge, run.installation_id))?;
         let details = self.details_url(&run.id);
         let title = render::finished_title(&run, outcome.result.as_ref());
@@ -405,14 +445,16 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             )
             .await?;
         }
-        self.state.save_run(&run).await
+        let status = run.status;
+        self.state.save_run(&run, status).await?;
+        Ok(())
     }
 
     /// Fail every run left unfinished past its timeout plus [`SWEEP_GRACE`]. Returns how many.
     /// Each run alone: one whose forge refuses (an uninstalled App, a deleted repository) is
     /// logged and counted, and closed here without a check after [`SWEEP_ATTEMPTS`] sweeps; it
     /// never stops the others from being finished.
-    pub async fn sweep(&self, now: SystemTime) -> Result<usize, BoxError> {
+    pub async fn sweep(&self, now: SystemTime) -> Result<usize, PipelineError> {
         let now = unix_secs(now) as u64;
         let mut swept = 0;
         for run in self.state.unfinished_runs().await? {
@@ -427,10 +469,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         Ok(swept)
     }
 
-    async fn sweep_one(&self, mut run: Run, now: u64) -> Result<(), BoxError> {
+    async fn sweep_one(&self, mut run: Run, now: u64) -> Result<(), PipelineError> {
         if let Err(error) = self.runner.cancel(&run).await {
             tracing::warn!(run = %run.id, %error, "stopping a lost build failed");
         }
+        let from = run.status;
         run.status = RunStatus::Lost;
         run.finished_at = Some(now);
         let outcome = Outcome {
@@ -438,10 +481,13 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             runner_status: Some(RunStatus::Lost),
             log_tail: None,
         };
-        self.finish(run, &outcome).await
+        self.finish(run, from, &outcome).await
     }
 
-    async fn sweep_failed(&self, mut run: Run, now: u64, error: &crate::BoxError) {
+    async fn sweep_failed(&self, mut run: Run, now: u64, error: &PipelineError) {
+        // The run as the sweep read it: if finishing got as far as claiming it, this write
+        // finds it moved and changes nothing.
+        let from = run.status;
         run.sweep_attempts += 1;
         if run.sweep_attempts >= SWEEP_ATTEMPTS {
             tracing::error!(run = %run.id, repo = %run.repo.full_name, %error, attempts = run.sweep_attempts,
@@ -452,7 +498,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             tracing::warn!(run = %run.id, repo = %run.repo.full_name, %error, attempts = run.sweep_attempts,
                 "finishing a lost run failed; the next sweep tries again");
         }
-        if let Err(error) = self.state.save_run(&run).await {
+        if let Err(error) = self.state.save_run(&run, from).await {
             tracing::error!(run = %run.id, %error, "recording a failed sweep failed");
         }
     }

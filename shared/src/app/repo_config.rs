@@ -1,12 +1,12 @@
 //! A repository's `.slipway.yml`, read from the forge: at a commit (what to build), and on the
 //! default branch (the rules: who may deploy where). `policy` decides how the two combine.
 
+use super::PipelineError;
 use crate::config::{self, Config, ConfigError, CONFIG_PATH};
 use crate::forge::Forge;
 use crate::model::event::{CommitSha, Repo};
 use crate::plan::ConfigState;
 use crate::policy;
-use crate::BoxError;
 
 pub(super) enum Loaded {
     Absent,
@@ -43,13 +43,16 @@ pub(super) async fn at_commit(
     forge: &dyn Forge,
     repo: &Repo,
     sha: &CommitSha,
-) -> Result<Loaded, BoxError> {
+) -> Result<Loaded, PipelineError> {
     let bytes = forge.read_file(repo, sha, CONFIG_PATH).await?;
     Ok(parse(bytes))
 }
 
 /// The default branch's configuration: the rules. A broken one grants nothing.
-pub(super) async fn policy(forge: &dyn Forge, repo: &Repo) -> Result<Option<Config>, BoxError> {
+pub(super) async fn policy(
+    forge: &dyn Forge,
+    repo: &Repo,
+) -> Result<Option<Config>, PipelineError> {
     let bytes = forge.read_default_branch_file(repo, CONFIG_PATH).await?;
     let loaded = parse(bytes);
     if let Loaded::Broken(error) = &loaded {
@@ -63,7 +66,7 @@ pub(super) async fn in_force(
     forge: &dyn Forge,
     repo: &Repo,
     sha: &CommitSha,
-) -> Result<InForce, BoxError> {
+) -> Result<InForce, PipelineError> {
     let commit = match at_commit(forge, repo, sha).await? {
         Loaded::Valid(commit) => *commit,
         other => {

@@ -7,9 +7,8 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{ArtifactStore, Stored};
+use super::{ArtifactError, ArtifactStore, Stored};
 use crate::links::Links;
-use crate::BoxError;
 
 /// Where `slipway serve` serves the directory, below its public URL.
 pub const SERVED_UNDER: &str = "/artifacts";
@@ -41,10 +40,10 @@ impl FsStore {
         plain.then(|| self.root.join(relative))
     }
 
-    async fn target(&self, key: &str) -> Result<PathBuf, BoxError> {
+    async fn target(&self, key: &str) -> Result<PathBuf, ArtifactError> {
         let path = self
             .path_of(key)
-            .ok_or_else(|| format!("not a valid artifact key: {key:?}"))?;
+            .ok_or_else(|| ArtifactError::BadKey(key.to_owned()))?;
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -59,7 +58,7 @@ impl ArtifactStore for FsStore {
         key: &str,
         path: &Path,
         _content_type: &str,
-    ) -> Result<Stored, BoxError> {
+    ) -> Result<Stored, ArtifactError> {
         let target = self.target(key).await?;
         let partial = target.with_extension("partial");
         let mut from = tokio::fs::File::open(path).await?;
@@ -87,7 +86,7 @@ impl ArtifactStore for FsStore {
         key: &str,
         bytes: Vec<u8>,
         _content_type: &str,
-    ) -> Result<Stored, BoxError> {
+    ) -> Result<Stored, ArtifactError> {
         let target = self.target(key).await?;
         let stored = Stored {
             size: bytes.len() as u64,
@@ -97,11 +96,11 @@ impl ArtifactStore for FsStore {
         Ok(stored)
     }
 
-    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BoxError> {
+    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ArtifactError> {
         use tokio::io::AsyncSeekExt;
         let path = self
             .path_of(key)
-            .ok_or_else(|| format!("not a valid artifact key: {key:?}"))?;
+            .ok_or_else(|| ArtifactError::BadKey(key.to_owned()))?;
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -115,10 +114,10 @@ impl ArtifactStore for FsStore {
         Ok(Some(bytes))
     }
 
-    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError> {
+    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, ArtifactError> {
         let path = self
             .path_of(key)
-            .ok_or_else(|| format!("not a valid artifact key: {key:?}"))?;
+            .ok_or_else(|| ArtifactError::BadKey(key.to_owned()))?;
         let now = crate::state::unix_secs(std::time::SystemTime::now()).max(0) as u64;
         Ok(match &self.links {
             Some(links) => links.url_for(&format!("{SERVED_UNDER}/{key}"), lifetime, now),

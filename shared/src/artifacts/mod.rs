@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::model::artifact::ArtifactPattern;
 use crate::model::artifact::Manifest;
 use crate::model::artifact::StoredFile;
+use crate::model::error::ErrorKind;
 use crate::model::event::CommitSha;
 use crate::model::event::RunId;
-use crate::BoxError;
 
 /// What the store says about an object it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,20 +36,20 @@ pub trait ArtifactStore: Send + Sync {
         key: &str,
         path: &Path,
         content_type: &str,
-    ) -> Result<Stored, BoxError>;
+    ) -> Result<Stored, ArtifactError>;
 
     async fn put_bytes(
         &self,
         key: &str,
         bytes: Vec<u8>,
         content_type: &str,
-    ) -> Result<Stored, BoxError>;
+    ) -> Result<Stored, ArtifactError>;
 
     /// The object's bytes, or its last `max_bytes` when it is longer; None when absent.
-    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BoxError>;
+    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ArtifactError>;
 
     /// A link that downloads `key`, valid for `lifetime` (at most [`MAX_LINK_LIFETIME`]).
-    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError>;
+    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, ArtifactError>;
 }
 
 /// The content type stored with an artifact, by its name.
@@ -81,7 +81,51 @@ pub enum ArtifactError {
     #[error("artifact pattern {0:?} is not a valid glob: {1}")]
     BadPattern(String, String),
     #[error("storing {path} failed: {reason}")]
-    Store { path: String, reason: String },
+    Store {
+        path: String,
+        reason: String,
+        kind: ErrorKind,
+    },
+    #[error("not a valid artifact key: {0:?}")]
+    BadKey(String),
+    /// The store's service or disk failed. The text, not the error, is kept so that this
+    /// error stays comparable (tests) and cloneable.
+    #[error("{detail}")]
+    Backend { kind: ErrorKind, detail: String },
+}
+
+impl ArtifactError {
+    pub fn backend(kind: ErrorKind, error: impl std::fmt::Display) -> ArtifactError {
+        ArtifactError::Backend {
+            kind,
+            detail: error.to_string(),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ArtifactError::Store { kind, .. } | ArtifactError::Backend { kind, .. } => *kind,
+            ArtifactError::NothingMatched(_)
+            | ArtifactError::BadPattern(..)
+            | ArtifactError::BadKey(_) => ErrorKind::Permanent,
+        }
+    }
+
+    /// Storing the file at `path` failed with this error.
+    fn storing(self, path: &str) -> ArtifactError {
+        ArtifactError::Store {
+            path: path.to_owned(),
+            reason: self.to_string(),
+            kind: self.kind(),
+        }
+    }
+}
+
+/// A disk error: a full disk or a missing file does not mend itself within a retry.
+impl From<std::io::Error> for ArtifactError {
+    fn from(error: std::io::Error) -> ArtifactError {
+        ArtifactError::backend(ErrorKind::Permanent, error)
+    }
 }
 
 /// The regular files under `workdir` matching the patterns, each once, in a stable order.
@@ -93,6 +137,7 @@ pub fn matching_files(
     let root = workdir.canonicalize().map_err(|e| ArtifactError::Store {
         path: workdir.display().to_string(),
         reason: e.to_string(),
+        kind: ErrorKind::Permanent,
     })?;
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for entry in patterns {
@@ -148,10 +193,7 @@ pub async fn upload(
         let stored = store
             .put_file(&key, &path, content_type)
             .await
-            .map_err(|e| ArtifactError::Store {
-                path: relative.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| e.storing(&relative))?;
         files.push(StoredFile {
             path: relative,
             key,
@@ -169,14 +211,12 @@ pub async fn upload(
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ArtifactError::Store {
         path: "manifest.json".into(),
         reason: e.to_string(),
+        kind: ErrorKind::Permanent,
     })?;
     store
         .put_bytes(&format!("{prefix}manifest.json"), json, "application/json")
         .await
-        .map_err(|e| ArtifactError::Store {
-            path: "manifest.json".into(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| e.storing("manifest.json"))?;
     Ok(manifest)
 }
 

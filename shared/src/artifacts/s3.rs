@@ -23,10 +23,14 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{ArtifactStore, Stored};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{ArtifactError, ArtifactStore, Stored};
+use crate::model::error::ErrorKind;
 
 use crate::model::artifact::MAX_LINK_LIFETIME;
-use crate::BoxError;
 
 /// S3's smallest part (but the last) is 5 MiB; 8 MiB parts keep the part count low.
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
@@ -75,7 +79,7 @@ impl S3Store {
         key: &str,
         bytes: Vec<u8>,
         content_type: &str,
-    ) -> Result<Stored, BoxError> {
+    ) -> Result<Stored, ArtifactError> {
         let digest = Sha256::digest(&bytes);
         let stored = Stored {
             size: bytes.len() as u64,
@@ -98,7 +102,7 @@ impl S3Store {
         key: &str,
         path: &Path,
         content_type: &str,
-    ) -> Result<Stored, BoxError> {
+    ) -> Result<Stored, ArtifactError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -110,7 +114,9 @@ impl S3Store {
             .await?;
         let upload_id = created
             .upload_id()
-            .ok_or("S3 returned no upload id")?
+            .ok_or_else(|| {
+                ArtifactError::backend(ErrorKind::Permanent, "S3 returned no upload id")
+            })?
             .to_owned();
         match self.upload_parts(key, &upload_id, path).await {
             Ok((parts, stored)) => {
@@ -151,14 +157,17 @@ impl S3Store {
         key: &str,
         upload_id: &str,
         path: &Path,
-    ) -> Result<(Vec<CompletedPart>, Stored), BoxError> {
+    ) -> Result<(Vec<CompletedPart>, Stored), ArtifactError> {
         let mut file = tokio::fs::File::open(path).await?;
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let mut tasks: JoinSet<Result<CompletedPart, BoxError>> = JoinSet::new();
+        let mut tasks: JoinSet<Result<CompletedPart, ArtifactError>> = JoinSet::new();
         let (mut whole, mut size) = (Sha256::new(), 0u64);
         let mut parts = Vec::new();
         for number in 1.. {
-            let permit = Arc::clone(&permits).acquire_owned().await?;
+            let permit = Arc::clone(&permits)
+                .acquire_owned()
+                .await
+                .map_err(|e| ArtifactError::backend(ErrorKind::Permanent, e))?;
             let mut part = Vec::with_capacity(self.part_size);
             while part.len() < self.part_size {
                 let read = (&mut file)
@@ -187,11 +196,11 @@ impl S3Store {
             // Fail fast: a part that failed for good stops the reading (dropping the set
             // cancels the parts still in flight).
             while let Some(done) = tasks.try_join_next() {
-                parts.push(done??);
+                parts.push(done.map_err(|e| ArtifactError::backend(ErrorKind::Permanent, e))??);
             }
         }
         while let Some(done) = tasks.join_next().await {
-            parts.push(done??);
+            parts.push(done.map_err(|e| ArtifactError::backend(ErrorKind::Permanent, e))??);
         }
         parts.sort_by_key(|p| p.part_number());
         Ok((
@@ -211,7 +220,7 @@ async fn upload_part(
     upload_id: &str,
     number: i32,
     bytes: Vec<u8>,
-) -> Result<CompletedPart, BoxError> {
+) -> Result<CompletedPart, ArtifactError> {
     let checksum = b64(&Sha256::digest(&bytes));
     // One in-memory body: the SDK can replay it when it retries the request.
     let out = client
@@ -238,7 +247,7 @@ impl ArtifactStore for S3Store {
         key: &str,
         path: &Path,
         content_type: &str,
-    ) -> Result<Stored, BoxError> {
+    ) -> Result<Stored, ArtifactError> {
         let size = tokio::fs::metadata(path).await?.len();
         if size <= self.threshold {
             let bytes = tokio::fs::read(path).await?;
@@ -253,11 +262,11 @@ impl ArtifactStore for S3Store {
         key: &str,
         bytes: Vec<u8>,
         content_type: &str,
-    ) -> Result<Stored, BoxError> {
+    ) -> Result<Stored, ArtifactError> {
         self.put_whole(key, bytes, content_type).await
     }
 
-    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BoxError> {
+    async fn read_tail(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ArtifactError> {
         let answer = self
             .client
             .get_object()
@@ -267,14 +276,23 @@ impl ArtifactStore for S3Store {
             .send()
             .await;
         match answer {
-            Ok(object) => Ok(Some(object.body.collect().await?.into_bytes().to_vec())),
+            Ok(object) => {
+                // The connection broke while the body streamed: worth another try.
+                let body = object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| ArtifactError::backend(ErrorKind::Retryable, e))?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, BoxError> {
-        let config = PresigningConfig::expires_in(lifetime.min(MAX_LINK_LIFETIME))?;
+    async fn link(&self, key: &str, lifetime: Duration) -> Result<String, ArtifactError> {
+        let config = PresigningConfig::expires_in(lifetime.min(MAX_LINK_LIFETIME))
+            .map_err(|e| ArtifactError::backend(ErrorKind::Permanent, e))?;
         let request = self
             .client
             .get_object()
@@ -283,6 +301,16 @@ impl ArtifactStore for S3Store {
             .presigned(config)
             .await?;
         Ok(request.uri().to_owned())
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for ArtifactError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> ArtifactError {
+        let (kind, source) = crate::aws_error::classified(error);
+        ArtifactError::backend(kind, source)
     }
 }
 

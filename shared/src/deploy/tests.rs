@@ -1,11 +1,11 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::model::deploy::DeployStatus;
 use crate::config::Target;
 use crate::model::deploy::check_name;
 use crate::model::deploy::environment_tag;
 use crate::model::deploy::DeployKind;
+use crate::model::deploy::DeployStatus;
 use crate::model::event::{CommitSha, ForgeKind, Repo};
 use crate::model::forge::Permission;
 

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+use crate::model::error::ErrorKind;
 use crate::model::event::{CommitSha, ForgeKind, PrNumber, Repo, User};
 use crate::model::forge::CheckId;
 use crate::model::forge::CheckRun;
@@ -77,6 +78,27 @@ pub enum ForgeError {
     Decode { what: String, detail: String },
     #[error("{0}")]
     Io(String),
+}
+
+impl ForgeError {
+    /// Whether the call may succeed later; a rate limit keeps its hint, so that the caller can
+    /// wait rather than fail.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ForgeError::RateLimited {
+                retry_after_secs, ..
+            } => ErrorKind::RateLimited {
+                retry_after: retry_after_secs.map(std::time::Duration::from_secs),
+            },
+            ForgeError::Unavailable { .. } => ErrorKind::Retryable,
+            ForgeError::Api { status, .. } if *status >= 500 => ErrorKind::Retryable,
+            ForgeError::NotFound(_)
+            | ForgeError::Api { .. }
+            | ForgeError::Auth(_)
+            | ForgeError::Decode { .. }
+            | ForgeError::Io(_) => ErrorKind::Permanent,
+        }
+    }
 }
 
 #[cfg(feature = "forges")]

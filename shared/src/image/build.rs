@@ -11,8 +11,8 @@ use super::registry::Registry;
 use super::{
     Descriptor, ImageName, Manifest, DOCKER_LAYER_GZIP, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST,
 };
+use crate::image::ImageError;
 use crate::model::image::ImageSpec;
-use crate::BoxError;
 
 pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
 pub const LABEL_SOURCE: &str = "org.opencontainers.image.source";
@@ -35,11 +35,11 @@ pub async fn build(
     provenance: &Provenance,
     layout: &Layout,
     base_registry: Option<&Registry>,
-) -> Result<Descriptor, BoxError> {
+) -> Result<Descriptor, ImageError> {
     let (mut layers, base_config) = match &spec.base {
         None => (Vec::new(), None),
         Some(base) => {
-            let name = ImageName::parse(base)?;
+            let name = ImageName::parse(base).map_err(ImageError::Invalid)?;
             let own;
             let registry = match base_registry {
                 Some(r) if r.host() == name.registry => r,
@@ -54,7 +54,7 @@ pub async fn build(
         }
     };
 
-    let entries = layer::entries(workdir, &spec.files)?;
+    let entries = layer::entries(workdir, &spec.files).map_err(ImageError::Invalid)?;
     let temp = layout.temp_path();
     let written = {
         let temp = temp.clone();

@@ -7,13 +7,15 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine as _;
 
 use super::layout::Layout;
 use super::registry::Registry;
-use super::{Descriptor, ImageStore, PushStats, DOCKER_MANIFEST, OCI_MANIFEST};
+use super::{Descriptor, ImageError, ImageStore, PushStats, DOCKER_MANIFEST, OCI_MANIFEST};
 use crate::model::image::PublishedImage;
-use crate::BoxError;
 
 /// Refresh the token this long before ECR says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(3600);
@@ -48,7 +50,7 @@ impl Ecr {
     }
 
     /// An OCI client signed in with a current ECR token.
-    pub async fn registry(&self) -> Result<Registry, BoxError> {
+    pub async fn registry(&self) -> Result<Registry, ImageError> {
         if let Some((registry, until)) = self.cached.lock().unwrap().as_ref() {
             if SystemTime::now() < *until {
                 return Ok(registry.clone());
@@ -58,14 +60,18 @@ impl Ecr {
         let data = answer
             .authorization_data()
             .first()
-            .ok_or("ECR returned no authorization data")?;
+            .ok_or_else(|| ImageError::Invalid("ECR returned no authorization data".into()))?;
         let token = data
             .authorization_token()
-            .ok_or("ECR returned no authorization token")?;
-        let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(token)?)?;
+            .ok_or_else(|| ImageError::Invalid("ECR returned no authorization token".into()))?;
+        let bad_token = |e: &dyn std::fmt::Display| ImageError::Invalid(e.to_string());
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .map_err(|e| bad_token(&e))?;
+        let decoded = String::from_utf8(decoded).map_err(|e| bad_token(&e))?;
         let (user, password) = decoded
             .split_once(':')
-            .ok_or("ECR's token is not user:password")?;
+            .ok_or_else(|| ImageError::Invalid("ECR's token is not user:password".into()))?;
         let expires = data
             .expires_at()
             .and_then(|t| SystemTime::try_from(*t).ok())
@@ -78,7 +84,7 @@ impl Ecr {
         Ok(registry)
     }
 
-    async fn ensure_repository(&self, repository: &str) -> Result<(), BoxError> {
+    async fn ensure_repository(&self, repository: &str) -> Result<(), ImageError> {
         let found = self
             .client
             .describe_repositories()
@@ -123,7 +129,7 @@ impl Ecr {
         &self,
         repository: &str,
         id: ImageIdentifier,
-    ) -> Result<Option<(String, String)>, BoxError> {
+    ) -> Result<Option<(String, String)>, ImageError> {
         let answer = self
             .client
             .batch_get_image()
@@ -152,7 +158,7 @@ impl ImageStore for Ecr {
         manifest: &Descriptor,
         repository: &str,
         tags: &[String],
-    ) -> Result<(PublishedImage, PushStats), BoxError> {
+    ) -> Result<(PublishedImage, PushStats), ImageError> {
         if self.create_repositories {
             self.ensure_repository(repository).await?;
         }
@@ -162,12 +168,12 @@ impl ImageStore for Ecr {
             .await
     }
 
-    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), BoxError> {
+    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), ImageError> {
         let id = ImageIdentifier::builder().image_digest(digest).build();
         let (manifest, media_type) = self
             .manifest(repository, id)
             .await?
-            .ok_or_else(|| format!("{repository} has no image {digest}"))?;
+            .ok_or_else(|| ImageError::Invalid(format!("{repository} has no image {digest}")))?;
         let put = self
             .client
             .put_image()
@@ -191,7 +197,7 @@ impl ImageStore for Ecr {
         }
     }
 
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, BoxError> {
+    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, ImageError> {
         let id = ImageIdentifier::builder().image_tag(tag).build();
         let answer = self
             .client
@@ -214,5 +220,15 @@ impl ImageStore for Ecr {
             .trim_start_matches("https://")
             .trim_start_matches("http://");
         format!("{host}/{repository}")
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for ImageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> ImageError {
+        let (kind, source) = crate::aws_error::classified(error);
+        ImageError::Aws { kind, source }
     }
 }

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 use super::{digest_hex, Descriptor, ImageStore, Index, Manifest, PushStats, OCI_INDEX};
 
+use crate::image::ImageError;
 use crate::model::image::PublishedImage;
-use crate::BoxError;
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -173,7 +173,7 @@ impl ImageStore for LayoutStore {
         manifest: &Descriptor,
         repository: &str,
         tags: &[String],
-    ) -> Result<(PublishedImage, PushStats), BoxError> {
+    ) -> Result<(PublishedImage, PushStats), ImageError> {
         let target = self.layout(repository)?;
         let mut stats = PushStats::default();
         let mut blobs = source.blobs_of(manifest)?;
@@ -195,18 +195,18 @@ impl ImageStore for LayoutStore {
         Ok((self.published(repository, manifest, tags), stats))
     }
 
-    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), BoxError> {
+    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), ImageError> {
         let layout = self.layout(repository)?;
         let found = layout
             .index()?
             .manifests
             .into_iter()
             .find(|d| d.digest == digest)
-            .ok_or_else(|| format!("{repository} has no image {digest}"))?;
+            .ok_or_else(|| ImageError::Invalid(format!("{repository} has no image {digest}")))?;
         Ok(layout.tag(&found, tag)?)
     }
 
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, BoxError> {
+    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, ImageError> {
         Ok(self.layout(repository)?.find(tag)?.map(|d| d.digest))
     }
 

@@ -28,11 +28,62 @@ use sha2::{Digest as _, Sha256};
 
 pub use name::ImageName;
 
+#[cfg(feature = "image")]
+use crate::model::error::ErrorKind;
 use crate::model::image::Platform;
 #[cfg(feature = "image")]
 use crate::model::image::PublishedImage;
+
+/// Building, pulling or pushing an image failed; the text (hosts, digests) is for the log.
 #[cfg(feature = "image")]
-use crate::BoxError;
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The registry answered a call with a status that is not its success.
+    #[error("{what} failed with {status}{detail}")]
+    Registry {
+        what: &'static str,
+        status: u16,
+        /// The registry's first error code and message, `: CODE message`, or nothing.
+        detail: String,
+    },
+    /// The registry could not be reached, or stopped answering (after the retries).
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// ECR's API failed; `kind` says whether the same call may succeed later.
+    #[error("{source}")]
+    Aws {
+        kind: ErrorKind,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A blocking task (writing a layer) or an upload task panicked.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    /// An image, name or answer that is not what it should be (a missing platform, a digest
+    /// that does not match, a bad repository name).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[cfg(feature = "image")]
+impl ImageError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ImageError::Registry { status: 429, .. } => {
+                ErrorKind::RateLimited { retry_after: None }
+            }
+            ImageError::Registry { status, .. } if *status >= 500 => ErrorKind::Retryable,
+            ImageError::Http(e) if e.is_timeout() || e.is_connect() || e.is_body() => {
+                ErrorKind::Retryable
+            }
+            ImageError::Aws { kind, .. } => *kind,
+            _ => ErrorKind::Permanent,
+        }
+    }
+}
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -141,13 +192,13 @@ pub trait ImageStore: Send + Sync {
         manifest: &Descriptor,
         repository: &str,
         tags: &[String],
-    ) -> Result<(PublishedImage, PushStats), BoxError>;
+    ) -> Result<(PublishedImage, PushStats), ImageError>;
 
     /// Point `tag` at the image `digest` already in `repository`, without rebuilding.
-    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), BoxError>;
+    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), ImageError>;
 
     /// The digest `tag` points at, if the tag exists.
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, BoxError>;
+    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, ImageError>;
 
     /// How the repository is named in references (`host/repo`, or the layout's path).
     fn repository_name(&self, repository: &str) -> String;

@@ -4,6 +4,7 @@
 
 pub mod artifact;
 pub mod deploy;
+pub mod error;
 pub mod event;
 pub mod failure;
 pub mod forge;

@@ -18,6 +18,19 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The stored name (as serialised), which compare-and-set conditions match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Lost => "lost",
+        }
+    }
+
     pub fn is_finished(self) -> bool {
         !matches!(self, RunStatus::Queued | RunStatus::Running)
     }
@@ -84,6 +97,17 @@ pub enum CancelReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stored_name_is_the_serialised_one() {
+        use RunStatus::*;
+        for status in [
+            Queued, Running, Succeeded, Failed, Cancelled, TimedOut, Lost,
+        ] {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json.as_str(), Some(status.as_str()));
+        }
+    }
 
     #[test]
     fn the_runner_verdict_wins_and_the_result_only_adds_detail() {

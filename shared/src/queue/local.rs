@@ -7,10 +7,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
-use super::Queue;
+use super::{Queue, QueueError};
 use crate::model::event::QueuedEvent;
-use crate::state::db::Db;
-use crate::BoxError;
+use crate::state::db::{Db, DbError};
 
 /// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
 /// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
@@ -82,7 +81,7 @@ fn unix_millis(t: SystemTime) -> i64 {
 }
 
 impl LocalQueue {
-    pub fn open(path: &Path) -> Result<Self, BoxError> {
+    pub fn open(path: &Path) -> Result<Self, QueueError> {
         Ok(LocalQueue {
             db: Db::open(path, "queue", MIGRATIONS)?,
         })
@@ -95,11 +94,11 @@ impl LocalQueue {
         &self,
         now: SystemTime,
         visibility: Duration,
-    ) -> Result<Option<Received>, BoxError> {
+    ) -> Result<Option<Received>, QueueError> {
         let now_ms = unix_millis(now);
         let hidden_until = now_ms + visibility.as_millis() as i64;
         self.db
-            .call(move |conn| -> Result<_, BoxError> {
+            .call(move |conn| -> Result<_, DbError> {
                 loop {
                     let row = conn
                         .query_row(
@@ -129,23 +128,25 @@ impl LocalQueue {
                 }
             })
             .await
+            .map_err(QueueError::from)
     }
 
     /// Give up on message `seq`: it moves to the dead letters with `reason`.
-    pub async fn park(&self, seq: i64, reason: &str, now: SystemTime) -> Result<(), BoxError> {
+    pub async fn park(&self, seq: i64, reason: &str, now: SystemTime) -> Result<(), QueueError> {
         let (reason, now_ms) = (reason.to_owned(), unix_millis(now));
         self.db
-            .call(move |conn| -> Result<_, BoxError> {
+            .call(move |conn| -> Result<_, DbError> {
                 park_row(conn, seq, &reason, now_ms)?;
                 Ok(())
             })
             .await
+            .map_err(QueueError::from)
     }
 
     /// The parked messages, oldest first.
-    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BoxError> {
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         self.db
-            .call(|conn| -> Result<_, BoxError> {
+            .call(|conn| -> Result<_, DbError> {
                 let mut statement = conn
                     .prepare("SELECT seq, body, attempts, reason FROM dead_letters ORDER BY seq")?;
                 let rows = statement.query_map([], |row| {
@@ -159,34 +160,37 @@ impl LocalQueue {
                 Ok(rows.collect::<Result<_, _>>()?)
             })
             .await
+            .map_err(QueueError::from)
     }
 
-    pub async fn ack(&self, seq: i64) -> Result<(), BoxError> {
+    pub async fn ack(&self, seq: i64) -> Result<(), QueueError> {
         self.db
-            .call(move |conn| -> Result<_, BoxError> {
+            .call(move |conn| -> Result<_, DbError> {
                 conn.execute("DELETE FROM queue WHERE seq = ?1", [seq])?;
                 Ok(())
             })
             .await
+            .map_err(QueueError::from)
     }
 
     /// Messages waiting or in flight.
-    pub async fn depth(&self) -> Result<u64, BoxError> {
+    pub async fn depth(&self) -> Result<u64, QueueError> {
         self.db
-            .call(|conn| -> Result<_, BoxError> {
+            .call(|conn| -> Result<_, DbError> {
                 let n: i64 = conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))?;
                 Ok(n as u64)
             })
             .await
+            .map_err(QueueError::from)
     }
 }
 
 #[async_trait]
 impl Queue for LocalQueue {
-    async fn enqueue(&self, event: &QueuedEvent) -> Result<(), BoxError> {
+    async fn enqueue(&self, event: &QueuedEvent) -> Result<(), QueueError> {
         let body = serde_json::to_string(event)?;
         self.db
-            .call(move |conn| -> Result<_, BoxError> {
+            .call(move |conn| -> Result<_, DbError> {
                 conn.execute(
                     "INSERT INTO queue (body, visible_at) VALUES (?1, 0)",
                     params![body],
@@ -194,6 +198,7 @@ impl Queue for LocalQueue {
                 Ok(())
             })
             .await
+            .map_err(QueueError::from)
     }
 }
 
@@ -223,7 +228,7 @@ mod tests {
         let queue = LocalQueue::open(&tmp.path().join("q.db")).unwrap();
         queue
             .db
-            .call(|conn| -> Result<_, BoxError> {
+            .call(|conn| -> Result<_, DbError> {
                 conn.execute(
                     "INSERT INTO queue (body, visible_at) VALUES ('{not json', 0)",
                     [],

@@ -3,9 +3,12 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 
-use super::Queue;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{Queue, QueueError};
 use crate::model::event::QueuedEvent;
-use crate::BoxError;
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -28,7 +31,7 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
-    async fn enqueue(&self, event: &QueuedEvent) -> Result<(), BoxError> {
+    async fn enqueue(&self, event: &QueuedEvent) -> Result<(), QueueError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -36,5 +39,15 @@ impl Queue for SqsQueue {
             .send()
             .await?;
         Ok(())
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for QueueError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> QueueError {
+        let (kind, source) = crate::aws_error::classified(error);
+        QueueError::Backend { kind, source }
     }
 }

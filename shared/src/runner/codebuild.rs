@@ -14,14 +14,17 @@ use async_trait::async_trait;
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
 use aws_sdk_codebuild::Client;
 
-use super::{scope, Runner};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{scope, Runner, RunnerError};
 
 use crate::forge::Forge;
 use crate::model::event::Repo;
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
 use crate::model::status::RunStatus;
-use crate::BoxError;
 
 /// The build's variable holding the agent's expected SHA-256; the buildspec below reads it.
 const AGENT_DIGEST_VARIABLE: &str = "SLIPWAY_AGENT_SHA256";
@@ -88,9 +91,11 @@ impl CodeBuildRunner {
         &self,
         role: &RunRole,
         job: &BuildJob,
-    ) -> Result<[(&'static str, String); 3], BoxError> {
-        let (partition, account) = scope::role_partition_account(&role.role_arn)
-            .ok_or_else(|| format!("{} is not an IAM role ARN", role.role_arn))?;
+    ) -> Result<[(&'static str, String); 3], RunnerError> {
+        let (partition, account) =
+            scope::role_partition_account(&role.role_arn).ok_or_else(|| {
+                RunnerError::Invalid(format!("{} is not an IAM role ARN", role.role_arn))
+            })?;
         let bucket_arn = format!("arn:{partition}:s3:::{}", role.bucket);
         let repositories_arn = format!("arn:{partition}:ecr:{}:{account}:repository/", role.region);
         let policy = scope::run_session_policy(&scope::RunScope {
@@ -98,7 +103,8 @@ impl CodeBuildRunner {
             prefix: &job.artifact_prefix,
             repositories_arn: &repositories_arn,
             repository: job.image.as_ref().map(|i| i.repository.as_str()),
-        })?;
+        })
+        .map_err(RunnerError::Invalid)?;
         let out = role
             .sts
             .assume_role()
@@ -108,9 +114,9 @@ impl CodeBuildRunner {
             .duration_seconds(scope::session_seconds(job.timeout_secs))
             .send()
             .await?;
-        let creds = out
-            .credentials()
-            .ok_or("STS returned no credentials for the run")?;
+        let creds = out.credentials().ok_or_else(|| {
+            RunnerError::Invalid("STS returned no credentials for the run".into())
+        })?;
         Ok([
             (scope::ACCESS_KEY_ID, creds.access_key_id().to_owned()),
             (
@@ -122,12 +128,13 @@ impl CodeBuildRunner {
     }
 }
 
-fn plain(name: &str, value: String) -> Result<EnvironmentVariable, BoxError> {
-    Ok(EnvironmentVariable::builder()
+fn plain(name: &str, value: String) -> Result<EnvironmentVariable, RunnerError> {
+    EnvironmentVariable::builder()
         .name(name)
         .value(value)
         .r#type(EnvironmentVariableType::Plaintext)
-        .build()?)
+        .build()
+        .map_err(|e| RunnerError::Invalid(e.to_string()))
 }
 
 /// A CodeBuild `build-status` as a run status.
@@ -149,7 +156,7 @@ impl Runner for CodeBuildRunner {
         job: &BuildJob,
         _forge: &dyn Forge,
         _repo: &Repo,
-    ) -> Result<String, BoxError> {
+    ) -> Result<String, RunnerError> {
         // CodeBuild's own limit, with a minute for the checkout and the agent's own timeout.
         let minutes = (job.timeout_secs.div_ceil(60) + 1).clamp(5, 2160) as i32;
         let mut variables = vec![
@@ -174,14 +181,13 @@ impl Runner for CodeBuildRunner {
             request = request.environment_variables_override(plain(name, value)?);
         }
         let out = request.send().await?;
-        let id = out
-            .build_value()
-            .and_then(|b| b.id())
-            .ok_or("CodeBuild started a build without an id")?;
+        let id = out.build_value().and_then(|b| b.id()).ok_or_else(|| {
+            RunnerError::Invalid("CodeBuild started a build without an id".into())
+        })?;
         Ok(id.to_owned())
     }
 
-    async fn cancel(&self, run: &Run) -> Result<(), BoxError> {
+    async fn cancel(&self, run: &Run) -> Result<(), RunnerError> {
         let Some(id) = &run.runner_ref else {
             return Ok(());
         };
@@ -202,6 +208,16 @@ impl Runner for CodeBuildRunner {
     /// the Lambdas' secrets and table are out of its reach.
     fn sandboxed(&self) -> bool {
         true
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for RunnerError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> RunnerError {
+        let (kind, source) = crate::aws_error::classified(error);
+        RunnerError::Backend { kind, source }
     }
 }
 

@@ -20,13 +20,12 @@ use super::agent::kill_group;
 
 use super::procs;
 use super::sandbox::Sandbox;
-use super::Runner;
+use super::{Runner, RunnerError};
 use crate::forge::Forge;
 use crate::model::event::Repo;
 use crate::model::event::RunId;
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
-use crate::BoxError;
 
 /// How long past its own timeout an agent may run before it is killed outright.
 const OVERRUN_GRACE: Duration = Duration::from_secs(60);
@@ -196,7 +195,7 @@ impl Runner for LocalRunner {
         job: &BuildJob,
         forge: &dyn Forge,
         repo: &Repo,
-    ) -> Result<String, BoxError> {
+    ) -> Result<String, RunnerError> {
         let dir = self.run_dir(&job.run_id);
         if dir.exists() {
             tokio::fs::remove_dir_all(&dir).await?;
@@ -236,7 +235,9 @@ impl Runner for LocalRunner {
             });
         }
         let mut child = command.spawn()?;
-        let pid = child.id().ok_or("the agent exited at once")?;
+        let pid = child
+            .id()
+            .ok_or_else(|| RunnerError::Invalid("the agent exited at once".into()))?;
         write_owner(&dir, pid)?;
         self.running
             .lock()
@@ -267,7 +268,7 @@ impl Runner for LocalRunner {
         Ok(format!("local:{pid}"))
     }
 
-    async fn cancel(&self, run: &Run) -> Result<(), BoxError> {
+    async fn cancel(&self, run: &Run) -> Result<(), RunnerError> {
         let pid = self
             .running
             .lock()

@@ -12,7 +12,48 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use crate::BoxError;
+use crate::model::error::ErrorKind;
+
+/// What can go wrong with the embedded database, for the stores built on it to classify.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// A row that does not convert to or from its JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Creating the database's directory.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(
+        "the database's {store} schema is at version {current}, newer than this Slipway's \
+         {known}: use the Slipway that wrote it"
+    )]
+    NewerSchema {
+        store: String,
+        current: i64,
+        known: i64,
+    },
+    /// The blocking task that held the connection panicked.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl DbError {
+    /// Busy and locked mean another connection holds the file past the busy timeout: a later
+    /// try may get it. Anything else repeats.
+    pub fn kind(&self) -> ErrorKind {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        match self {
+            DbError::Sqlite(e)
+                if matches!(e.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked)) =>
+            {
+                ErrorKind::Retryable
+            }
+            _ => ErrorKind::Permanent,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Db(Arc<Mutex<Connection>>);
@@ -21,7 +62,7 @@ impl Db {
     /// Open (creating the directory and file as needed) and bring `store`'s schema up to date:
     /// `migrations[n]` takes it from version `n` to `n + 1`. A store at a version this code does
     /// not know (a newer Slipway wrote it) is refused.
-    pub fn open(path: &Path, store: &str, migrations: &[&str]) -> Result<Db, BoxError> {
+    pub fn open(path: &Path, store: &str, migrations: &[&str]) -> Result<Db, DbError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -35,10 +76,10 @@ impl Db {
     }
 
     /// Run `f` on the connection off the async executor: SQLite calls block (fsync).
-    pub async fn call<T, E, F>(&self, f: F) -> Result<T, BoxError>
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        E: Into<BoxError> + 'static,
+        E: Into<DbError> + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
         let conn = Arc::clone(&self.0);
@@ -52,7 +93,7 @@ impl Db {
 
 /// Apply `store`'s migrations past its recorded version, all in one transaction taken for
 /// writing up front, so two processes opening the file at once migrate it once.
-fn migrate(conn: &mut Connection, store: &str, migrations: &[&str]) -> Result<(), BoxError> {
+fn migrate(conn: &mut Connection, store: &str, migrations: &[&str]) -> Result<(), DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_versions (
@@ -70,11 +111,11 @@ fn migrate(conn: &mut Connection, store: &str, migrations: &[&str]) -> Result<()
         .unwrap_or(0);
     let known = migrations.len() as i64;
     if current > known {
-        return Err(format!(
-            "the database's {store} schema is at version {current}, newer than this Slipway's \
-             {known}: use the Slipway that wrote it"
-        )
-        .into());
+        return Err(DbError::NewerSchema {
+            store: store.to_owned(),
+            current,
+            known,
+        });
     }
     for migration in &migrations[current as usize..] {
         tx.execute_batch(migration)?;
@@ -145,7 +186,25 @@ mod tests {
         Db::open(&path, "other", &["CREATE TABLE other (x INTEGER);"]).unwrap();
         assert_eq!(version(&path, "notes"), 2);
         assert_eq!(version(&path, "other"), 1);
-        let error = Db::open(&path, "notes", &[V1]).err().unwrap().to_string();
+        let error = Db::open(&path, "notes", &[V1]).err().unwrap();
+        assert_eq!(error.kind(), ErrorKind::Permanent);
+        let error = error.to_string();
         assert!(error.contains("version 2, newer"), "{error}");
+    }
+
+    #[test]
+    fn a_busy_database_is_worth_another_try() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slipway.db");
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("BEGIN EXCLUSIVE; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap(); // give up at once rather than in 5 s
+        let busy = other
+            .execute_batch("CREATE TABLE u (x INTEGER);")
+            .unwrap_err();
+        assert_eq!(DbError::from(busy).kind(), ErrorKind::Retryable);
     }
 }

@@ -9,13 +9,16 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{environment_key, pr_key, unix_secs, StateStore};
+use super::{environment_key, pr_key, unix_secs, StateError, StateStore};
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::model::run::Run;
-use crate::BoxError;
+use crate::model::status::RunStatus;
 
 pub const BY_PR_INDEX: &str = "by_pr";
 pub const UNFINISHED_INDEX: &str = "unfinished";
@@ -54,7 +57,7 @@ impl StateStore for DynamoState {
         id: &DeliveryId,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<bool, BoxError> {
+    ) -> Result<bool, StateError> {
         let (pk, sk) = Self::delivery_key(forge, id);
         let now = unix_secs(now);
         let expires_at = now + ttl.as_secs() as i64;
@@ -73,7 +76,7 @@ impl StateStore for DynamoState {
         written_unless_present(result)
     }
 
-    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError> {
+    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError> {
         let (pk, sk) = Self::delivery_key(forge, id);
         self.client
             .delete_item()
@@ -85,7 +88,7 @@ impl StateStore for DynamoState {
         Ok(())
     }
 
-    async fn insert_run(&self, run: &Run) -> Result<bool, BoxError> {
+    async fn insert_run(&self, run: &Run) -> Result<bool, StateError> {
         let result = self
             .client
             .put_item()
@@ -97,17 +100,21 @@ impl StateStore for DynamoState {
         written_unless_present(result)
     }
 
-    async fn save_run(&self, run: &Run) -> Result<(), BoxError> {
-        self.client
+    async fn save_run(&self, run: &Run, from: RunStatus) -> Result<bool, StateError> {
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(run_item(run)?))
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", AttributeValue::S(from.as_str().into()))
             .send()
-            .await?;
-        Ok(())
+            .await;
+        written_unless_present(result)
     }
 
-    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError> {
+    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, StateError> {
         let out = self
             .client
             .get_item()
@@ -125,12 +132,12 @@ impl StateStore for DynamoState {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Vec<Run>, BoxError> {
+    ) -> Result<Vec<Run>, StateError> {
         self.query_index(BY_PR_INDEX, "pr_key", pr_key(forge, repo, pr))
             .await
     }
 
-    async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError> {
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, StateError> {
         self.query_index(UNFINISHED_INDEX, "unfinished", "1".into())
             .await
     }
@@ -141,7 +148,7 @@ impl StateStore for DynamoState {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), StateError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -163,7 +170,7 @@ impl StateStore for DynamoState {
         pr: PrNumber,
         sha: &CommitSha,
         seen_at: u64,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), StateError> {
         let put = self
             .client
             .put_item()
@@ -187,7 +194,7 @@ impl StateStore for DynamoState {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<Option<u64>, BoxError> {
+    ) -> Result<Option<u64>, StateError> {
         let out = self
             .client
             .get_item()
@@ -212,7 +219,7 @@ impl StateStore for DynamoState {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Option<CommitSha>, BoxError> {
+    ) -> Result<Option<CommitSha>, StateError> {
         let out = self
             .client
             .get_item()
@@ -232,7 +239,7 @@ impl StateStore for DynamoState {
         Ok(sha.and_then(|s| CommitSha::parse(s).ok()))
     }
 
-    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError> {
+    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), StateError> {
         let key = environment_key(
             deployment.forge,
             &deployment.repo.id,
@@ -263,7 +270,7 @@ impl StateStore for DynamoState {
         forge: ForgeKind,
         repo: &RepoId,
         environment: &str,
-    ) -> Result<Vec<DeploymentRecord>, BoxError> {
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
         let pages = self
             .client
             .query()
@@ -285,7 +292,7 @@ impl StateStore for DynamoState {
                 let data = item
                     .get("data")
                     .and_then(|v| v.as_s().ok())
-                    .ok_or("a deployment item without its data")?;
+                    .ok_or(StateError::Corrupt("a deployment item without its data"))?;
                 Ok(serde_json::from_str(data)?)
             })
             .collect()
@@ -297,7 +304,7 @@ impl StateStore for DynamoState {
         holder: &str,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<Option<String>, BoxError> {
+    ) -> Result<Option<String>, StateError> {
         let now = unix_secs(now);
         let pk = AttributeValue::S(format!("LOCK#{key}"));
         let result = self
@@ -340,7 +347,7 @@ impl StateStore for DynamoState {
         Ok(Some(holder))
     }
 
-    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), BoxError> {
+    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), StateError> {
         let result = self
             .client
             .delete_item()
@@ -371,7 +378,7 @@ impl DynamoState {
         index: &str,
         key: &str,
         value: String,
-    ) -> Result<Vec<Run>, BoxError> {
+    ) -> Result<Vec<Run>, StateError> {
         let pages = self
             .client
             .query()
@@ -388,13 +395,18 @@ impl DynamoState {
     }
 }
 
-fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValue>, BoxError> {
+fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValue>, StateError> {
     let mut item = std::collections::HashMap::from([
         (
             "pk".to_owned(),
             AttributeValue::S(format!("RUN#{}", run.id.0)),
         ),
         ("sk".to_owned(), AttributeValue::S("RUN".into())),
+        // Compare-and-set conditions read it (the JSON in `data` cannot be matched).
+        (
+            "status".to_owned(),
+            AttributeValue::S(run.status.as_str().into()),
+        ),
         (
             "created_at".to_owned(),
             AttributeValue::N(run.created_at.to_string()),
@@ -416,11 +428,11 @@ fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValu
     Ok(item)
 }
 
-fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Run, BoxError> {
+fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Run, StateError> {
     let data = item
         .get("data")
         .and_then(|v| v.as_s().ok())
-        .ok_or("a run item without its data")?;
+        .ok_or(StateError::Corrupt("a run item without its data"))?;
     Ok(serde_json::from_str(data)?)
 }
 
@@ -429,18 +441,32 @@ fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Ru
 fn written_unless_present(
     result: Result<
         aws_sdk_dynamodb::operation::put_item::PutItemOutput,
-        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
+        SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, HttpResponse>,
     >,
-) -> Result<bool, BoxError> {
+) -> Result<bool, StateError> {
     match result {
         Ok(_) => Ok(true),
         Err(err) => {
+            let kind = crate::aws_error::kind(&err);
             let service_error = err.into_service_error();
             if service_error.is_conditional_check_failed_exception() {
                 Ok(false)
             } else {
-                Err(service_error.into())
+                Err(StateError::Backend {
+                    kind,
+                    source: Box::new(service_error),
+                })
             }
         }
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for StateError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> StateError {
+        let (kind, source) = crate::aws_error::classified(error);
+        StateError::Backend { kind, source }
     }
 }

@@ -14,10 +14,47 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::model::deploy::DeploymentRecord;
+use crate::model::error::ErrorKind;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::model::run::Run;
-use crate::BoxError;
+use crate::model::status::RunStatus;
+
+/// A state store call that failed. The text is the store's own (table names, SQL): for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// DynamoDB or SQLite failed: a throttled or busy store may answer a later call.
+    #[error("{source}")]
+    Backend {
+        kind: ErrorKind,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A record that does not convert to or from its stored JSON (a bug, or an edited store).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A stored item missing a part every item of its type has.
+    #[error("{0}")]
+    Corrupt(&'static str),
+}
+
+impl StateError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StateError::Backend { kind, .. } => *kind,
+            StateError::Json(_) | StateError::Corrupt(_) => ErrorKind::Permanent,
+        }
+    }
+}
+
+#[cfg(feature = "local")]
+impl From<db::DbError> for StateError {
+    fn from(error: db::DbError) -> StateError {
+        StateError::Backend {
+            kind: error.kind(),
+            source: Box::new(error),
+        }
+    }
+}
 
 /// How long a delivery id is remembered. GitHub lets an operator redeliver for 3 days; a week
 /// covers that with room to spare.
@@ -33,18 +70,20 @@ pub trait StateStore: Send + Sync {
         id: &DeliveryId,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<bool, BoxError>;
+    ) -> Result<bool, StateError>;
 
     /// Forget a delivery, so that a redelivery is accepted (used when queueing it failed).
-    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError>;
+    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError>;
 
     /// Record a new run; `false` (and nothing written) when a run with its id exists.
-    async fn insert_run(&self, run: &Run) -> Result<bool, BoxError>;
+    async fn insert_run(&self, run: &Run) -> Result<bool, StateError>;
 
-    /// Overwrite a run with its new state.
-    async fn save_run(&self, run: &Run) -> Result<(), BoxError>;
+    /// Write a run's new state if its stored status is still `from` (compare-and-set); `false`,
+    /// and nothing written, when another writer moved it first. Every state change goes through
+    /// here, so a finished run never moves back: a late writer finds it moved and stops.
+    async fn save_run(&self, run: &Run, from: RunStatus) -> Result<bool, StateError>;
 
-    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError>;
+    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, StateError>;
 
     /// Every run of one pull request, oldest first.
     async fn runs_for_pr(
@@ -52,10 +91,10 @@ pub trait StateStore: Send + Sync {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Vec<Run>, BoxError>;
+    ) -> Result<Vec<Run>, StateError>;
 
     /// Runs still queued or running, for the sweeper.
-    async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError>;
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, StateError>;
 
     /// Remember that a maintainer trusted this head of a fork pull request (`/ok-to-test`).
     async fn set_trusted_sha(
@@ -64,7 +103,7 @@ pub trait StateStore: Send + Sync {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<(), BoxError>;
+    ) -> Result<(), StateError>;
 
     /// The head a maintainer last trusted for this pull request.
     async fn trusted_sha(
@@ -72,7 +111,7 @@ pub trait StateStore: Send + Sync {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Option<CommitSha>, BoxError>;
+    ) -> Result<Option<CommitSha>, StateError>;
 
     /// Remember when Slipway first heard of a pull request's head (its edge's clock, Unix
     /// seconds). A later call for the same head keeps the first time.
@@ -83,7 +122,7 @@ pub trait StateStore: Send + Sync {
         pr: PrNumber,
         sha: &CommitSha,
         seen_at: u64,
-    ) -> Result<(), BoxError>;
+    ) -> Result<(), StateError>;
 
     /// When Slipway first heard of this head, if it has: `/ok-to-test` trusts only a head that
     /// was there before the comment was written.
@@ -93,10 +132,10 @@ pub trait StateStore: Send + Sync {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<Option<u64>, BoxError>;
+    ) -> Result<Option<u64>, StateError>;
 
     /// Record a deployment, or its new state.
-    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError>;
+    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), StateError>;
 
     /// An environment's deployments, oldest first.
     async fn deployments(
@@ -104,7 +143,7 @@ pub trait StateStore: Send + Sync {
         forge: ForgeKind,
         repo: &RepoId,
         environment: &str,
-    ) -> Result<Vec<DeploymentRecord>, BoxError>;
+    ) -> Result<Vec<DeploymentRecord>, StateError>;
 
     /// Take the lock `key` for `holder` until `now + ttl`. `None` when taken; the current holder
     /// when someone else holds it and it has not expired. Of two racing callers, one wins.
@@ -114,10 +153,10 @@ pub trait StateStore: Send + Sync {
         holder: &str,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<Option<String>, BoxError>;
+    ) -> Result<Option<String>, StateError>;
 
     /// Let go of `key` if `holder` still holds it.
-    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), BoxError>;
+    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), StateError>;
 }
 
 /// The key that groups an environment's deployments, and names its lock.

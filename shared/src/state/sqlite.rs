@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::db::Db;
-use super::{environment_key, pr_key, unix_secs, StateStore};
+use super::{environment_key, pr_key, unix_secs, StateError, StateStore};
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::model::run::Run;
-use crate::BoxError;
+use crate::model::status::RunStatus;
 
 /// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
 /// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
@@ -63,7 +63,7 @@ pub struct SqliteState {
 }
 
 impl SqliteState {
-    pub fn open(path: &Path) -> Result<Self, BoxError> {
+    pub fn open(path: &Path) -> Result<Self, StateError> {
         Ok(SqliteState {
             db: Db::open(path, "state", MIGRATIONS)?,
         })
@@ -78,7 +78,7 @@ impl StateStore for SqliteState {
         id: &DeliveryId,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<bool, BoxError> {
+    ) -> Result<bool, StateError> {
         let id = id.0.clone();
         let now = unix_secs(now);
         let expires_at = now + ttl.as_secs() as i64;
@@ -94,9 +94,10 @@ impl StateStore for SqliteState {
                 Ok(inserted == 1)
             })
             .await
+            .map_err(StateError::from)
     }
 
-    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), BoxError> {
+    async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError> {
         let id = id.0.clone();
         self.db
             .call(move |conn| {
@@ -107,9 +108,10 @@ impl StateStore for SqliteState {
                 .map(drop)
             })
             .await
+            .map_err(StateError::from)
     }
 
-    async fn insert_run(&self, run: &Run) -> Result<bool, BoxError> {
+    async fn insert_run(&self, run: &Run) -> Result<bool, StateError> {
         let row = RunRow::of(run)?;
         self.db.call(move |conn| -> rusqlite::Result<_> {
             let inserted = conn.execute(
@@ -119,22 +121,25 @@ impl StateStore for SqliteState {
             Ok(inserted == 1)
         })
         .await
+        .map_err(StateError::from)
     }
 
-    async fn save_run(&self, run: &Run) -> Result<(), BoxError> {
+    async fn save_run(&self, run: &Run, from: RunStatus) -> Result<bool, StateError> {
         let row = RunRow::of(run)?;
-        self.db.call(move |conn| {
-            conn.execute(
-                "INSERT INTO runs (id, pr_key, unfinished, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (id) DO UPDATE SET unfinished = excluded.unfinished, data = excluded.data",
-                params![row.id, row.pr_key, row.unfinished, row.created_at, row.data],
-            )
-            .map(drop)
-        })
-        .await
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE runs SET unfinished = ?2, data = ?3
+                     WHERE id = ?1 AND json_extract(data, '$.status') = ?4",
+                    params![row.id, row.unfinished, row.data, from.as_str()],
+                )
+                .map(|changed| changed == 1)
+            })
+            .await
+            .map_err(StateError::from)
     }
 
-    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, BoxError> {
+    async fn get_run(&self, id: &RunId) -> Result<Option<Run>, StateError> {
         let id = id.0.clone();
         let data = self
             .db
@@ -154,7 +159,7 @@ impl StateStore for SqliteState {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Vec<Run>, BoxError> {
+    ) -> Result<Vec<Run>, StateError> {
         let key = pr_key(forge, repo, pr);
         self.select_runs(
             "SELECT data FROM runs WHERE pr_key = ?1 ORDER BY created_at, id",
@@ -163,7 +168,7 @@ impl StateStore for SqliteState {
         .await
     }
 
-    async fn unfinished_runs(&self) -> Result<Vec<Run>, BoxError> {
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, StateError> {
         self.select_runs(
             "SELECT data FROM runs WHERE unfinished = 1 ORDER BY created_at, id",
             None,
@@ -177,7 +182,7 @@ impl StateStore for SqliteState {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), StateError> {
         let (key, sha) = (pr_key(forge, repo, pr), sha.to_string());
         self.db.call(move |conn| {
             conn.execute(
@@ -187,6 +192,7 @@ impl StateStore for SqliteState {
             .map(drop)
         })
         .await
+        .map_err(StateError::from)
     }
 
     async fn record_head_seen(
@@ -196,7 +202,7 @@ impl StateStore for SqliteState {
         pr: PrNumber,
         sha: &CommitSha,
         seen_at: u64,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), StateError> {
         let (key, sha) = (pr_key(forge, repo, pr), sha.to_string());
         self.db
             .call(move |conn| {
@@ -208,6 +214,7 @@ impl StateStore for SqliteState {
                 .map(drop)
             })
             .await
+            .map_err(StateError::from)
     }
 
     async fn head_seen_at(
@@ -216,7 +223,7 @@ impl StateStore for SqliteState {
         repo: &RepoId,
         pr: PrNumber,
         sha: &CommitSha,
-    ) -> Result<Option<u64>, BoxError> {
+    ) -> Result<Option<u64>, StateError> {
         let (key, sha) = (pr_key(forge, repo, pr), sha.to_string());
         let seen = self
             .db
@@ -237,7 +244,7 @@ impl StateStore for SqliteState {
         forge: ForgeKind,
         repo: &RepoId,
         pr: PrNumber,
-    ) -> Result<Option<CommitSha>, BoxError> {
+    ) -> Result<Option<CommitSha>, StateError> {
         let key = pr_key(forge, repo, pr);
         let sha = self
             .db
@@ -251,7 +258,7 @@ impl StateStore for SqliteState {
         Ok(sha.and_then(|s| CommitSha::parse(&s).ok()))
     }
 
-    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), BoxError> {
+    async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), StateError> {
         let id = deployment.id.clone();
         let key = environment_key(
             deployment.forge,
@@ -270,6 +277,7 @@ impl StateStore for SqliteState {
             .map(drop)
             })
             .await
+            .map_err(StateError::from)
     }
 
     async fn deployments(
@@ -277,7 +285,7 @@ impl StateStore for SqliteState {
         forge: ForgeKind,
         repo: &RepoId,
         environment: &str,
-    ) -> Result<Vec<DeploymentRecord>, BoxError> {
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
         let key = environment_key(forge, repo, environment);
         let rows: Vec<String> = self
             .db
@@ -300,7 +308,7 @@ impl StateStore for SqliteState {
         holder: &str,
         now: SystemTime,
         ttl: Duration,
-    ) -> Result<Option<String>, BoxError> {
+    ) -> Result<Option<String>, StateError> {
         let (key, holder) = (key.to_owned(), holder.to_owned());
         let now = unix_secs(now);
         let expires_at = now + ttl.as_secs() as i64;
@@ -328,9 +336,10 @@ impl StateStore for SqliteState {
                 Ok(current)
             })
             .await
+            .map_err(StateError::from)
     }
 
-    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), BoxError> {
+    async fn release_lock(&self, key: &str, holder: &str) -> Result<(), StateError> {
         let (key, holder) = (key.to_owned(), holder.to_owned());
         self.db
             .call(move |conn| {
@@ -341,6 +350,7 @@ impl StateStore for SqliteState {
                 .map(drop)
             })
             .await
+            .map_err(StateError::from)
     }
 }
 
@@ -354,7 +364,7 @@ struct RunRow {
 }
 
 impl RunRow {
-    fn of(run: &Run) -> Result<Self, BoxError> {
+    fn of(run: &Run) -> Result<Self, StateError> {
         Ok(RunRow {
             id: run.id.0.clone(),
             pr_key: run.pr.map(|pr| pr_key(run.forge, &run.repo.id, pr)),
@@ -370,7 +380,7 @@ impl SqliteState {
         &self,
         sql: &'static str,
         key: Option<String>,
-    ) -> Result<Vec<Run>, BoxError> {
+    ) -> Result<Vec<Run>, StateError> {
         let rows: Vec<String> = self
             .db
             .call(move |conn| {

@@ -6,7 +6,7 @@
 use aws_types::SdkConfig;
 
 use crate::wire::settings::{secret_env_names, Env};
-use crate::BoxError;
+use crate::wire::StartupError;
 
 /// The SDK configuration from the standard `AWS_*` variables (`AWS_ENDPOINT_URL` points every
 /// client at a test service such as `moto_server`). Inside a cloud build the run's scoped
@@ -39,15 +39,17 @@ pub fn run_credentials(env: &Env) -> Option<aws_sdk_secretsmanager::config::Cred
 /// `AWS_SESSION_TOKEN` (the execution role's credentials, valid for the environment's life), and
 /// `AWS_ENDPOINT_URL` for a test service. No aws-config: its provider chain (profiles, SSO, web
 /// identity through STS, IMDS) is not needed at the edge and would link the STS SDK into it.
-pub fn edge_sdk_config(env: &Env) -> Result<SdkConfig, BoxError> {
+pub fn edge_sdk_config(env: &Env) -> Result<SdkConfig, StartupError> {
     use aws_sdk_secretsmanager::config::{
         BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
     };
     let get = |name: &str| env.get(name).filter(|v| !v.is_empty());
-    let required = |name: &'static str| get(name).ok_or_else(|| format!("{name} is not set"));
+    let required = |name: &'static str| {
+        get(name).ok_or_else(|| StartupError::Config(format!("{name} is not set")))
+    };
     let region = get("AWS_REGION")
         .or_else(|| get("AWS_DEFAULT_REGION"))
-        .ok_or("AWS_REGION is not set")?;
+        .ok_or_else(|| StartupError::Config("AWS_REGION is not set".into()))?;
     let credentials = Credentials::new(
         required("AWS_ACCESS_KEY_ID")?,
         required("AWS_SECRET_ACCESS_KEY")?,
@@ -66,7 +68,7 @@ pub fn edge_sdk_config(env: &Env) -> Result<SdkConfig, BoxError> {
 }
 
 /// The webhook Lambda's cold start: [`edge_sdk_config`] and the settings, secrets resolved.
-pub async fn edge_environment() -> Result<(SdkConfig, Env), BoxError> {
+pub async fn edge_environment() -> Result<(SdkConfig, Env), StartupError> {
     let mut env = Env::from_process();
     let sdk = edge_sdk_config(&env)?;
     resolve_secret_arns(&sdk, &mut env).await?;
@@ -75,7 +77,7 @@ pub async fn edge_environment() -> Result<(SdkConfig, Env), BoxError> {
 
 /// Every other Lambda's cold start: the SDK configuration and the settings, secrets resolved.
 #[cfg(feature = "aws")]
-pub async fn environment() -> Result<(SdkConfig, Env), BoxError> {
+pub async fn environment() -> Result<(SdkConfig, Env), StartupError> {
     let sdk = sdk_config().await;
     let mut env = Env::from_process();
     resolve_secret_arns(&sdk, &mut env).await?;
@@ -84,7 +86,7 @@ pub async fn environment() -> Result<(SdkConfig, Env), BoxError> {
 
 /// Resolve each secret setting given as `<NAME>_ARN` from Secrets Manager into `env`, so the rest
 /// of the configuration reads it like a plain variable. Runs once, at cold start.
-pub async fn resolve_secret_arns(sdk: &SdkConfig, env: &mut Env) -> Result<(), BoxError> {
+pub async fn resolve_secret_arns(sdk: &SdkConfig, env: &mut Env) -> Result<(), StartupError> {
     let mut client = None;
     for name in secret_env_names() {
         let Some(arn) = env.get(&format!("{name}_ARN")).map(str::to_owned) else {
@@ -96,10 +98,13 @@ pub async fn resolve_secret_arns(sdk: &SdkConfig, env: &mut Env) -> Result<(), B
             .secret_id(&arn)
             .send()
             .await
-            .map_err(|e| format!("reading {name}_ARN from Secrets Manager: {e}"))?;
-        let value = secret
-            .secret_string()
-            .ok_or_else(|| format!("{name}_ARN: the secret has no string value"))?;
+            .map_err(|e| {
+                let (kind, source) = crate::aws_error::classified(e);
+                StartupError::Secret { name, kind, source }
+            })?;
+        let value = secret.secret_string().ok_or_else(|| {
+            StartupError::Config(format!("{name}_ARN: the secret has no string value"))
+        })?;
         env.set(name, value);
     }
     Ok(())

@@ -5,13 +5,13 @@ use crate::app::pipeline::{DeployPorts, Pipeline};
 use crate::runner::codebuild::{CodeBuildRunner, RunRole};
 use crate::state::dynamodb::DynamoState;
 use crate::wire::settings::{self, Env};
-use crate::BoxError;
+use crate::wire::StartupError;
 
 /// The pipeline on DynamoDB and CodeBuild, as the environment configures it.
 pub fn pipeline(
     sdk: &aws_config::SdkConfig,
     env: &Env,
-) -> Result<Pipeline<DynamoState, CodeBuildRunner>, BoxError> {
+) -> Result<Pipeline<DynamoState, CodeBuildRunner>, StartupError> {
     Ok(Pipeline {
         state: DynamoState::from_sdk(sdk, env.require(settings::TABLE)?),
         forges: crate::wire::forges::forges(env)?,
@@ -27,7 +27,7 @@ pub fn pipeline(
 }
 
 /// CodeBuild, with the agent's digest and the run role when the environment names them.
-fn runner(sdk: &aws_config::SdkConfig, env: &Env) -> Result<CodeBuildRunner, BoxError> {
+fn runner(sdk: &aws_config::SdkConfig, env: &Env) -> Result<CodeBuildRunner, StartupError> {
     let mut runner = CodeBuildRunner::from_sdk(sdk, env.require(settings::CODEBUILD_PROJECT)?);
     if let Some(digest) = env.get(settings::AGENT_SHA256).filter(|d| !d.is_empty()) {
         runner = runner.with_agent_sha256(digest);
@@ -39,7 +39,7 @@ fn runner(sdk: &aws_config::SdkConfig, env: &Env) -> Result<CodeBuildRunner, Box
             bucket: env.require(settings::BUCKET)?.to_owned(),
             region: sdk
                 .region()
-                .ok_or("no AWS region is configured")?
+                .ok_or_else(|| StartupError::Config("no AWS region is configured".into()))?
                 .to_string(),
         });
     }

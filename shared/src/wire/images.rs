@@ -6,7 +6,7 @@ use crate::image::layout::LayoutStore;
 use crate::image::registry::Registry;
 use crate::image::{ImageStore, ImageTarget};
 use crate::wire::settings::{self, Env};
-use crate::BoxError;
+use crate::wire::StartupError;
 
 enum Chosen {
     Layouts(LayoutStore),
@@ -20,7 +20,7 @@ fn choose(
     env: &Env,
     layouts: Option<&Path>,
     #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
-) -> Result<Option<Chosen>, BoxError> {
+) -> Result<Option<Chosen>, StartupError> {
     let Some(url) = env.get(settings::REGISTRY) else {
         return Ok(layouts.map(|dir| Chosen::Layouts(LayoutStore::new(dir))));
     };
@@ -32,7 +32,8 @@ fn choose(
     let wants_ecr = env.get(settings::REGISTRY_AUTH) == Some("ecr");
     #[cfg(feature = "aws")]
     if wants_ecr || crate::image::ecr::Ecr::is_ecr_host(&url) {
-        let sdk = sdk.ok_or("ECR needs the AWS configuration")?;
+        let sdk =
+            sdk.ok_or_else(|| StartupError::Config("ECR needs the AWS configuration".into()))?;
         let create = env.get(settings::ECR_CREATE_REPOSITORIES) == Some("true");
         let client = aws_sdk_ecr::Client::new(sdk);
         return Ok(Some(Chosen::Ecr(crate::image::ecr::Ecr::new(
@@ -41,9 +42,9 @@ fn choose(
     }
     #[cfg(not(feature = "aws"))]
     if wants_ecr {
-        return Err(
+        return Err(StartupError::Config(
             "this slipway was built without AWS support, so it cannot sign in to ECR".into(),
-        );
+        ));
     }
     let basic = match (
         env.get(settings::REGISTRY_USERNAME),
@@ -60,7 +61,7 @@ pub fn store(
     env: &Env,
     layouts: Option<&Path>,
     #[cfg(feature = "aws")] sdk: Option<&aws_config::SdkConfig>,
-) -> Result<Option<Box<dyn ImageStore>>, BoxError> {
+) -> Result<Option<Box<dyn ImageStore>>, StartupError> {
     #[cfg(feature = "aws")]
     let chosen = choose(env, layouts, sdk)?;
     #[cfg(not(feature = "aws"))]
@@ -79,7 +80,7 @@ pub fn store(
 pub async fn from_settings(
     env: &Env,
     layouts: Option<&Path>,
-) -> Result<Option<ImageTarget>, BoxError> {
+) -> Result<Option<ImageTarget>, StartupError> {
     #[cfg(feature = "aws")]
     let chosen = {
         let sdk = match env.get(settings::REGISTRY) {

@@ -16,7 +16,7 @@ use crate::runner::local::{Completion, LocalRunner};
 use crate::runner::sandbox;
 use crate::state::sqlite::SqliteState;
 use crate::wire::settings::{self, Env};
-use crate::BoxError;
+use crate::wire::StartupError;
 
 /// The database file in the data directory: state, the local queue, the local forge.
 pub const DB_FILE: &str = "slipway.db";
@@ -39,7 +39,7 @@ pub async fn pipeline(
         Pipeline<SqliteState, LocalRunner>,
         UnboundedReceiver<Completion>,
     ),
-    BoxError,
+    StartupError,
 > {
     // Probe for the sandbox once, at start (`SLIPWAY_SANDBOX=off` skips it).
     let sandbox = sandbox::detect(env.get(sandbox::SETTING));
@@ -64,7 +64,7 @@ pub async fn deploy_ports(
     data_dir: &Path,
     links: Option<&Links>,
     env: &Env,
-) -> Result<DeployPorts, BoxError> {
+) -> Result<DeployPorts, StartupError> {
     #[cfg(feature = "aws")]
     let (images, s3, sdk) = {
         // Only load the AWS configuration when something asks for AWS: resolving a region can
@@ -86,11 +86,10 @@ pub async fn deploy_ports(
     #[cfg(not(feature = "aws"))]
     let (images, s3) = {
         if env.get(settings::BUCKET).is_some() {
-            return Err(format!(
+            return Err(StartupError::Config(format!(
                 "{} is set, but this slipway was built without AWS support (cargo feature `aws`)",
                 settings::BUCKET
-            )
-            .into());
+            )));
         }
         let images = crate::wire::images::store(env, Some(&data_dir.join("images")))?;
         (images, None::<FsStore>)

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use sha2::{Digest as _, Sha256};
 
 use super::pipeline::Pipeline;
+use crate::app::PipelineError;
 use crate::config::{Environment, Target};
 use crate::deploy;
 use crate::forge::Forge;
@@ -33,7 +34,6 @@ use crate::policy::{self, DeployFacts, Requester};
 use crate::render;
 use crate::runner::Runner;
 use crate::state::{environment_key, unix_secs, StateStore};
-use crate::BoxError;
 
 /// A deploy to start: what to ship where, asked by whom.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         installation_id: Option<u64>,
         environment: &Environment,
         request: DeployRequest,
-    ) -> Result<Started, BoxError> {
+    ) -> Result<Started, PipelineError> {
         let kind = forge.kind();
         let history = self
             .state
@@ -162,7 +162,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         environment: &Environment,
         history: &[DeploymentRecord],
         now: SystemTime,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), PipelineError> {
         let abandoned = history.iter().filter(|d| {
             d.status == DeployStatus::InProgress
                 && d.created_ms + (LOCK_TTL.as_millis() as u64) < unix_ms(now)
@@ -182,7 +182,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         forge: &dyn Forge,
         environment: &Environment,
         record: &mut DeploymentRecord,
-    ) -> Result<bool, BoxError> {
+    ) -> Result<bool, PipelineError> {
         self.state.save_deployment(record).await?;
         let new = NewDeployment {
             environment: record.environment.clone(),
@@ -256,7 +256,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         let reference = self.runner.start(&job, forge, &record.repo).await?;
         let mut run = run;
         run.runner_ref = Some(reference);
-        self.state.save_run(&run).await?;
+        self.state.save_run(&run, run.status).await?;
         Ok(true)
     }
 
@@ -321,7 +321,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
 
     /// A green build of a push: deploy it to each environment the default branch's
     /// configuration auto-deploys that branch to (never what the pushed commit says).
-    pub(super) async fn auto_deploy(&self, forge: &dyn Forge, build: &Run) -> Result<(), BoxError> {
+    pub(super) async fn auto_deploy(
+        &self,
+        forge: &dyn Forge,
+        build: &Run,
+    ) -> Result<(), PipelineError> {
         let (repo, sha, branch) = (&build.repo, &build.sha, build.git_ref.as_str());
         let Some(config) = super::repo_config::policy(forge, repo).await? else {
             return Ok(());
@@ -385,7 +389,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         &self,
         run: &Run,
         deployment: &DeployRef,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), PipelineError> {
         let forge = self.forge((run.forge, run.installation_id))?;
         let history = self
             .state
@@ -432,7 +436,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         environment: &Environment,
         mut record: DeploymentRecord,
         mut result: Result<(), Failure>,
-    ) -> Result<DeploymentRecord, BoxError> {
+    ) -> Result<DeploymentRecord, PipelineError> {
         if result.is_ok() {
             result = self.record_current(&record).await;
         }

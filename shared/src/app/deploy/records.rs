@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::super::pipeline::Pipeline;
+use crate::app::PipelineError;
 use crate::config::{Environment, Target};
 use crate::forge::{sticky_marker, upsert_sticky_comment, Forge};
 use crate::model::deploy::{DeployKind, DeployStatus, DeploymentRecord};
@@ -14,7 +15,6 @@ use crate::model::image::PublishedImage;
 use crate::render;
 use crate::runner::Runner;
 use crate::state::StateStore;
-use crate::BoxError;
 
 impl<S: StateStore, R: Runner> Pipeline<S, R> {
     /// Point `env-<name>` at the digest and write `current.json`.
@@ -63,7 +63,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         forge: &dyn Forge,
         environment: &Environment,
         record: &DeploymentRecord,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), PipelineError> {
         let tag_only = matches!(environment.target, Target::TagOnly);
         let body = render::deployment_comment(record, tag_only);
         let log_url = record

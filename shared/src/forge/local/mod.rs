@@ -19,8 +19,7 @@ use crate::model::forge::{
     CheckId, CheckRun, CommentId, DeploymentId, DeploymentStatus, ForgeComment, NewDeployment,
     Permission, PrFacts, Reaction,
 };
-use crate::state::db::Db;
-use crate::BoxError;
+use crate::state::db::{Db, DbError};
 
 mod records;
 
@@ -74,7 +73,7 @@ fn io(e: impl std::fmt::Display) -> ForgeError {
     ForgeError::Io(e.to_string())
 }
 
-fn db_error(e: BoxError) -> ForgeError {
+fn db_error(e: DbError) -> ForgeError {
     ForgeError::Io(format!("the local forge's database: {e}"))
 }
 
@@ -92,7 +91,7 @@ async fn git(dir: &str, args: &[&str]) -> Result<Option<Vec<u8>>, ForgeError> {
 }
 
 impl LocalForge {
-    pub fn open(db_path: &Path) -> Result<Self, BoxError> {
+    pub fn open(db_path: &Path) -> Result<Self, DbError> {
         Ok(LocalForge {
             db: Db::open(db_path, "local_forge", MIGRATIONS)?,
         })

@@ -6,7 +6,7 @@ use rusqlite::params;
 use super::{LocalCheck, LocalForge};
 use crate::model::event::{CommitSha, PrNumber, Repo};
 use crate::model::forge::{CommentId, Permission};
-use crate::BoxError;
+use crate::state::db::DbError;
 
 impl LocalForge {
     /// Open (or update) pull request `number` with this head, as `slipway run` does.
@@ -17,7 +17,7 @@ impl LocalForge {
         head: &CommitSha,
         branch: &str,
         author: &str,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), DbError> {
         let (key, sha, branch, author) = (
             repo.id.0.clone(),
             head.to_string(),
@@ -41,7 +41,7 @@ impl LocalForge {
         repo: &Repo,
         login: &str,
         permission: Permission,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), DbError> {
         let (key, login) = (repo.id.0.clone(), login.to_owned());
         self.db
             .call(move |conn| {
@@ -56,7 +56,7 @@ impl LocalForge {
     }
 
     /// Every check of a commit, in the order they were first set.
-    pub async fn checks(&self, repo: &Repo, sha: &CommitSha) -> Result<Vec<LocalCheck>, BoxError> {
+    pub async fn checks(&self, repo: &Repo, sha: &CommitSha) -> Result<Vec<LocalCheck>, DbError> {
         let (key, sha) = (repo.id.0.clone(), sha.to_string());
         self.db
             .call(move |conn| {
@@ -79,7 +79,7 @@ impl LocalForge {
     }
 
     /// The reactions on a comment, in order.
-    pub async fn reactions(&self, comment: CommentId) -> Result<Vec<String>, BoxError> {
+    pub async fn reactions(&self, comment: CommentId) -> Result<Vec<String>, DbError> {
         self.db
             .call(move |conn| {
                 let mut statement = conn.prepare(
@@ -98,7 +98,7 @@ impl LocalForge {
         pr: PrNumber,
         author: &str,
         body: &str,
-    ) -> Result<CommentId, BoxError> {
+    ) -> Result<CommentId, DbError> {
         let (key, author, body) = (repo.id.0.clone(), author.to_owned(), body.to_owned());
         let id = self
             .db
@@ -114,7 +114,7 @@ impl LocalForge {
     }
 
     /// The deployments recorded for a repository, oldest first.
-    pub async fn deployments(&self, repo: &Repo) -> Result<Vec<LocalDeployment>, BoxError> {
+    pub async fn deployments(&self, repo: &Repo) -> Result<Vec<LocalDeployment>, DbError> {
         let key = repo.id.0.clone();
         self.db
             .call(move |conn| {

@@ -18,8 +18,8 @@ use super::layout::Layout;
 use super::{
     Descriptor, ImageName, Index, Manifest, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
 };
+use crate::image::ImageError;
 use crate::model::image::Platform;
-use crate::BoxError;
 
 mod store;
 
@@ -45,13 +45,15 @@ struct Inner {
 
 impl Registry {
     /// `url` is the registry's root, with its scheme.
-    pub fn new(url: &str, basic: Option<(String, String)>) -> Result<Registry, BoxError> {
+    pub fn new(url: &str, basic: Option<(String, String)>) -> Result<Registry, ImageError> {
         let url = url.trim_end_matches('/').to_owned();
         let host = url
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"))
             .filter(|h| !h.is_empty() && !h.contains('/'))
-            .ok_or_else(|| format!("registry {url:?} must be http(s)://host[:port]"))?
+            .ok_or_else(|| {
+                ImageError::Invalid(format!("registry {url:?} must be http(s)://host[:port]"))
+            })?
             .to_owned();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -93,7 +95,7 @@ impl Registry {
         &self,
         scope: &str,
         build: impl Fn() -> RequestBuilder,
-    ) -> Result<Response, BoxError> {
+    ) -> Result<Response, ImageError> {
         let mut challenged = false;
         let mut attempt = 0;
         loop {
@@ -124,7 +126,7 @@ impl Registry {
     }
 
     /// Fetch a token for a `Bearer` challenge; false when the challenge is not one.
-    async fn login(&self, challenge: &str, scope: &str) -> Result<bool, BoxError> {
+    async fn login(&self, challenge: &str, scope: &str) -> Result<bool, ImageError> {
         let Some(params) = parse_bearer_challenge(challenge) else {
             return Ok(false);
         };
@@ -138,12 +140,11 @@ impl Registry {
         }
         let response = request.send().await?;
         if !response.status().is_success() {
-            return Err(format!(
+            return Err(ImageError::Invalid(format!(
                 "{}: the token service refused ({})",
                 self.inner.host,
                 response.status()
-            )
-            .into());
+            )));
         }
         #[derive(serde::Deserialize)]
         struct Token {
@@ -151,10 +152,9 @@ impl Registry {
             access_token: Option<String>,
         }
         let token: Token = response.json().await?;
-        let token = token
-            .token
-            .or(token.access_token)
-            .ok_or("the token service answered without a token")?;
+        let token = token.token.or(token.access_token).ok_or_else(|| {
+            ImageError::Invalid("the token service answered without a token".into())
+        })?;
         self.inner
             .tokens
             .lock()
@@ -167,7 +167,7 @@ impl Registry {
         format!("{}/v2/{repository}/{path}", self.inner.url)
     }
 
-    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool, BoxError> {
+    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool, ImageError> {
         let url = self.url(repository, &format!("blobs/{digest}"));
         let scope = Self::scope(repository, true);
         let response = self.send(&scope, || self.inner.http.head(&url)).await?;
@@ -184,7 +184,7 @@ impl Registry {
         repository: &str,
         blob: &Descriptor,
         path: &Path,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), ImageError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -204,7 +204,7 @@ impl Registry {
         repository: &str,
         blob: &Descriptor,
         path: &Path,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), ImageError> {
         let scope = Self::scope(repository, true);
         let start = self.url(repository, "blobs/uploads/");
         let response = self
@@ -219,7 +219,9 @@ impl Registry {
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or("the registry started an upload without a Location")?;
+            .ok_or_else(|| {
+                ImageError::Invalid("the registry started an upload without a Location".into())
+            })?;
         let mut url = if location.starts_with('/') {
             format!("{}{location}", self.inner.url)
         } else {
@@ -254,7 +256,7 @@ impl Registry {
         reference: &str,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), ImageError> {
         let url = self.url(repository, &format!("manifests/{reference}"));
         let scope = Self::scope(repository, true);
         let response = self
@@ -278,7 +280,7 @@ impl Registry {
         repository: &str,
         reference: &str,
         push: bool,
-    ) -> Result<Option<(String, Vec<u8>)>, BoxError> {
+    ) -> Result<Option<(String, Vec<u8>)>, ImageError> {
         let url = self.url(repository, &format!("manifests/{reference}"));
         let scope = Self::scope(repository, push);
         let response = self
@@ -299,14 +301,20 @@ impl Registry {
             .unwrap_or(OCI_MANIFEST)
             .to_owned();
         if response.content_length().unwrap_or(0) > MAX_MANIFEST_BYTES as u64 {
-            return Err("the registry sent a manifest over 4 MiB".into());
+            return Err(ImageError::Invalid(
+                "the registry sent a manifest over 4 MiB".into(),
+            ));
         }
         let bytes = response.bytes().await?;
         if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err("the registry sent a manifest over 4 MiB".into());
+            return Err(ImageError::Invalid(
+                "the registry sent a manifest over 4 MiB".into(),
+            ));
         }
         if reference.starts_with("sha256:") && super::sha256_digest(&bytes) != reference {
-            return Err(format!("manifest {reference} arrived with other bytes").into());
+            return Err(ImageError::Invalid(format!(
+                "manifest {reference} arrived with other bytes"
+            )));
         }
         Ok(Some((media_type, bytes.to_vec())))
     }
@@ -317,7 +325,7 @@ impl Registry {
         repository: &str,
         blob: &Descriptor,
         layout: &Layout,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), ImageError> {
         if layout.has_blob(&blob.digest) {
             return Ok(());
         }
@@ -331,7 +339,7 @@ impl Registry {
         let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&temp).await?);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        let outcome: Result<(), BoxError> = async {
+        let outcome: Result<(), ImageError> = async {
             while let Some(chunk) = response.chunk().await? {
                 hasher.update(&chunk);
                 size += chunk.len() as u64;
@@ -348,7 +356,10 @@ impl Registry {
         }
         if digest != blob.digest || size != blob.size {
             let _ = tokio::fs::remove_file(&temp).await;
-            return Err(format!("blob {} arrived with other bytes", blob.digest).into());
+            return Err(ImageError::Invalid(format!(
+                "blob {} arrived with other bytes",
+                blob.digest
+            )));
         }
         Ok(layout.adopt_blob(&temp, &blob.digest)?)
     }
@@ -359,28 +370,32 @@ impl Registry {
         name: &ImageName,
         platform: &Platform,
         layout: &Layout,
-    ) -> Result<(Manifest, Vec<u8>), BoxError> {
+    ) -> Result<(Manifest, Vec<u8>), ImageError> {
         let repository = &name.repository;
         let (media_type, bytes) = self
             .get_manifest(repository, &name.reference, false)
             .await?
-            .ok_or_else(|| format!("{name} was not found"))?;
+            .ok_or_else(|| ImageError::Invalid(format!("{name} was not found")))?;
         let bytes = if media_type.starts_with(OCI_INDEX) || media_type.starts_with(DOCKER_LIST) {
             let index: Index = serde_json::from_slice(&bytes)?;
             let chosen = index.pick(platform).ok_or_else(|| {
-                format!(
+                ImageError::Invalid(format!(
                     "{name} has no image for {}/{}",
                     platform.os, platform.architecture
-                )
+                ))
             })?;
             self.get_manifest(repository, &chosen.digest, false)
                 .await?
-                .ok_or_else(|| format!("{name}: {} was not found", chosen.digest))?
+                .ok_or_else(|| {
+                    ImageError::Invalid(format!("{name}: {} was not found", chosen.digest))
+                })?
                 .1
         } else if media_type.starts_with(OCI_MANIFEST) || media_type.starts_with(DOCKER_MANIFEST) {
             bytes
         } else {
-            return Err(format!("{name} is a {media_type}, not an image").into());
+            return Err(ImageError::Invalid(format!(
+                "{name} is a {media_type}, not an image"
+            )));
         };
         let manifest: Manifest = serde_json::from_slice(&bytes)?;
         self.fetch_blob(repository, &manifest.config, layout)
@@ -410,7 +425,7 @@ async fn backoff(attempt: u32) {
 }
 
 /// The registry's own words for a refusal (`{"errors":[{"code","message"}]}`), with the status.
-async fn failure(response: Response, what: &str) -> BoxError {
+async fn failure(response: Response, what: &'static str) -> ImageError {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     #[derive(serde::Deserialize)]
@@ -428,7 +443,11 @@ async fn failure(response: Response, what: &str) -> BoxError {
         .and_then(|e| e.errors.into_iter().next())
         .map(|e| format!(": {} {}", e.code, e.message))
         .unwrap_or_default();
-    format!("{what} failed with {status}{detail}").into()
+    ImageError::Registry {
+        what,
+        status: status.as_u16(),
+        detail,
+    }
 }
 
 /// `Bearer realm="https://auth.example/token",service="registry",scope="…"` as a map.

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 
 use super::Registry;
 use crate::image::layout::Layout;
+use crate::image::ImageError;
 use crate::image::{Descriptor, ImageStore, PushStats};
 use crate::model::image::PublishedImage;
-use crate::BoxError;
 
 /// Blobs uploaded at once.
 const PARALLEL_BLOBS: usize = 4;
@@ -20,7 +20,7 @@ impl ImageStore for Registry {
         manifest: &Descriptor,
         repository: &str,
         tags: &[String],
-    ) -> Result<(PublishedImage, PushStats), BoxError> {
+    ) -> Result<(PublishedImage, PushStats), ImageError> {
         let blobs = source.blobs_of(manifest)?;
         let mut stats = PushStats::default();
         let mut pending = blobs.into_iter();
@@ -33,7 +33,7 @@ impl ImageStore for Registry {
                 let path = source.blob_path(&blob.digest)?;
                 running.spawn(async move {
                     if registry.has_blob(&repository, &blob.digest).await? {
-                        return Ok::<_, BoxError>(None);
+                        return Ok::<_, ImageError>(None);
                     }
                     registry.upload_blob(&repository, &blob, &path).await?;
                     Ok(Some(blob.size))
@@ -62,16 +62,16 @@ impl ImageStore for Registry {
         Ok((self.published(repository, manifest, tags), stats))
     }
 
-    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), BoxError> {
+    async fn retag(&self, repository: &str, digest: &str, tag: &str) -> Result<(), ImageError> {
         let (media_type, bytes) = self
             .get_manifest(repository, digest, true)
             .await?
-            .ok_or_else(|| format!("{repository} has no image {digest}"))?;
+            .ok_or_else(|| ImageError::Invalid(format!("{repository} has no image {digest}")))?;
         self.put_manifest(repository, tag, &media_type, &bytes)
             .await
     }
 
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, BoxError> {
+    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, ImageError> {
         Ok(self
             .get_manifest(repository, tag, false)
             .await?
