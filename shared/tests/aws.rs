@@ -83,6 +83,14 @@ async fn dynamodb_records_a_delivery_once_until_it_expires() {
 }
 
 #[tokio::test]
+async fn dynamodb_records_deliveries_by_the_contract() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let state = DynamoState::from_sdk(&sdk, table(&sdk).await);
+    slipway_testkit::delivery_store_contract(&state).await;
+}
+
+#[tokio::test]
 async fn dynamodb_keeps_runs_by_the_contract() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;

@@ -10,6 +10,13 @@ async fn sqlite_keeps_runs_by_the_contract() {
 }
 
 #[tokio::test]
+async fn sqlite_records_deliveries_by_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = slipway::state::sqlite::SqliteState::open(&dir.path().join("slipway.db")).unwrap();
+    slipway_testkit::delivery_store_contract(&state).await;
+}
+
+#[tokio::test]
 async fn sqlite_keeps_deployments_and_locks_by_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let state = slipway::state::sqlite::SqliteState::open(&dir.path().join("slipway.db")).unwrap();
@@ -104,7 +111,7 @@ async fn a_database_made_before_migrations_opens_and_keeps_its_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 1, "the old schema is migration 1");
+    assert_eq!(version, 2, "the old schema is migration 1, then delivery confirmation");
     // And it opens again, migrated, with nothing to apply.
     slipway::state::sqlite::SqliteState::open(&path).unwrap();
 }

@@ -440,6 +440,46 @@ async fn a_redelivery_is_a_duplicate_and_queues_nothing() {
 }
 
 #[tokio::test]
+async fn a_delivery_recorded_but_never_queued_is_queued_by_the_redelivery() {
+    use slipway::model::event::{DeliveryId, ForgeKind};
+    use slipway::state::{StateStore, DELIVERY_TTL, UNCONFIRMED_GRACE};
+    let dir = tempfile::tempdir().unwrap();
+    let app = local_app(dir.path());
+    let body = pr_fixture("opened.1");
+    let h = github_headers("pull_request", "crash-id", &body);
+    // An edge recorded it and died before queueing it (kill -9, a Lambda timeout).
+    let t0 = now();
+    let id = DeliveryId("crash-id".into());
+    assert!(app
+        .state
+        .record_delivery(ForgeKind::Github, &id, t0, DELIVERY_TTL)
+        .await
+        .unwrap());
+
+    let soon = app
+        .handle_webhook(ForgeKind::Github, &h, &body, t0 + Duration::from_secs(1))
+        .await;
+    assert_eq!(
+        soon.body["status"], "duplicate",
+        "still within the first edge's grace"
+    );
+    let after = t0 + UNCONFIRMED_GRACE + Duration::from_secs(1);
+    let redelivered = app
+        .handle_webhook(ForgeKind::Github, &h, &body, after)
+        .await;
+    assert_eq!(redelivered.status, 202, "{}", redelivered.body);
+    assert_eq!(app.queue.depth().await.unwrap(), 1);
+
+    // Queued and confirmed: from now on a duplicate, however late.
+    let much_later = after + UNCONFIRMED_GRACE * 10;
+    let again = app
+        .handle_webhook(ForgeKind::Github, &h, &body, much_later)
+        .await;
+    assert_eq!(again.body["status"], "duplicate");
+    assert_eq!(app.queue.depth().await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn dedupe_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let body = pr_fixture("opened.1");

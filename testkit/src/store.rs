@@ -57,6 +57,61 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::model:
 }
 
 /// What every StateStore must do with runs.
+/// What every state store does with delivery records: once until they expire, and a record
+/// its edge never confirmed (it died before queueing) taken over after the grace.
+pub async fn delivery_store_contract(state: &dyn slipway::state::StateStore) {
+    use slipway::model::event::{DeliveryId, ForgeKind};
+    use slipway::state::UNCONFIRMED_GRACE;
+    let (github, ttl) = (ForgeKind::Github, Duration::from_secs(3600));
+    let t0 = now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let grace = UNCONFIRMED_GRACE.as_secs();
+    let crashed = DeliveryId(unique("crashed"));
+    assert!(state
+        .record_delivery(github, &crashed, t0, ttl)
+        .await
+        .unwrap());
+    assert!(
+        !state
+            .record_delivery(github, &crashed, at(1), ttl)
+            .await
+            .unwrap(),
+        "in flight"
+    );
+    assert!(
+        state
+            .record_delivery(github, &crashed, at(grace + 1), ttl)
+            .await
+            .unwrap(),
+        "never confirmed: the redelivery is taken"
+    );
+    assert!(!state
+        .record_delivery(github, &crashed, at(grace + 2), ttl)
+        .await
+        .unwrap());
+
+    let queued = DeliveryId(unique("queued"));
+    assert!(state
+        .record_delivery(github, &queued, t0, ttl)
+        .await
+        .unwrap());
+    state.confirm_delivery(github, &queued).await.unwrap();
+    assert!(
+        !state
+            .record_delivery(github, &queued, at(grace * 10), ttl)
+            .await
+            .unwrap(),
+        "confirmed: a duplicate until it expires"
+    );
+    assert!(
+        state
+            .record_delivery(github, &queued, at(3601), ttl)
+            .await
+            .unwrap(),
+        "expired"
+    );
+}
+
 pub async fn run_store_contract(state: &dyn slipway::state::StateStore) {
     use slipway::model::event::RunId;
     use slipway::model::event::{CommitSha, ForgeKind, PrNumber, RepoId};

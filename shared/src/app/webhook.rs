@@ -80,6 +80,11 @@ impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
             }
             return render::unavailable(&id);
         }
+        // Recorded unconfirmed, confirmed once queued: had this edge died in between, the
+        // forge's redelivery would be queued after the grace instead of taken for a duplicate.
+        if let Err(error) = self.state.confirm_delivery(forge, &id).await {
+            tracing::warn!(%forge, delivery = %id, %error, "confirming the delivery failed; a redelivery after the grace is queued again (its build is not repeated)");
+        }
         tracing::info!(%forge, delivery = %id, event = %name, "webhook accepted");
         render::accepted(&id, &name)
     }

@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{environment_key, pr_key, unix_secs, StateError, StateStore};
+use super::{environment_key, pr_key, unix_secs, StateError, StateStore, UNCONFIRMED_GRACE};
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
@@ -61,7 +61,9 @@ impl StateStore for DynamoState {
         let (pk, sk) = Self::delivery_key(forge, id);
         let now = unix_secs(now);
         let expires_at = now + ttl.as_secs() as i64;
-        // TTL deletion lags by up to days, so an expired item still present counts as absent.
+        let unconfirmed_until = now + UNCONFIRMED_GRACE.as_secs() as i64;
+        // TTL deletion lags by up to days, so an expired item still present counts as absent;
+        // so does one its edge never confirmed (items from before confirmation have no mark).
         let result = self
             .client
             .put_item()
@@ -69,11 +71,34 @@ impl StateStore for DynamoState {
             .item("pk", pk)
             .item("sk", sk)
             .item("expires_at", AttributeValue::N(expires_at.to_string()))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .item(
+                "unconfirmed_until",
+                AttributeValue::N(unconfirmed_until.to_string()),
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at <= :now \
+                 OR (unconfirmed_until <> :confirmed AND unconfirmed_until <= :now)",
+            )
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":confirmed", AttributeValue::N("0".into()))
             .send()
             .await;
         written_unless_present(result)
+    }
+
+    async fn confirm_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError> {
+        let (pk, sk) = Self::delivery_key(forge, id);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET unconfirmed_until = :confirmed")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":confirmed", AttributeValue::N("0".into()))
+            .send()
+            .await?;
+        Ok(())
     }
 
     async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError> {

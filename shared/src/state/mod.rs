@@ -60,10 +60,16 @@ impl From<db::DbError> for StateError {
 /// covers that with room to spare.
 pub const DELIVERY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How long a recorded delivery may stay unconfirmed (recorded, its event not yet queued)
+/// before a redelivery takes it over. Queueing takes milliseconds, its retries seconds.
+pub const UNCONFIRMED_GRACE: Duration = Duration::from_secs(60);
+
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    /// Record a delivery unless it is already recorded and unexpired. `true` when it is new:
-    /// of two concurrent calls with one id, exactly one gets `true`.
+    /// Record a delivery, unconfirmed, unless it is already recorded and unexpired. `true` when
+    /// it is new: of two concurrent calls with one id, exactly one gets `true`. A record left
+    /// unconfirmed for [`UNCONFIRMED_GRACE`] counts as absent: the edge that made it died
+    /// before queueing the event, and the forge's redelivery must be queued, not dropped.
     async fn record_delivery(
         &self,
         forge: ForgeKind,
@@ -71,6 +77,9 @@ pub trait StateStore: Send + Sync {
         now: SystemTime,
         ttl: Duration,
     ) -> Result<bool, StateError>;
+
+    /// The delivery's event is queued: its record now stands until it expires.
+    async fn confirm_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError>;
 
     /// Forget a delivery, so that a redelivery is accepted (used when queueing it failed).
     async fn forget_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError>;

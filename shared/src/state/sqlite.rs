@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::db::Db;
-use super::{environment_key, pr_key, unix_secs, StateError, StateStore};
+use super::{environment_key, pr_key, unix_secs, StateError, StateStore, UNCONFIRMED_GRACE};
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
@@ -16,7 +16,8 @@ use crate::model::status::RunStatus;
 
 /// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
 /// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS deliveries (
     forge      TEXT    NOT NULL,
     id         TEXT    NOT NULL,
@@ -55,7 +56,10 @@ CREATE TABLE IF NOT EXISTS locks (
     holder     TEXT    NOT NULL,
     expires_at INTEGER NOT NULL
 );
-"];
+",
+    // Recorded before queueing, confirmed after (0 = confirmed; older rows were).
+    "ALTER TABLE deliveries ADD COLUMN unconfirmed_until INTEGER NOT NULL DEFAULT 0;",
+];
 
 #[derive(Clone)]
 pub struct SqliteState {
@@ -82,16 +86,38 @@ impl StateStore for SqliteState {
         let id = id.0.clone();
         let now = unix_secs(now);
         let expires_at = now + ttl.as_secs() as i64;
+        let unconfirmed_until = now + UNCONFIRMED_GRACE.as_secs() as i64;
         self.db
             .call(move |conn| -> rusqlite::Result<_> {
                 let tx = conn.transaction()?;
                 tx.execute("DELETE FROM deliveries WHERE expires_at <= ?1", [now])?;
-                let inserted = tx.execute(
-                    "INSERT OR IGNORE INTO deliveries (forge, id, expires_at) VALUES (?1, ?2, ?3)",
-                    params![forge.as_str(), id, expires_at],
+                // New, or taking over a record its edge never confirmed.
+                let written = tx.execute(
+                    "INSERT INTO deliveries (forge, id, expires_at, unconfirmed_until)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (forge, id) DO UPDATE
+                       SET expires_at = excluded.expires_at,
+                           unconfirmed_until = excluded.unconfirmed_until
+                     WHERE deliveries.unconfirmed_until != 0
+                       AND deliveries.unconfirmed_until <= ?5",
+                    params![forge.as_str(), id, expires_at, unconfirmed_until, now],
                 )?;
                 tx.commit()?;
-                Ok(inserted == 1)
+                Ok(written == 1)
+            })
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn confirm_delivery(&self, forge: ForgeKind, id: &DeliveryId) -> Result<(), StateError> {
+        let id = id.0.clone();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE deliveries SET unconfirmed_until = 0 WHERE forge = ?1 AND id = ?2",
+                    params![forge.as_str(), id],
+                )
+                .map(drop)
             })
             .await
             .map_err(StateError::from)
