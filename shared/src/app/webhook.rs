@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 
-use crate::model::event::{ForgeKind, QueuedEvent};
+use crate::model::event::{DeliveryId, ForgeKind, QueuedEvent};
 use crate::queue::Queue;
 use crate::render::{self, WebhookResponse};
 use crate::state::{unix_secs, StateStore, DELIVERY_TTL};
@@ -36,6 +36,7 @@ impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
             }
         };
         let id = delivery.id;
+        let body_key = delivery.body_key;
         let event = match delivery.parsed {
             Parsed::Event(event) => event,
             Parsed::Ignored(reason) => {
@@ -43,7 +44,7 @@ impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
                 return render::ignored(&id, &reason);
             }
         };
-        match webhook::triage(&event) {
+        match webhook::triage(&event, now) {
             Triage::Queue => {}
             Triage::Pong => return render::pong(&id),
             Triage::Ignore(reason) => {
@@ -52,19 +53,26 @@ impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
             }
         }
 
-        match self
-            .state
-            .record_delivery(forge, &id, now, DELIVERY_TTL)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(%forge, delivery = %id, event = %event.name, "duplicate delivery");
-                return render::duplicate(&id);
-            }
-            Err(error) => {
-                tracing::error!(%forge, delivery = %id, %error, "recording the delivery failed");
-                return render::unavailable(&id);
+        // New under its id, and under its body's digest when it has one: the same signed bytes
+        // under a new id are a replay. (Each record is atomic; a replay racing the original gets
+        // `false` on one of the two.)
+        let keys: Vec<&DeliveryId> = std::iter::once(&id).chain(body_key.as_ref()).collect();
+        for (recorded, key) in keys.iter().enumerate() {
+            match self
+                .state
+                .record_delivery(forge, key, now, DELIVERY_TTL)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(%forge, delivery = %id, key = %key, event = %event.name, "duplicate delivery");
+                    return render::duplicate(&id);
+                }
+                Err(error) => {
+                    tracing::error!(%forge, delivery = %id, %error, "recording the delivery failed");
+                    self.forget(forge, &keys[..recorded]).await;
+                    return render::unavailable(&id);
+                }
             }
         }
         let name = event.name.clone();
@@ -75,12 +83,19 @@ impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
         };
         if let Err(error) = self.queue.enqueue(&queued).await {
             tracing::error!(%forge, delivery = %id, %error, "queueing the delivery failed");
-            if let Err(error) = self.state.forget_delivery(forge, &id).await {
-                tracing::error!(%forge, delivery = %id, %error, "forgetting the delivery failed; a redelivery will be taken for a duplicate");
-            }
+            self.forget(forge, &keys).await;
             return render::unavailable(&id);
         }
         tracing::info!(%forge, delivery = %id, event = %name, "webhook accepted");
         render::accepted(&id, &name)
+    }
+
+    /// Undo what was recorded of a delivery that was not queued, so that a redelivery works.
+    async fn forget(&self, forge: ForgeKind, keys: &[&DeliveryId]) {
+        for key in keys {
+            if let Err(error) = self.state.forget_delivery(forge, key).await {
+                tracing::error!(%forge, delivery = %key, %error, "forgetting the delivery failed; a redelivery will be taken for a duplicate");
+            }
+        }
     }
 }
