@@ -237,13 +237,6 @@ pub fn precheck(
     headers: &HeaderMap,
     now: SystemTime,
 ) -> Result<(), Rejection> {
-    let secrets = &ingress.secrets;
-    match forge {
-        ForgeKind::Github => github::presented_signature(&secrets.github, headers).map(drop),
-        ForgeKind::Gitlab => gitlab::verify_headers(secrets, headers, now).map(drop),
-        ForgeKind::Local => Err(AuthFailure::NotConfigured(ForgeKind::Local)),
-    }
-    .map_err(Rejection::Unauthorized)?;
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -253,7 +246,13 @@ pub fn precheck(
             limit: ingress.max_body_bytes,
         });
     }
-    Ok(())
+    let secrets = &ingress.secrets;
+    match forge {
+        ForgeKind::Github => github::presented_signature(&secrets.github, headers).map(drop),
+        ForgeKind::Gitlab => gitlab::verify_headers(secrets, headers, now).map(drop),
+        ForgeKind::Local => Err(AuthFailure::NotConfigured(ForgeKind::Local)),
+    }
+    .map_err(Rejection::Unauthorized)
 }
 
 /// Verify a delivery's origin, then parse it. `now` bounds the age of signed GitLab deliveries.
