@@ -47,7 +47,7 @@ where
         .with_state(edge)
 }
 
-async fn github<S: StateStore, Q: Queue>(
+async fn github<S: StateStore + 'static, Q: Queue + 'static>(
     State(edge): State<Arc<Edge<S, Q>>>,
     headers: HeaderMap,
     body: Body,
@@ -55,7 +55,7 @@ async fn github<S: StateStore, Q: Queue>(
     receive(&edge, ForgeKind::Github, headers, body).await
 }
 
-async fn gitlab<S: StateStore, Q: Queue>(
+async fn gitlab<S: StateStore + 'static, Q: Queue + 'static>(
     State(edge): State<Arc<Edge<S, Q>>>,
     headers: HeaderMap,
     body: Body,
@@ -63,9 +63,12 @@ async fn gitlab<S: StateStore, Q: Queue>(
     receive(&edge, ForgeKind::Gitlab, headers, body).await
 }
 
+/// Bodies up to this size are verified and parsed on the async worker that read them.
+const VERIFY_INLINE_BYTES: usize = 64 * 1024;
+
 /// Judge the headers first: a delivery that cannot be authentic, or declares too large a body,
 /// is refused before a byte of its body is read. Then read the body through the gate.
-async fn receive<S: StateStore, Q: Queue>(
+async fn receive<S: StateStore + 'static, Q: Queue + 'static>(
     edge: &Edge<S, Q>,
     forge: ForgeKind,
     headers: HeaderMap,
@@ -85,9 +88,27 @@ async fn receive<S: StateStore, Q: Queue>(
         .read(body, declared, app.ingress.max_body_bytes)
         .await
     {
-        Ok(body) => {
+        Ok(body) if body.bytes.len() <= VERIFY_INLINE_BYTES => {
             app.handle_webhook(forge, &headers, &body.bytes, SystemTime::now())
                 .await
+        }
+        Ok(body) => {
+            // Hashing and parsing megabytes would hold an async worker for milliseconds, and a
+            // flood of large forged bodies would stall every connection: do it on the blocking
+            // pool (how many run at once is bounded by the body memory budget).
+            let now = SystemTime::now();
+            let (app2, bytes) = (Arc::clone(app), body.bytes.clone());
+            let verified = tokio::task::spawn_blocking(move || {
+                webhook::verify_and_parse(&app2.ingress, forge, &headers, &bytes, now)
+            })
+            .await;
+            match verified {
+                Ok(verified) => app.handle_verified(forge, verified, now).await,
+                Err(error) => {
+                    tracing::error!(%forge, %error, "verifying a delivery failed");
+                    render::rejected(&webhook::Rejection::Busy)
+                }
+            }
         }
         Err(rejection) => {
             tracing::warn!(%forge, status = rejection.status(), reason = %rejection, "webhook body refused");

@@ -329,3 +329,30 @@ async fn connections_per_peer_are_capped() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A large signed delivery (verified off the async workers) is accepted like a small one, and a
+/// large forged one is refused 401 after it is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_deliveries_are_verified_like_small_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(local_app(dir.path())).await;
+    let mut payload = json_fixture("github/pull_request.opened.1.json");
+    payload["padding"] = "p".repeat(3 * 1024 * 1024).into();
+    let body = serde_json::to_vec(&payload).unwrap();
+    let client = reqwest::Client::new();
+    let post = |headers: http::HeaderMap| {
+        let mut request = client
+            .post(format!("http://{addr}/webhooks/github"))
+            .body(body.clone());
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.to_str().unwrap());
+        }
+        request.send()
+    };
+    let signed = github_headers("pull_request", "large-1", &body);
+    assert_eq!(post(signed).await.unwrap().status(), 202);
+    let mut forged = github_headers("pull_request", "large-2", &body);
+    let wrong = format!("sha256={}", "cd".repeat(32));
+    forged.insert("x-hub-signature-256", wrong.parse().unwrap());
+    assert_eq!(post(forged).await.unwrap().status(), 401);
+}

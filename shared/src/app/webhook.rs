@@ -8,7 +8,7 @@ use crate::model::event::{DeliveryId, ForgeKind, QueuedEvent};
 use crate::queue::Queue;
 use crate::render::{self, WebhookResponse};
 use crate::state::{unix_secs, StateStore, DELIVERY_TTL};
-use crate::webhook::{self, Ingress, Parsed, Triage};
+use crate::webhook::{self, Delivery, Ingress, Parsed, Rejection, Triage};
 
 /// What the webhook edge needs: its settings and two ports.
 pub struct WebhookApp<S, Q> {
@@ -28,7 +28,19 @@ impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
         body: &[u8],
         now: SystemTime,
     ) -> WebhookResponse {
-        let delivery = match webhook::verify_and_parse(&self.ingress, forge, headers, body, now) {
+        let verified = webhook::verify_and_parse(&self.ingress, forge, headers, body, now);
+        self.handle_verified(forge, verified, now).await
+    }
+
+    /// The rest of [`Self::handle_webhook`], once [`webhook::verify_and_parse`] has judged the
+    /// delivery (`slipway serve` does that off the async workers for a large body).
+    pub async fn handle_verified(
+        &self,
+        forge: ForgeKind,
+        verified: Result<Delivery, Rejection>,
+        now: SystemTime,
+    ) -> WebhookResponse {
+        let delivery = match verified {
             Ok(delivery) => delivery,
             Err(rejection) => {
                 tracing::warn!(%forge, status = rejection.status(), reason = %rejection, "webhook rejected");

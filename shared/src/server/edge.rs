@@ -65,6 +65,12 @@ const MAX_READ_BUFFER: usize = 64 * 1024;
 /// Body memory is counted in units of this many bytes.
 const UNIT: usize = 1024;
 
+/// Bodies up to this size (every ordinary delivery) may use the whole memory budget; growth past
+/// it must leave [`RESERVE_SHARE`] of the budget free, so that large forged bodies cannot crowd
+/// out small authentic ones.
+const SMALL_BODY: usize = 1024 * 1024;
+const RESERVE_SHARE: usize = 8;
+
 /// Serve `routes` on `listener` within `limits` until `shutdown` completes, then let open
 /// connections finish (for at most the header and body timeouts).
 pub async fn serve(
@@ -73,6 +79,7 @@ pub async fn serve(
     limits: &EdgeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    return_large_buffers_to_the_os();
     let peers = Peers::default();
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopped) = tokio::sync::watch::channel(());
@@ -130,6 +137,22 @@ pub async fn serve(
     let _ = tokio::time::timeout(grace, connections.acquire_many(all)).await;
 }
 
+/// Make glibc give every allocation of 256 KiB or more its own mapping, returned to the system
+/// when freed. By default glibc raises that threshold after the first such free (up to 32 MiB),
+/// so body buffers of megabytes then come from per-thread arenas that keep them after they are
+/// freed: under a flood of large forged bodies the process grew well past the body memory
+/// budget. With a fixed threshold a buffer's growth is also a `mremap`, not a copy.
+fn return_large_buffers_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets an allocator parameter; it is called before the server's
+        // connections allocate, and any value is valid for M_MMAP_THRESHOLD up to 32 MiB.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        }
+    }
+}
+
 /// Open connections per peer address.
 #[derive(Clone, Default)]
 struct Peers(Arc<Mutex<HashMap<IpAddr, usize>>>);
@@ -171,6 +194,8 @@ impl Drop for PeerSlot {
 pub(crate) struct BodyGate {
     readers: Semaphore,
     memory: Semaphore,
+    /// Left for small bodies: growth past [`SMALL_BODY`] may not take these.
+    reserve_units: usize,
     timeout: Duration,
 }
 
@@ -182,17 +207,20 @@ pub(crate) struct GatedBody<'g> {
 
 impl BodyGate {
     pub(crate) fn new(limits: &EdgeLimits) -> Self {
+        let units = limits.body_memory_bytes / UNIT;
         BodyGate {
             readers: Semaphore::new(limits.max_pending_bodies),
-            memory: Semaphore::new(limits.body_memory_bytes / UNIT),
+            memory: Semaphore::new(units),
+            reserve_units: units / RESERVE_SHARE,
             timeout: limits.body_timeout,
         }
     }
 
     /// Read `body` (at most `limit` bytes, `declared` by `Content-Length` when known) by the
     /// deadline. Memory is taken from the budget as the buffer grows, never for bytes that have
-    /// not arrived: a slow body holds what it sent, not what it declared. Waiting for a reader's
-    /// place or for memory counts against the deadline; running out of either is 429.
+    /// not arrived: a slow body holds what it sent, not what it declared. A reader's place is
+    /// waited for (within the deadline); memory is not: when the budget cannot cover the next
+    /// growth the answer is 429 at once, so large bodies never queue ahead of small ones.
     pub(crate) async fn read(
         &self,
         body: Body,
@@ -237,14 +265,19 @@ impl BodyGate {
                 let capacity = needed.max(buffer.capacity() * 2).min(ceiling);
                 let units = capacity.div_ceil(UNIT);
                 if units > held_units {
-                    let more = u32::try_from(units - held_units).map_err(|_| Rejection::Busy)?;
-                    let permit =
-                        match tokio::time::timeout_at(deadline, self.memory.acquire_many(more))
-                            .await
-                        {
-                            Ok(Ok(permit)) => permit,
-                            _ => return Err(Rejection::Busy),
-                        };
+                    let more = units - held_units;
+                    let keep = if capacity > SMALL_BODY {
+                        self.reserve_units
+                    } else {
+                        0
+                    };
+                    if self.memory.available_permits() < more + keep {
+                        return Err(Rejection::Busy);
+                    }
+                    let more = u32::try_from(more).map_err(|_| Rejection::Busy)?;
+                    let Ok(permit) = self.memory.try_acquire_many(more) else {
+                        return Err(Rejection::Busy);
+                    };
                     held_units = units;
                     match &mut memory {
                         Some(held) => held.merge(permit),
@@ -297,7 +330,7 @@ mod tests {
             .unwrap();
         assert_eq!(body.bytes.len(), 40 * 1024);
         assert!(gate.memory.available_permits() <= 24, "40 KiB taken");
-        // While it is held, a second 40 KiB body cannot have its memory: 429, not a wait forever.
+        // While it is held, a second 40 KiB body cannot have its memory: 429 at once.
         let second = gate
             .read(Body::from(vec![b'y'; 40 * 1024]), Some(40 * 1024), 1 << 20)
             .await;
@@ -310,5 +343,30 @@ mod tests {
         assert!(third.is_ok());
         let too_big = gate.read(Body::from(vec![0u8; 2048]), None, 1024).await;
         assert_eq!(too_big.err(), Some(Rejection::TooLarge { limit: 1024 }));
+    }
+
+    #[tokio::test]
+    async fn large_bodies_leave_room_for_small_ones() {
+        let limits = EdgeLimits {
+            body_memory_bytes: 8 * 1024 * 1024,
+            ..EdgeLimits::default()
+        };
+        let gate = BodyGate::new(&limits);
+        let seven_mib = 7 * 1024 * 1024;
+        let large = gate
+            .read(Body::from(vec![b'x'; seven_mib]), Some(seven_mib), 1 << 30)
+            .await
+            .ok()
+            .unwrap();
+        // 7 of 8 MiB may be taken by a large body: the eighth is kept for small ones.
+        let another = gate
+            .read(Body::from(vec![b'x'; 2 * 1024 * 1024]), None, 1 << 30)
+            .await;
+        assert_eq!(another.err(), Some(Rejection::Busy));
+        let small = gate
+            .read(Body::from(vec![b's'; 20_000]), None, 1 << 30)
+            .await;
+        assert!(small.is_ok(), "a small body still passes");
+        drop(large);
     }
 }
