@@ -79,10 +79,7 @@ async fn receive<S: StateStore + 'static, Q: Queue + 'static>(
         tracing::warn!(%forge, status = rejection.status(), reason = %rejection, "webhook rejected before its body");
         return into_response(render::rejected(&rejection));
     }
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = webhook::declared_length(&headers);
     let response = match edge
         .gate
         .read(body, declared, app.ingress.max_body_bytes)

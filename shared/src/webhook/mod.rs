@@ -237,11 +237,7 @@ pub fn precheck(
     headers: &HeaderMap,
     now: SystemTime,
 ) -> Result<(), Rejection> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > ingress.max_body_bytes as u64) {
+    if declared_length(headers).is_some_and(|n| n > ingress.max_body_bytes) {
         return Err(Rejection::TooLarge {
             limit: ingress.max_body_bytes,
         });
@@ -253,6 +249,13 @@ pub fn precheck(
         ForgeKind::Local => Err(AuthFailure::NotConfigured(ForgeKind::Local)),
     }
     .map_err(Rejection::Unauthorized)
+}
+
+/// The body length `Content-Length` declares, when it is there and a number.
+pub fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    header_str(headers, http::header::CONTENT_LENGTH.as_str())?
+        .parse()
+        .ok()
 }
 
 /// Verify a delivery's origin, then parse it. `now` bounds the age of signed GitLab deliveries.
@@ -505,6 +508,10 @@ mod tests {
 
     fn check(forge: ForgeKind, headers: &HeaderMap, body: &[u8]) {
         for ingress in ingresses() {
+            if let Err(rejection) = precheck(&ingress, forge, headers, SystemTime::now()) {
+                let status = rejection.status();
+                assert!((400..500).contains(&status), "{status} for {rejection}");
+            }
             if let Err(rejection) =
                 verify_and_parse(&ingress, forge, headers, body, SystemTime::now())
             {
