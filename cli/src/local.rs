@@ -374,6 +374,7 @@ pub async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
             is_bot: false,
         },
         body: Some(args.body.clone()),
+        written_at: None,
     };
     let queued = local.event(
         EventKind::Comment {

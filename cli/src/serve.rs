@@ -19,6 +19,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     init_tracing();
     let env = Env::from_process();
     let ingress = settings::ingress(&env)?;
+    let limits = settings::edge_limits(&env, ingress.max_body_bytes)?;
     if ingress.secrets.github.is_empty() {
         tracing::warn!(
             "{} is not set: GitHub deliveries will be refused",
@@ -62,12 +63,12 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
         data_dir.join("artifacts"),
         key,
     );
-    let routes = slipway::server::with_security_headers(slipway::server::router(app).merge(pages));
-    axum::serve(listener, routes)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let routes =
+        slipway::server::with_security_headers(slipway::server::router(app, &limits).merge(pages));
+    slipway::server::serve(listener, routes, &limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,87 +9,110 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::WebhookApp;
 use crate::model::event::ForgeKind;
 use crate::queue::Queue;
 use crate::render::{self, WebhookResponse};
 use crate::state::StateStore;
-use crate::webhook::Rejection;
+use crate::webhook;
 
+mod edge;
 mod pages;
+use edge::BodyGate;
+pub use edge::{serve, EdgeLimits};
 pub use pages::{run_pages, with_security_headers, CONTENT_SECURITY_POLICY};
 
+/// What the webhook routes share: the use case, and the gate bodies pass before they are read.
+struct Edge<S, Q> {
+    app: Arc<WebhookApp<S, Q>>,
+    gate: BodyGate,
+}
+
 /// The routes: `POST /webhooks/github`, `POST /webhooks/gitlab`, `GET /healthz`.
-pub fn router<S, Q>(app: Arc<WebhookApp<S, Q>>) -> Router
+pub fn router<S, Q>(app: Arc<WebhookApp<S, Q>>, limits: &EdgeLimits) -> Router
 where
     S: StateStore + 'static,
     Q: Queue + 'static,
 {
+    let edge = Arc::new(Edge {
+        app,
+        gate: BodyGate::new(limits),
+    });
     Router::new()
         .route("/webhooks/github", post(github::<S, Q>))
         .route("/webhooks/gitlab", post(gitlab::<S, Q>))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { into_response(render::not_found()) })
-        .with_state(app)
+        .with_state(edge)
 }
 
-async fn github<S: StateStore, Q: Queue>(
-    State(app): State<Arc<WebhookApp<S, Q>>>,
+async fn github<S: StateStore + 'static, Q: Queue + 'static>(
+    State(edge): State<Arc<Edge<S, Q>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive(&app, ForgeKind::Github, headers, body).await
+    receive(&edge, ForgeKind::Github, headers, body).await
 }
 
-async fn gitlab<S: StateStore, Q: Queue>(
-    State(app): State<Arc<WebhookApp<S, Q>>>,
+async fn gitlab<S: StateStore + 'static, Q: Queue + 'static>(
+    State(edge): State<Arc<Edge<S, Q>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive(&app, ForgeKind::Gitlab, headers, body).await
+    receive(&edge, ForgeKind::Gitlab, headers, body).await
 }
 
-async fn receive<S: StateStore, Q: Queue>(
-    app: &WebhookApp<S, Q>,
+/// Bodies up to this size are verified and parsed on the async worker that read them.
+const VERIFY_INLINE_BYTES: usize = 64 * 1024;
+
+/// Judge the headers first: a delivery that cannot be authentic, or declares too large a body,
+/// is refused before a byte of its body is read. Then read the body through the gate.
+async fn receive<S: StateStore + 'static, Q: Queue + 'static>(
+    edge: &Edge<S, Q>,
     forge: ForgeKind,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let limit = app.ingress.max_body_bytes;
-    let response = match read_limited(&headers, body, limit).await {
-        Ok(bytes) => {
-            app.handle_webhook(forge, &headers, &bytes, SystemTime::now())
+    let app = &edge.app;
+    if let Err(rejection) = webhook::precheck(&app.ingress, forge, &headers, SystemTime::now()) {
+        tracing::warn!(%forge, status = rejection.status(), reason = %rejection, "webhook rejected before its body");
+        return into_response(render::rejected(&rejection));
+    }
+    let declared = webhook::declared_length(&headers);
+    let response = match edge
+        .gate
+        .read(body, declared, app.ingress.max_body_bytes)
+        .await
+    {
+        Ok(body) if body.bytes.len() <= VERIFY_INLINE_BYTES => {
+            app.handle_webhook(forge, &headers, &body.bytes, SystemTime::now())
                 .await
         }
-        Err(rejection) => render::rejected(&rejection),
+        Ok(body) => {
+            // Hashing and parsing megabytes would hold an async worker for milliseconds, and a
+            // flood of large forged bodies would stall every connection: do it on the blocking
+            // pool (how many run at once is bounded by the body memory budget).
+            let now = SystemTime::now();
+            let (app2, bytes) = (Arc::clone(app), body.bytes.clone());
+            let verified = tokio::task::spawn_blocking(move || {
+                webhook::verify_and_parse(&app2.ingress, forge, &headers, &bytes, now)
+            })
+            .await;
+            match verified {
+                Ok(verified) => app.handle_verified(forge, verified, now).await,
+                Err(error) => {
+                    tracing::error!(%forge, %error, "verifying a delivery failed");
+                    render::rejected(&webhook::Rejection::Busy)
+                }
+            }
+        }
+        Err(rejection) => {
+            tracing::warn!(%forge, status = rejection.status(), reason = %rejection, "webhook body refused");
+            render::rejected(&rejection)
+        }
     };
     into_response(response)
-}
-
-/// Read the body, refusing it as soon as it is known to be over the limit: by `Content-Length`
-/// before reading anything, else while streaming (`http_body_util::Limited` stops at the first
-/// frame past the limit).
-async fn read_limited(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<bytes::Bytes, Rejection> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Rejection::TooLarge { limit });
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::TooLarge { limit }),
-        Err(e) => Err(Rejection::Malformed(format!(
-            "reading the body failed: {e}"
-        ))),
-    }
 }
 
 fn into_response(response: WebhookResponse) -> Response {

@@ -121,9 +121,7 @@ async fn fake_gitlab() -> MockServer {
 /// The merge request note fixture saying `body`, through the webhook edge.
 async fn queued_note(dir: &std::path::Path, body: &str) -> QueuedEvent {
     let app = local_app(dir);
-    let mut payload = json_fixture("gitlab/note_hook.merge_request.json");
-    payload["object_attributes"]["note"] = body.into();
-    let payload = serde_json::to_vec(&payload).unwrap();
+    let payload = serde_json::to_vec(&mr_note(body)).unwrap();
     let answer = app
         .handle_webhook(
             ForgeKind::Gitlab,

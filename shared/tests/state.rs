@@ -111,7 +111,10 @@ async fn a_database_made_before_migrations_opens_and_keeps_its_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 2, "the old schema is migration 1, then delivery confirmation");
+    assert_eq!(
+        version, 2,
+        "the old schema is migration 1, then delivery confirmation"
+    );
     // And it opens again, migrated, with nothing to apply.
     slipway::state::sqlite::SqliteState::open(&path).unwrap();
 }

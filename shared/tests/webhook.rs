@@ -315,7 +315,7 @@ async fn gitlab_fixtures() {
     assert!(!pr.from_fork);
     app.queue.ack(1).await.unwrap();
 
-    let note = fixture("gitlab/note_hook.merge_request.json");
+    let note = serde_json::to_vec(&mr_note("This MR needs work.")).unwrap();
     let (status, _) = post(&app, "gitlab", &gitlab_headers("Note Hook", "g-2"), &note).await;
     assert_eq!(status, 202);
     let queued = app
@@ -437,6 +437,121 @@ async fn a_redelivery_is_a_duplicate_and_queues_nothing() {
     .await;
     assert_eq!(status, 202);
     assert_eq!(app.queue.depth().await.unwrap(), 2);
+}
+
+/// Issue #14: the same signed bytes under a new `X-GitHub-Delivery` (which the signature does not
+/// cover) are a replay, answered `duplicate`; GitHub's own redelivery reuses the id and is too.
+#[tokio::test]
+async fn a_github_body_replayed_under_a_new_delivery_id_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = local_app(dir.path());
+    let body = pr_comment("created", "/deploy production");
+    let first = github_headers("issue_comment", "original-id", &body);
+    assert_eq!(post(&app, "github", &first, &body).await.0, 202);
+    let replay = github_headers("issue_comment", "attacker-chosen-id", &body);
+    let (status, json) = post(&app, "github", &replay, &body).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (200, Some("duplicate")),
+        "{json}"
+    );
+    let (status, json) = post(&app, "github", &first, &body).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (200, Some("duplicate")),
+        "{json}"
+    );
+    assert_eq!(app.queue.depth().await.unwrap(), 1, "queued once");
+
+    // A different body is a different delivery, whatever its id.
+    let other = pr_comment("created", "/deploy staging");
+    let h = github_headers("issue_comment", "attacker-chosen-id-2", &other);
+    assert_eq!(post(&app, "github", &h, &other).await.0, 202);
+}
+
+/// Issue #14: with signing on, a GitLab delivery is named by its signed `webhook-id`; a new
+/// unsigned `Idempotency-Key` does not make a replay new.
+#[tokio::test]
+async fn a_signed_gitlab_replay_with_a_new_idempotency_key_is_a_duplicate() {
+    use slipway::webhook::{gitlab, SigningKey};
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = local_app(dir.path());
+    let key = SigningKey::parse("whsec_c2lnbmluZy1rZXktZm9yLXRlc3Rz").unwrap();
+    app.ingress.secrets.gitlab_signing = Some(key.clone());
+    let body = serde_json::to_vec(&mr_note("/deploy production")).unwrap();
+    let ts = now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = |idempotency_key: &str| {
+        headers(&[
+            ("content-type", "application/json"),
+            ("x-gitlab-event", "Note Hook"),
+            ("x-gitlab-token", GITLAB_TOKEN),
+            ("idempotency-key", idempotency_key),
+            ("webhook-id", "msg_signed"),
+            ("webhook-timestamp", &ts.to_string()),
+            (
+                "webhook-signature",
+                &gitlab::signature(&key, "msg_signed", ts, &body),
+            ),
+        ])
+    };
+    let (status, json) = post(&app, "gitlab", &signed("key-1"), &body).await;
+    assert_eq!(
+        (status, json["delivery"].as_str()),
+        (202, Some("msg_signed")),
+        "{json}"
+    );
+    let (status, json) = post(&app, "gitlab", &signed("key-2"), &body).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (200, Some("duplicate")),
+        "{json}"
+    );
+    assert_eq!(app.queue.depth().await.unwrap(), 1, "queued once");
+}
+
+/// Issue #14: a comment whose signed body says it was written longer ago than the dedupe window
+/// is not acted on, so a captured `/deploy` cannot be replayed once its record expires.
+#[tokio::test]
+async fn a_stale_comment_is_ignored_and_queues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = local_app(dir.path());
+    let mut old: Value =
+        serde_json::from_slice(&pr_comment("created", "/deploy production")).unwrap();
+    old["comment"]["created_at"] = "2019-05-15T15:20:21Z".into();
+    old["comment"]["updated_at"] = "2019-05-15T15:20:21Z".into();
+    let body = serde_json::to_vec(&old).unwrap();
+    let h = github_headers("issue_comment", "old-comment", &body);
+    let (status, json) = post(&app, "github", &h, &body).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["status"], "ignored");
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("ignored: stale comment"),
+        "{json}"
+    );
+
+    let mut note = mr_note("/deploy production");
+    note["object_attributes"]["created_at"] = "2015-05-17 18:21:36 UTC".into();
+    note["object_attributes"]["updated_at"] = "2015-05-17 18:21:36 UTC".into();
+    let body = serde_json::to_vec(&note).unwrap();
+    let (status, json) = post(
+        &app,
+        "gitlab",
+        &gitlab_headers("Note Hook", "old-note"),
+        &body,
+    )
+    .await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (200, Some("ignored")),
+        "{json}"
+    );
+    assert_eq!(app.queue.depth().await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -22,13 +22,30 @@ pub fn json_fixture(name: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture(name)).unwrap()
 }
 
-/// A pull request comment, built from the issue comment fixture as the fixtures README says.
+/// A pull request comment, built from the issue comment fixture as the fixtures README says,
+/// written just now (the fixture's own 2019 date would make it stale).
 pub fn pr_comment(action: &str, body: &str) -> Vec<u8> {
     let mut v = json_fixture(&format!("github/issue_comment.{action}.1.json"));
     v["issue"]["pull_request"] =
         serde_json::json!({ "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1" });
     v["comment"]["body"] = body.into();
+    v["comment"]["created_at"] = rfc3339_now().into();
+    v["comment"]["updated_at"] = rfc3339_now().into();
     serde_json::to_vec(&v).unwrap()
+}
+
+/// The GitLab merge request note fixture saying `body`, written just now.
+pub fn mr_note(body: &str) -> serde_json::Value {
+    let mut v = json_fixture("gitlab/note_hook.merge_request.json");
+    v["object_attributes"]["note"] = body.into();
+    v["object_attributes"]["created_at"] = rfc3339_now().into();
+    v["object_attributes"]["updated_at"] = rfc3339_now().into();
+    v
+}
+
+/// The current time as a forge writes it in a payload (`2019-05-15T15:20:21Z`).
+pub fn rfc3339_now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// A `.tar.gz` of regular files, as forges serve source archives.

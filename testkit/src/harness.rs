@@ -149,6 +149,7 @@ impl Harness {
                             is_bot: false,
                         },
                         body: Some(body.into()),
+                        written_at: None,
                     },
                 },
             },

@@ -9,9 +9,9 @@ use crate::serve_files::start_serve;
 const CURRENT: &str = "Str0ngSecret,x";
 const PREVIOUS: &str = "0ld-secret-being-retired";
 
-/// `slipway send`'s answer (`202 ...`, `401 ...`) to a pull request event signed with `secret`.
-fn send(base: &str, secret: &str) -> String {
-    let fixture = slipway_testkit::fixture_path("github/pull_request.opened.1.json");
+/// `slipway send`'s answer (`202 ...`, `401 ...`) to the pull request event in `fixture`
+/// signed with `secret`.
+fn send(base: &str, secret: &str, fixture: &std::path::Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(["send", "--forge", "github", "--event", "pull_request"])
         .args([
@@ -37,13 +37,19 @@ fn a_comma_does_not_split_the_secret_and_the_previous_one_still_works() {
             ("SLIPWAY_GITHUB_WEBHOOK_SECRET_PREVIOUS", PREVIOUS),
         ],
     );
-    for (secret, want) in [
-        ("x", "401 "),
-        ("Str0ngSecret", "401 "),
-        (CURRENT, "202 "),
-        (PREVIOUS, "202 "),
+    // Two different events: the same bytes again would be a replay, answered `duplicate`.
+    let first = slipway_testkit::fixture_path("github/pull_request.opened.1.json");
+    let mut event = slipway_testkit::json_fixture("github/pull_request.opened.1.json");
+    event["pull_request"]["head"]["sha"] = "b".repeat(40).into();
+    let second = tmp.path().join("second.json");
+    std::fs::write(&second, serde_json::to_vec(&event).unwrap()).unwrap();
+    for (secret, fixture, want) in [
+        ("x", &first, "401 "),
+        ("Str0ngSecret", &first, "401 "),
+        (CURRENT, &first, "202 "),
+        (PREVIOUS, &second, "202 "),
     ] {
-        let answer = send(&serve.base, secret);
+        let answer = send(&serve.base, secret, fixture);
         assert!(answer.starts_with(want), "signed with {secret:?}: {answer}");
     }
     // Without SLIPWAY_LINK_KEY, serve made its own link key, readable by its owner only.

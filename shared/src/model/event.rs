@@ -168,6 +168,10 @@ pub struct Comment {
     pub author: User,
     /// `None` when the body was over [`MAX_COMMENT_BYTES`]: such a comment is never parsed.
     pub body: Option<String>,
+    /// When the forge says the comment was written or last edited (Unix seconds), from the signed
+    /// payload; `None` when the payload has no readable time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<u64>,
 }
 
 /// Comments longer than this are not parsed for commands (and not carried through the queue).

@@ -122,6 +122,9 @@ impl fmt::Display for IgnoreReason {
             IgnoreReason::CheckSuiteRequested => f.write_str(
                 "ignored: check_suite.requested (builds start from pull request and push events)",
             ),
+            IgnoreReason::StaleComment => f.write_str(
+                "ignored: stale comment (written too long ago to be acted on; a replay?)",
+            ),
         }
     }
 }
@@ -139,6 +142,14 @@ impl fmt::Display for Rejection {
                 "unsupported content type {content_type:?}: send application/json \
                  (GitHub may also send application/x-www-form-urlencoded)"
             ),
+            Rejection::TooSlow { limit } => write!(
+                f,
+                "request timeout: the body did not arrive within {}",
+                humantime::format_duration(*limit)
+            ),
+            Rejection::Busy => {
+                f.write_str("too many requests: other deliveries are being received; retry shortly")
+            }
         }
     }
 }

@@ -577,6 +577,7 @@ fn webhook_answers() {
         IgnoreReason::BranchDeleted,
         IgnoreReason::MergeRequestUpdateWithoutCommits,
         IgnoreReason::CheckSuiteRequested,
+        IgnoreReason::StaleComment,
     ];
     answers.extend(
         ignored_reasons
@@ -601,6 +602,10 @@ fn webhook_answers() {
         Rejection::Malformed("missing X-GitHub-Event header".into()),
         Rejection::TooLarge { limit: 26_214_400 },
         Rejection::UnsupportedMediaType("text/plain".into()),
+        Rejection::TooSlow {
+            limit: std::time::Duration::from_secs(10),
+        },
+        Rejection::Busy,
     ]);
     answers.extend(rejections.iter().map(|r| answer(rejected(r))));
     assert_snapshot!(answers.join("\n\n"));

@@ -4,12 +4,12 @@ use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::{
-    checked_delivery_id, from_json, header_str, AuthFailure, IgnoreReason, Parsed, Rejection,
-    Secret,
+    checked_delivery_id, from_json, header_str, written_at, AuthFailure, IgnoreReason, Parsed,
+    Rejection, Secret,
 };
 use crate::model::event::{
     CheckScope, Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind,
@@ -30,6 +30,24 @@ fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
 /// Check `X-Hub-Signature-256` against every active secret. All secrets are tried whatever the
 /// outcome, so timing says nothing about which one (if any) matched.
 pub fn verify(secrets: &[Secret], headers: &HeaderMap, body: &[u8]) -> Result<(), AuthFailure> {
+    let presented = presented_signature(secrets, headers)?;
+    let mut matched = Choice::from(0);
+    for secret in secrets {
+        matched |= hmac_sha256(secret.expose(), body).ct_eq(&presented);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(AuthFailure::SignatureMismatch)
+    }
+}
+
+/// The digest `X-Hub-Signature-256` presents, when a secret is configured and the header is there
+/// and well formed (`sha256=` and 64 hexadecimal digits): all that can be known before the body.
+pub(super) fn presented_signature(
+    secrets: &[Secret],
+    headers: &HeaderMap,
+) -> Result<[u8; 32], AuthFailure> {
     if secrets.is_empty() {
         return Err(AuthFailure::NotConfigured(ForgeKind::Github));
     }
@@ -47,16 +65,13 @@ pub fn verify(secrets: &[Secret], headers: &HeaderMap, body: &[u8]) -> Result<()
     let mut presented = [0u8; 32];
     hex::decode_to_slice(hex_digest, &mut presented)
         .map_err(|_| AuthFailure::MalformedSignature)?;
+    Ok(presented)
+}
 
-    let mut matched = Choice::from(0);
-    for secret in secrets {
-        matched |= hmac_sha256(secret.expose(), body).ct_eq(&presented);
-    }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(AuthFailure::SignatureMismatch)
-    }
+/// A second name for a GitHub delivery: the digest of its signed body. The same bytes sent again
+/// under a new `X-GitHub-Delivery` (which the signature does not cover) are the same delivery.
+pub(super) fn body_key(body: &[u8]) -> DeliveryId {
+    DeliveryId(format!("body-sha256-{}", hex::encode(Sha256::digest(body))))
 }
 
 pub(super) fn delivery_id(headers: &HeaderMap) -> Result<DeliveryId, Rejection> {
@@ -250,6 +265,8 @@ struct GhComment {
     #[serde(default)]
     body: String,
     user: GhUser,
+    created_at: Option<String>,
+    updated_at: Option<String>,
 }
 
 fn issue_comment(p: IssueCommentPayload) -> Result<Parsed, Rejection> {
@@ -271,6 +288,7 @@ fn issue_comment(p: IssueCommentPayload) -> Result<Parsed, Rejection> {
             id: p.comment.id,
             author: p.comment.user.into(),
             body,
+            written_at: written_at(&p.comment.created_at, &p.comment.updated_at),
         },
     };
     let name = format!("issue_comment.{}", p.action);

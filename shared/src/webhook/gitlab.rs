@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{
-    checked_delivery_id, from_json, header_str, AuthFailure, IgnoreReason, Parsed, Rejection,
-    SigningKey, WebhookSecrets,
+    checked_delivery_id, from_json, header_str, written_at, AuthFailure, IgnoreReason, Parsed,
+    Rejection, SigningKey, WebhookSecrets,
 };
 use crate::model::event::{
     Comment, CommentAction, CommitSha, DeliveryId, Event, EventKind, ForgeKind, PrAction, PrNumber,
@@ -49,6 +49,21 @@ pub fn verify(
     body: &[u8],
     now: SystemTime,
 ) -> Result<(), AuthFailure> {
+    let signed = verify_headers(secrets, headers, now)?;
+    if let (Some(key), Some(signed)) = (&secrets.gitlab_signing, signed) {
+        verify_signature(key, &signed, body)?;
+    }
+    Ok(())
+}
+
+/// What the headers alone can prove or disprove, before a body is read: the token in full, and
+/// for signed webhooks the presence of the three headers, the timestamp's age, and at least one
+/// signature of the right shape. `Some` with the signing headers when signing is configured.
+pub(super) fn verify_headers<'h>(
+    secrets: &WebhookSecrets,
+    headers: &'h HeaderMap,
+    now: SystemTime,
+) -> Result<Option<SigningHeaders<'h>>, AuthFailure> {
     if secrets.gitlab_token.is_none() && secrets.gitlab_signing.is_none() {
         return Err(AuthFailure::NotConfigured(ForgeKind::Gitlab));
     }
@@ -60,18 +75,23 @@ pub fn verify(
             return Err(AuthFailure::TokenMismatch);
         }
     }
-    if let Some(key) = &secrets.gitlab_signing {
-        verify_signature(key, headers, body, now)?;
+    if secrets.gitlab_signing.is_none() {
+        return Ok(None);
     }
-    Ok(())
+    signing_headers(headers, now).map(Some)
 }
 
-fn verify_signature(
-    key: &SigningKey,
+/// The Standard Webhooks headers of a signed delivery.
+pub(super) struct SigningHeaders<'h> {
+    id: &'h str,
+    timestamp: u64,
+    signatures: &'h str,
+}
+
+fn signing_headers(
     headers: &HeaderMap,
-    body: &[u8],
     now: SystemTime,
-) -> Result<(), AuthFailure> {
+) -> Result<SigningHeaders<'_>, AuthFailure> {
     let (Some(id), Some(timestamp), Some(signatures)) = (
         header_str(headers, "webhook-id"),
         header_str(headers, "webhook-timestamp"),
@@ -91,18 +111,37 @@ fn verify_signature(
     if skew > TIMESTAMP_TOLERANCE {
         return Err(AuthFailure::TimestampOutOfTolerance);
     }
-    let expected = signed_content_mac(key.key(), id, timestamp, body);
-    // The header may carry several space-separated signatures (the sender rotating keys).
-    let mut matched = subtle::Choice::from(0);
-    for candidate in signatures.split(' ') {
-        let Some(encoded) = candidate.strip_prefix("v1,") else {
-            continue;
-        };
+    if candidates(signatures).next().is_none() {
+        // Not one `v1,<32 bytes in base64>`: no body can match it.
+        return Err(AuthFailure::SignatureMismatch);
+    }
+    Ok(SigningHeaders {
+        id,
+        timestamp,
+        signatures,
+    })
+}
+
+/// The well-formed `v1,<base64>` signatures of the header; it may carry several, space-separated
+/// (the sender rotating keys).
+fn candidates(signatures: &str) -> impl Iterator<Item = [u8; 32]> + '_ {
+    signatures.split(' ').filter_map(|candidate| {
+        let encoded = candidate.strip_prefix("v1,")?;
         let mut decoded = [0u8; 32];
         let engine = base64::engine::general_purpose::STANDARD;
-        if let Ok(32) = engine.decode_slice(encoded, &mut decoded) {
-            matched |= expected.ct_eq(&decoded);
-        }
+        matches!(engine.decode_slice(encoded, &mut decoded), Ok(32)).then_some(decoded)
+    })
+}
+
+fn verify_signature(
+    key: &SigningKey,
+    signed: &SigningHeaders<'_>,
+    body: &[u8],
+) -> Result<(), AuthFailure> {
+    let expected = signed_content_mac(key.key(), signed.id, signed.timestamp, body);
+    let mut matched = subtle::Choice::from(0);
+    for decoded in candidates(signed.signatures) {
+        matched |= expected.ct_eq(&decoded);
     }
     if bool::from(matched) {
         Ok(())
@@ -113,9 +152,19 @@ fn verify_signature(
 
 /// GitLab names a delivery by `Idempotency-Key` (17.x+), else the signed `webhook-id`, else
 /// `X-Gitlab-Event-UUID`. Old GitLab sends none: the body's digest stands in, so a byte-identical
-/// redelivery is still recognised.
-pub(super) fn delivery_id(headers: &HeaderMap, body: &[u8]) -> Result<DeliveryId, Rejection> {
-    for header in ["idempotency-key", "webhook-id", "x-gitlab-event-uuid"] {
+/// redelivery is still recognised. When deliveries are `signed`, only the signed `webhook-id`
+/// names them: an unsigned header could be changed to pass a replay off as new.
+pub(super) fn delivery_id(
+    headers: &HeaderMap,
+    body: &[u8],
+    signed: bool,
+) -> Result<DeliveryId, Rejection> {
+    let names: &[&str] = if signed {
+        &["webhook-id"]
+    } else {
+        &["idempotency-key", "webhook-id", "x-gitlab-event-uuid"]
+    };
+    for &header in names {
         if let Some(value) = headers.get(header) {
             let value = value.to_str().map_err(|_| {
                 Rejection::Malformed(format!("header {header} must be printable ASCII"))
@@ -277,6 +326,8 @@ struct GlNote {
     action: Option<String>,
     #[serde(default)]
     system: bool,
+    created_at: Option<String>,
+    updated_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -314,6 +365,7 @@ fn note(p: NotePayload) -> Result<Parsed, Rejection> {
             id: note.id,
             author: author.clone(),
             body,
+            written_at: written_at(&note.created_at, &note.updated_at),
         },
     };
     let name = match action {

@@ -7,15 +7,23 @@ mod body;
 pub mod github;
 pub mod gitlab;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
-use crate::model::event::{branch_of, CommentAction, DeliveryId, Event, EventKind, ForgeKind};
+use crate::model::event::{
+    branch_of, Comment, CommentAction, DeliveryId, Event, EventKind, ForgeKind,
+};
 pub use crate::model::secret::{Secret, SecretError, SigningKey};
+use crate::state::DELIVERY_TTL;
 
 /// Default limit on a delivery's body. GitHub caps payloads at 25 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// A comment written longer ago than this is not acted on: its delivery's dedupe record (kept
+/// [`DELIVERY_TTL`]) may be gone, so a captured delivery could otherwise be replayed forever. A
+/// day shorter than that window, so that the forge's clock and ours may disagree without a gap.
+pub const MAX_COMMENT_AGE: Duration = Duration::from_secs(DELIVERY_TTL.as_secs() - 24 * 3600);
 
 /// The secrets that make a delivery trusted. A forge with none configured is refused outright:
 /// Slipway never acts on an unsigned webhook.
@@ -56,6 +64,10 @@ pub enum Rejection {
     TooLarge { limit: usize },
     /// 415: a content type other than JSON or GitHub's form encoding.
     UnsupportedMediaType(String),
+    /// 408: the body did not arrive within the time allowed.
+    TooSlow { limit: Duration },
+    /// 429: too many deliveries are being received at once; the sender should retry.
+    Busy,
 }
 
 impl Rejection {
@@ -65,6 +77,8 @@ impl Rejection {
             Rejection::Malformed(_) => 400,
             Rejection::TooLarge { .. } => 413,
             Rejection::UnsupportedMediaType(_) => 415,
+            Rejection::TooSlow { .. } => 408,
+            Rejection::Busy => 429,
         }
     }
 }
@@ -99,6 +113,9 @@ pub enum Parsed {
 pub struct Delivery {
     pub forge: ForgeKind,
     pub id: DeliveryId,
+    /// Another name the delivery must be new under: for GitHub, the digest of the signed body
+    /// (the delivery id is not signed).
+    pub body_key: Option<DeliveryId>,
     pub parsed: Parsed,
 }
 
@@ -115,6 +132,8 @@ pub enum IgnoreReason {
     BranchDeleted,
     MergeRequestUpdateWithoutCommits,
     CheckSuiteRequested,
+    /// A comment written longer ago than [`MAX_COMMENT_AGE`]: a replay, or far too late to act on.
+    StaleComment,
 }
 
 /// What the edge does with an event it understands.
@@ -128,8 +147,8 @@ pub enum Triage {
 }
 
 /// Decide at the edge what can be decided without the repository's configuration, so that the
-/// queue carries only events dispatch may act on.
-pub fn triage(event: &Event) -> Triage {
+/// queue carries only events dispatch may act on. `now` is the edge's clock, for a comment's age.
+pub fn triage(event: &Event, now: SystemTime) -> Triage {
     match &event.kind {
         EventKind::Ping => Triage::Pong,
         EventKind::Installation { .. } => {
@@ -143,6 +162,8 @@ pub fn triage(event: &Event) -> Triage {
                 Triage::Ignore(IgnoreReason::CommentByBot)
             } else if *action != CommentAction::Created {
                 Triage::Ignore(IgnoreReason::CommentNotNew)
+            } else if is_stale(comment, now) {
+                Triage::Ignore(IgnoreReason::StaleComment)
             } else {
                 Triage::Queue
             }
@@ -163,6 +184,78 @@ pub fn triage(event: &Event) -> Triage {
         | EventKind::CheckActionRequested { .. }
         | EventKind::MergeGroup { .. } => Triage::Queue,
     }
+}
+
+/// Written longer ago than [`MAX_COMMENT_AGE`], by the signed payload's own time. A comment
+/// without a readable time is judged by the dedupe record alone.
+fn is_stale(comment: &Comment, now: SystemTime) -> bool {
+    let Some(written_at) = comment.written_at else {
+        return false;
+    };
+    let written = SystemTime::UNIX_EPOCH + Duration::from_secs(written_at);
+    now.duration_since(written)
+        .is_ok_and(|age| age > MAX_COMMENT_AGE)
+}
+
+/// When a comment was written or last edited, in Unix seconds, from a payload's `created_at`
+/// and `updated_at`: the later of the two that can be read.
+fn written_at(created_at: &Option<String>, updated_at: &Option<String>) -> Option<u64> {
+    [created_at, updated_at]
+        .into_iter()
+        .flatten()
+        .filter_map(|t| forge_time(t))
+        .max()
+}
+
+/// A forge's timestamp as Unix seconds: RFC 3339 (`2019-05-15T15:20:21Z`, fractions, offsets)
+/// and GitLab's older `2015-05-17 18:21:36 UTC`.
+fn forge_time(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let text = text.strip_suffix(" UTC").unwrap_or(text);
+    // A numeric offset, `+02:00` or `-0500`, is applied by hand: humantime reads UTC only.
+    let (base, offset_secs) = match text.len().checked_sub(6).map(|i| text.split_at(i)) {
+        Some((base, off)) if base.len() >= 19 && (off.starts_with('+') || off.starts_with('-')) => {
+            let sign = if off.starts_with('-') { -1 } else { 1 };
+            let hours: i64 = off.get(1..3)?.parse().ok()?;
+            let minutes: i64 = off.get(4..6)?.parse().ok()?;
+            (base, sign * (hours * 3600 + minutes * 60))
+        }
+        _ => (text, 0),
+    };
+    let local = humantime::parse_rfc3339_weak(base).ok()?;
+    let secs = local.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64;
+    u64::try_from(secs - offset_secs).ok()
+}
+
+/// What the headers alone say, before any of the body is read: the forge has a secret, the
+/// signature or token header is there and well formed (GitLab's plain token is compared in
+/// full, a signed delivery's timestamp checked), and a declared length is within the limit. A
+/// delivery refused here cannot be authentic or acceptable, so its body is never buffered.
+pub fn precheck(
+    ingress: &Ingress,
+    forge: ForgeKind,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Result<(), Rejection> {
+    if declared_length(headers).is_some_and(|n| n > ingress.max_body_bytes) {
+        return Err(Rejection::TooLarge {
+            limit: ingress.max_body_bytes,
+        });
+    }
+    let secrets = &ingress.secrets;
+    match forge {
+        ForgeKind::Github => github::presented_signature(&secrets.github, headers).map(drop),
+        ForgeKind::Gitlab => gitlab::verify_headers(secrets, headers, now).map(drop),
+        ForgeKind::Local => Err(AuthFailure::NotConfigured(ForgeKind::Local)),
+    }
+    .map_err(Rejection::Unauthorized)
+}
+
+/// The body length `Content-Length` declares, when it is there and a number.
+pub fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    header_str(headers, http::header::CONTENT_LENGTH.as_str())?
+        .parse()
+        .ok()
 }
 
 /// Verify a delivery's origin, then parse it. `now` bounds the age of signed GitLab deliveries.
@@ -186,16 +279,27 @@ pub fn verify_and_parse(
     }
     .map_err(Rejection::Unauthorized)?;
 
-    let id = match forge {
-        ForgeKind::Github => github::delivery_id(headers)?,
-        _ => gitlab::delivery_id(headers, raw_body)?,
+    let (id, body_key) = match forge {
+        ForgeKind::Github => (
+            github::delivery_id(headers)?,
+            Some(github::body_key(raw_body)),
+        ),
+        _ => {
+            let signed = secrets.gitlab_signing.is_some();
+            (gitlab::delivery_id(headers, raw_body, signed)?, None)
+        }
     };
     let json = body::json_payload(forge, headers, raw_body)?;
     let parsed = match forge {
         ForgeKind::Github => github::parse(headers, &json)?,
         _ => gitlab::parse(headers, &json)?,
     };
-    Ok(Delivery { forge, id, parsed })
+    Ok(Delivery {
+        forge,
+        id,
+        body_key,
+        parsed,
+    })
 }
 
 /// A header's value as text, or `None` when absent or not visible ASCII.
@@ -238,6 +342,102 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "prop-secret";
+
+    const DAY: u64 = 24 * 3600;
+
+    fn comment(action: CommentAction, is_bot: bool, written_at: Option<u64>) -> Event {
+        Event {
+            forge: ForgeKind::Github,
+            repo: None,
+            installation_id: None,
+            sender: None,
+            name: "issue_comment".into(),
+            kind: EventKind::Comment {
+                action,
+                pr: crate::model::event::PrNumber(1),
+                pr_head_sha: None,
+                comment: Comment {
+                    id: 1,
+                    author: crate::model::event::User {
+                        id: 1,
+                        login: Some("someone".into()),
+                        is_bot,
+                    },
+                    body: Some("/deploy production".into()),
+                    written_at,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn a_comment_older_than_the_dedupe_window_is_stale() {
+        use CommentAction::*;
+        let now_secs = 1_800_000_000;
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
+        let max = MAX_COMMENT_AGE.as_secs();
+        assert!(
+            max < DELIVERY_TTL.as_secs(),
+            "shorter than the dedupe window"
+        );
+        let stale = Triage::Ignore(IgnoreReason::StaleComment);
+        let cases = [
+            // (action, by a bot, written this long before now, what the edge does)
+            (Created, false, Some(0), Triage::Queue),
+            (Created, false, Some(DAY), Triage::Queue),
+            (Created, false, Some(max), Triage::Queue),
+            (Created, false, Some(max + 1), stale.clone()),
+            (Created, false, Some(30 * DAY), stale.clone()),
+            (Created, false, Some(now_secs), stale.clone()), // the epoch
+            (Created, false, None, Triage::Queue),           // no time to judge by
+            (
+                Edited,
+                false,
+                Some(30 * DAY),
+                Triage::Ignore(IgnoreReason::CommentNotNew),
+            ),
+            (
+                Created,
+                true,
+                Some(30 * DAY),
+                Triage::Ignore(IgnoreReason::CommentByBot),
+            ),
+        ];
+        for (action, is_bot, age, expected) in cases {
+            let event = comment(action, is_bot, age.map(|a| now_secs - a));
+            assert_eq!(
+                triage(&event, now),
+                expected,
+                "{action:?} bot={is_bot} age={age:?}"
+            );
+        }
+        // A comment dated ahead of our clock (the forge's clock is fast) is not stale.
+        let ahead = comment(Created, false, Some(now_secs + 600));
+        assert_eq!(triage(&ahead, now), Triage::Queue);
+    }
+
+    #[test]
+    fn forge_times_are_read_in_every_shape_the_forges_send() {
+        let cases = [
+            ("2019-05-15T15:20:21Z", Some(1_557_933_621)),
+            ("2019-06-05T14:32:20.211Z", Some(1_559_745_140)),
+            ("2015-05-17 18:21:36 UTC", Some(1_431_886_896)),
+            ("2018-04-25 20:42:10", Some(1_524_688_930)),
+            ("2019-05-15T17:20:21+02:00", Some(1_557_933_621)),
+            ("2019-05-15T10:20:21-05:00", Some(1_557_933_621)),
+            ("yesterday", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(forge_time(text), expected, "{text}");
+        }
+        let later = written_at(
+            &Some("2019-05-15T15:20:21Z".into()),
+            &Some("2019-05-16T15:20:21Z".into()),
+        );
+        assert_eq!(later, Some(1_557_933_621 + DAY));
+        assert_eq!(written_at(&Some("garbled".into()), &None), None);
+    }
 
     /// A token-only and a signing-token configuration, so both GitLab paths are exercised.
     fn ingresses() -> [Ingress; 2] {
@@ -308,6 +508,10 @@ mod tests {
 
     fn check(forge: ForgeKind, headers: &HeaderMap, body: &[u8]) {
         for ingress in ingresses() {
+            if let Err(rejection) = precheck(&ingress, forge, headers, SystemTime::now()) {
+                let status = rejection.status();
+                assert!((400..500).contains(&status), "{status} for {rejection}");
+            }
             if let Err(rejection) =
                 verify_and_parse(&ingress, forge, headers, body, SystemTime::now())
             {

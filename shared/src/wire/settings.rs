@@ -11,6 +11,17 @@ pub const GITHUB_WEBHOOK_SECRET_PREVIOUS: &str = "SLIPWAY_GITHUB_WEBHOOK_SECRET_
 pub const GITLAB_WEBHOOK_TOKEN: &str = "SLIPWAY_GITLAB_WEBHOOK_TOKEN";
 pub const GITLAB_SIGNING_TOKEN: &str = "SLIPWAY_GITLAB_SIGNING_TOKEN";
 pub const MAX_BODY_BYTES: &str = "SLIPWAY_MAX_BODY_BYTES";
+/// `slipway serve`'s edge (a duration such as `10s`): headers must arrive within this.
+pub const HEADER_TIMEOUT: &str = "SLIPWAY_HEADER_TIMEOUT";
+/// `slipway serve`'s edge (a duration): a body must arrive within this after its headers.
+pub const BODY_TIMEOUT: &str = "SLIPWAY_BODY_TIMEOUT";
+/// `slipway serve`'s edge: open connections at most, in total and from one IP address.
+pub const MAX_CONNECTIONS: &str = "SLIPWAY_MAX_CONNECTIONS";
+pub const MAX_CONNECTIONS_PER_PEER: &str = "SLIPWAY_MAX_CONNECTIONS_PER_PEER";
+/// `slipway serve`'s edge: bodies read at once before their signature is checked, and the
+/// memory they may hold together.
+pub const MAX_PENDING_BODIES: &str = "SLIPWAY_MAX_PENDING_BODIES";
+pub const BODY_MEMORY_BYTES: &str = "SLIPWAY_BODY_MEMORY_BYTES";
 pub const GITHUB_TOKEN: &str = "SLIPWAY_GITHUB_TOKEN";
 pub const GITHUB_APP_ID: &str = "SLIPWAY_GITHUB_APP_ID";
 /// The App's private key: PEM text, or the path of a PEM file.
@@ -155,6 +166,66 @@ pub fn ingress(env: &Env) -> Result<Ingress, SettingsError> {
     Ok(ingress)
 }
 
+/// `slipway serve`'s edge limits; each unset one keeps its default. The body memory must hold at
+/// least one body of `max_body_bytes` (`SLIPWAY_MAX_BODY_BYTES`), or no large delivery could pass.
+#[cfg(feature = "local")]
+pub fn edge_limits(
+    env: &Env,
+    max_body_bytes: usize,
+) -> Result<crate::server::EdgeLimits, SettingsError> {
+    let mut limits = crate::server::EdgeLimits::default();
+    let duration = |name: &'static str, value: &mut std::time::Duration| {
+        if let Some(text) = env.get(name) {
+            *value = humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| SettingsError::Invalid {
+                    name,
+                    reason: "must be a duration such as 10s or 500ms".into(),
+                })?;
+        }
+        Ok(())
+    };
+    duration(HEADER_TIMEOUT, &mut limits.header_timeout)?;
+    duration(BODY_TIMEOUT, &mut limits.body_timeout)?;
+    let count = |name: &'static str, value: &mut usize| {
+        if let Some(text) = env.get(name) {
+            *value = text.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                SettingsError::Invalid {
+                    name,
+                    reason: "must be a positive whole number".into(),
+                }
+            })?;
+        }
+        Ok(())
+    };
+    count(MAX_CONNECTIONS, &mut limits.max_connections)?;
+    count(
+        MAX_CONNECTIONS_PER_PEER,
+        &mut limits.max_connections_per_peer,
+    )?;
+    count(MAX_PENDING_BODIES, &mut limits.max_pending_bodies)?;
+    if let Some(text) = env.get(BODY_MEMORY_BYTES) {
+        limits.body_memory_bytes =
+            text.trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(SettingsError::NotAByteCount {
+                    name: BODY_MEMORY_BYTES,
+                })?;
+    }
+    if limits.body_memory_bytes < max_body_bytes {
+        return Err(SettingsError::Invalid {
+            name: BODY_MEMORY_BYTES,
+            reason: format!(
+                "must be at least {MAX_BODY_BYTES} ({max_body_bytes}), or no delivery that large could be received"
+            ),
+        });
+    }
+    Ok(limits)
+}
+
 /// GitHub's current secret, then the previous one during a rotation; each value taken whole.
 fn github_secrets(
     secret: &impl Fn(&'static str) -> Result<Option<Secret>, SettingsError>,
@@ -231,6 +302,47 @@ mod tests {
         assert!(ingress.secrets.gitlab_token.unwrap().matches(b"tok"));
         assert_eq!(ingress.secrets.gitlab_signing.unwrap().key(), b"hi");
         assert_eq!(ingress.max_body_bytes, 1024);
+    }
+
+    #[cfg(feature = "local")]
+    #[test]
+    fn edge_limits_default_and_are_read_and_checked() {
+        use std::time::Duration;
+        let limits = edge_limits(&Env::default(), DEFAULT_MAX_BODY_BYTES).unwrap();
+        assert_eq!(limits, crate::server::EdgeLimits::default());
+        let env = Env::from_pairs([
+            (HEADER_TIMEOUT, "300ms"),
+            (BODY_TIMEOUT, "2s"),
+            (MAX_CONNECTIONS, "10"),
+            (MAX_CONNECTIONS_PER_PEER, "3"),
+            (MAX_PENDING_BODIES, "4"),
+            (BODY_MEMORY_BYTES, "2048"),
+        ]);
+        let limits = edge_limits(&env, 1024).unwrap();
+        assert_eq!(limits.header_timeout, Duration::from_millis(300));
+        assert_eq!(limits.body_timeout, Duration::from_secs(2));
+        assert_eq!(
+            (
+                limits.max_connections,
+                limits.max_connections_per_peer,
+                limits.max_pending_bodies,
+                limits.body_memory_bytes
+            ),
+            (10, 3, 4, 2048)
+        );
+        for (name, value) in [
+            (HEADER_TIMEOUT, "soon"),
+            (BODY_TIMEOUT, "0s"),
+            (MAX_CONNECTIONS_PER_PEER, "0"),
+            (MAX_PENDING_BODIES, "-1"),
+            (BODY_MEMORY_BYTES, "lots"),
+        ] {
+            let error = edge_limits(&Env::from_pairs([(name, value)]), 1024).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
+        let small = Env::from_pairs([(BODY_MEMORY_BYTES, "1000")]);
+        let error = edge_limits(&small, 1024).unwrap_err().to_string();
+        assert!(error.contains(MAX_BODY_BYTES), "{error}");
     }
 
     #[test]

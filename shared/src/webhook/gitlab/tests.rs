@@ -129,12 +129,43 @@ fn nothing_configured_trusts_nothing() {
 #[test]
 fn delivery_id_prefers_idempotency_key_then_webhook_id_then_uuid() {
     let mut h = HeaderMap::new();
-    let body_id = delivery_id(&h, b"{}").unwrap();
+    let body_id = delivery_id(&h, b"{}", false).unwrap();
     assert!(body_id.0.starts_with("sha256-"));
     h.insert("x-gitlab-event-uuid", "uuid-1".parse().unwrap());
-    assert_eq!(delivery_id(&h, b"{}").unwrap().0, "uuid-1");
+    assert_eq!(delivery_id(&h, b"{}", false).unwrap().0, "uuid-1");
     h.insert("webhook-id", "msg-1".parse().unwrap());
-    assert_eq!(delivery_id(&h, b"{}").unwrap().0, "msg-1");
+    assert_eq!(delivery_id(&h, b"{}", false).unwrap().0, "msg-1");
     h.insert("idempotency-key", "key-1".parse().unwrap());
-    assert_eq!(delivery_id(&h, b"{}").unwrap().0, "key-1");
+    assert_eq!(delivery_id(&h, b"{}", false).unwrap().0, "key-1");
+}
+
+#[test]
+fn a_signed_delivery_is_named_by_its_signed_id_only() {
+    let mut h = HeaderMap::new();
+    h.insert("idempotency-key", "key-1".parse().unwrap());
+    h.insert("x-gitlab-event-uuid", "uuid-1".parse().unwrap());
+    h.insert("webhook-id", "msg-1".parse().unwrap());
+    assert_eq!(delivery_id(&h, b"{}", true).unwrap().0, "msg-1");
+}
+
+#[test]
+fn headers_alone_refuse_what_cannot_be_authentic() {
+    let secrets = signing_only();
+    let good = signed_headers(SPEC_SIGNATURE, "1614265330");
+    assert!(verify_headers(&secrets, &good, spec_time(0)).is_ok());
+    let garbled = signed_headers("v1,not-base64 v2,abc", "1614265330");
+    assert_eq!(
+        verify_headers(&secrets, &garbled, spec_time(0)).err(),
+        Some(AuthFailure::SignatureMismatch)
+    );
+    let mut missing = good.clone();
+    missing.remove("webhook-signature");
+    assert_eq!(
+        verify_headers(&secrets, &missing, spec_time(0)).err(),
+        Some(AuthFailure::MissingSigningHeaders)
+    );
+    assert_eq!(
+        verify_headers(&secrets, &good, spec_time(3600)).err(),
+        Some(AuthFailure::TimestampOutOfTolerance)
+    );
 }
