@@ -389,6 +389,27 @@ fn status_with_builds_artifacts_image_and_deployments() {
     assert_snapshot!(status(&[first, latest, running], &deployments));
 }
 
+#[test]
+fn status_of_a_build_with_more_artifacts_than_its_run_keeps() {
+    let artifacts = with_artifacts_and_image().artifacts;
+    let latest = Run {
+        artifact_count: artifacts.len() + 480,
+        artifacts,
+        ..run(RunStatus::Succeeded)
+    };
+    assert_snapshot!(status(&[latest], &[]));
+}
+
+#[test]
+fn result_and_deploy_failure_lines() {
+    assert_snapshot!([
+        result_too_large(8 << 20),
+        result_invalid(),
+        applied_but("moving the env-production tag failed (see the log)"),
+    ]
+    .join("\n"));
+}
+
 /// The check's title, then the comment.
 fn deployment_text(record: &DeploymentRecord, tag_only_target: bool) -> String {
     format!(
