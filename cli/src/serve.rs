@@ -110,12 +110,24 @@ async fn start_pipeline(
             let mut hourly = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 hourly.tick().await;
-                pruner.runner.prune(keep);
+                // Directory walks and `/proc` reads: off the async workers.
+                let pruner = Arc::clone(&pruner);
+                let _ = tokio::task::spawn_blocking(move || pruner.runner.prune(keep)).await;
             }
         });
     }
     let worker = Arc::clone(&pipeline);
-    tokio::spawn(async move { local::work_queue(&worker, &queue).await });
+    tokio::spawn(async move {
+        // The worker only ends by panicking (where panics unwind); the event it was on comes
+        // back after its visibility timeout and is parked after too many tries.
+        loop {
+            let (worker, queue) = (Arc::clone(&worker), queue.clone());
+            let running = tokio::spawn(async move { local::work_queue(&worker, &queue).await });
+            if let Err(error) = running.await {
+                tracing::error!(%error, "the queue worker stopped; starting it again");
+            }
+        }
+    });
     let reporter = Arc::clone(&pipeline);
     tokio::spawn(async move { local::report_completions(&reporter, completions).await });
     tokio::spawn(async move { local::sweep_every(&pipeline, Duration::from_secs(60)).await });

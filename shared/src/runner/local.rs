@@ -114,11 +114,18 @@ impl LocalRunner {
         let Some([runner, runner_started, agent, agent_started]) = parse_owner(&owner) else {
             return Leftover::Reaped(0); // it never got as far as starting an agent
         };
-        let runner = runner as i32;
-        if runner != std::process::id() as i32 && procs::is_alive(runner, runner_started) {
+        if self.owned_elsewhere(runner, runner_started) {
             return Leftover::Owned;
         }
         Leftover::Reaped(procs::kill_session(agent as i32, agent_started))
+    }
+
+    /// Whether the runner named `(pid, started)` is alive and is not this process.
+    fn owned_elsewhere(&self, pid: u64, started: u64) -> bool {
+        let me = std::process::id() as i32;
+        let this = procs::stat(me).map(|s| s.started);
+        let is_me = pid as i32 == me && this == Some(started);
+        !is_me && procs::is_alive(pid as i32, started)
     }
 
     /// Remove the directories of builds that ended more than `keep` ago (by their last
@@ -135,7 +142,11 @@ impl LocalRunner {
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|changed| changed.elapsed().is_ok_and(|age| age > keep));
-            if old && !running.contains(&id) && self.reap(&id) != Leftover::Owned {
+            // Pruning never kills: a directory another live runner owns is left alone.
+            let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
+            let owned = parse_owner(&owner)
+                .is_some_and(|[runner, started, ..]| self.owned_elsewhere(runner, started));
+            if old && !running.contains(&id) && !owned {
                 removed += usize::from(std::fs::remove_dir_all(entry.path()).is_ok());
             }
         }
@@ -238,7 +249,11 @@ impl Runner for LocalRunner {
         let pid = child
             .id()
             .ok_or_else(|| RunnerError::Invalid("the agent exited at once".into()))?;
-        write_owner(&dir, pid)?;
+        if let Err(error) = write_owner(&dir, pid) {
+            // Unowned, it could not be found after a restart: stop it rather than run blind.
+            kill_group(Some(pid));
+            return Err(error.into());
+        }
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())

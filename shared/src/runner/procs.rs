@@ -53,7 +53,14 @@ pub fn session_members(proc_root: &Path, session: i32, since: u64) -> Vec<i32> {
 }
 
 /// SIGKILL every process of the build whose agent was `agent` started at `started`; how many.
+/// Linux keeps a pid in use while any process of the session it names lives, so if `agent`'s
+/// pid now names another process, the build's session is gone and nothing is killed; an
+/// unknown start time (0) kills nothing either.
 pub fn kill_session(agent: i32, started: u64) -> usize {
+    let reused = stat(agent).is_some_and(|s| s.started != started);
+    if started == 0 || reused {
+        return 0;
+    }
     let members = session_members(Path::new("/proc"), agent, started);
     for pid in &members {
         // SAFETY: kill only sends a signal; a process that ended meanwhile yields ESRCH.
@@ -87,6 +94,36 @@ mod tests {
         for (line, expected) in cases {
             assert_eq!(parse_stat(line), *expected, "{line}");
         }
+    }
+
+    #[test]
+    fn a_session_is_killed_only_while_its_leader_is_the_one_recorded() {
+        use std::os::unix::process::CommandExt as _;
+        let mut leader = std::process::Command::new("sleep");
+        leader.arg("30");
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            leader.pre_exec(|| match libc::setsid() {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            });
+        }
+        let mut child = leader.spawn().unwrap();
+        let pid = child.id() as i32;
+        let started = stat(pid).unwrap().started;
+        assert_eq!(
+            kill_session(pid, started + 1),
+            0,
+            "the pid names another process now"
+        );
+        assert_eq!(
+            kill_session(pid, 0),
+            0,
+            "an unknown start time kills nothing"
+        );
+        assert!(is_alive(pid, started));
+        assert_eq!(kill_session(pid, started), 1);
+        assert!(!child.wait().unwrap().success());
     }
 
     #[test]
