@@ -271,10 +271,14 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             image: config.build.image.clone(),
             source_url: Some(repo.web_url.clone()).filter(|u| u.starts_with("http")),
         };
-        // "Building" is posted and the run marked running *before* the build starts: once it
-        // has started, only its report writes the check, so a slow or retried "Building" can
-        // never land after the final check.
+        // The run is marked running and "Building" posted *before* the build starts: once it
+        // has started only its report writes the check, so a slow or retried "Building" never
+        // lands after the final one. A cancel (or sweep) that finished the run while "Building"
+        // was on its way gets its check posted again, and no build starts.
         run.status = RunStatus::Running;
+        if !self.state.save_run(&run, RunStatus::Queued).await? {
+            return Ok(());
+        }
         let check = self.check(
             run.sha.clone(),
             CheckState::InProgress,
@@ -283,7 +287,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             Some(&run),
         );
         run.check_id = forge.set_check(repo, &check, run.check_id).await?;
-        if !self.state.save_run(&run, RunStatus::Queued).await? {
+        if !self.state.save_run(&run, RunStatus::Running).await? {
+            if let Some(ended) = self.state.get_run(&run.id).await? {
+                self.repost_final(forge, &ended).await?;
+            }
             return Ok(());
         }
         match self.runner.start(&job, forge, repo).await {
@@ -291,9 +298,11 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 run.runner_ref = Some(reference);
                 if !self.state.save_run(&run, RunStatus::Running).await? {
                     // It ended before its reference was saved: a fast build already reported
-                    // (nothing to do), or a cancel that could not reach it yet.
+                    // (nothing to do), or a cancel or sweep that could not reach it yet.
                     let now = self.state.get_run(&run.id).await?;
-                    if now.is_some_and(|r| r.status == RunStatus::Cancelled) {
+                    let abandoned =
+                        |r: &Run| matches!(r.status, RunStatus::Cancelled | RunStatus::Lost);
+                    if now.as_ref().is_some_and(abandoned) {
                         self.runner.cancel(&run).await?;
                     }
                 }
@@ -313,10 +322,39 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     render::not_started_summary(&run.id),
                     Some(&run),
                 );
-                forge.set_check(repo, &check, run.check_id).await?;
+                if let Err(error) = forge.set_check(repo, &check, run.check_id).await {
+                    self.give_back(&run, RunStatus::Running).await;
+                    return Err(error.into());
+                }
                 Ok(())
             }
         }
+    }
+
+    /// Post a finished run's final check again (it may have been overtaken by "Building").
+    async fn repost_final(&self, forge: &dyn Forge, run: &Run) -> Result<(), PipelineError> {
+        if !run.status.is_finished() {
+            return Ok(());
+        }
+        let (title, summary) = match run.cancel_reason {
+            Some(reason) if run.status == RunStatus::Cancelled => (
+                render::cancelled_title(reason),
+                render::cancelled_summary(reason, None),
+            ),
+            _ => (
+                render::finished_title(run, None),
+                render::finished_summary(run, None, None, self.details_url(&run.id).as_deref()),
+            ),
+        };
+        let check = self.check(
+            run.sha.clone(),
+            run.status.check_state(),
+            title,
+            summary,
+            Some(run),
+        );
+        forge.set_check(&run.repo, &check, run.check_id).await?;
+        Ok(())
     }
 
     pub(super) async fn cancel(
@@ -348,7 +386,10 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             summary,
             Some(&run),
         );
-        forge.set_check(&run.repo, &check, run.check_id).await?;
+        if let Err(error) = forge.set_check(&run.repo, &check, run.check_id).await {
+            self.give_back(&run, from).await;
+            return Err(error.into());
+        }
         Ok(())
     }
 
@@ -396,11 +437,9 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             None => self.finish_build(run.clone(), outcome).await,
         };
         if let Err(error) = published {
-            let mut unclaimed = run.clone();
-            unclaimed.status = from;
-            unclaimed.finished_at = None;
-            if let Err(again) = self.state.save_run(&unclaimed, run.status).await {
-                tracing::error!(run = %run.id, error = %again, "giving back a run whose final check failed failed");
+            // A deploy's records say how far it got, and its retry goes on from them.
+            if run.deployment.is_none() {
+                self.give_back(&run, from).await;
             }
             return Err(error);
         }
@@ -413,6 +452,18 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             self.auto_deploy(forge.as_ref(), &run).await?;
         }
         Ok(())
+    }
+
+    /// Undo this writer's own claim on a run whose final check the forge refused, so that the
+    /// retry (a redelivered report, the next sweep) finishes it rather than finding it finished.
+    async fn give_back(&self, run: &Run, from: RunStatus) {
+        let mut unclaimed = run.clone();
+        unclaimed.status = from;
+        unclaimed.finished_at = None;
+        unclaimed.cancel_reason = None;
+        if let Err(error) = self.state.save_run(&unclaimed, run.status).await {
+            tracing::error!(run = %run.id, %error, "giving back a run whose final check failed failed");
+        }
     }
 
     async fn finish_build(&self, mut run: Run, outcome: &Outcome) -> Result<(), PipelineError> {
@@ -435,7 +486,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         run.check_id = forge.set_check(&run.repo, &check, run.check_id).await?;
         if let Some(pr) = run.pr {
             let body = render::build_comment(&run, outcome.result.as_ref(), details.as_deref());
-            upsert_sticky_comment(
+            let comment = upsert_sticky_comment(
                 forge.as_ref(),
                 &run.repo,
                 pr,
@@ -443,7 +494,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 &body,
                 &render::comment_cut_note(details.as_deref()),
             )
-            .await?;
+            .await;
+            // The check is out and is what gates the merge; a comment that failed is not a
+            // reason to reopen the run (the next build's comment replaces it).
+            if let Err(error) = comment {
+                tracing::warn!(run = %run.id, %error, "updating the sticky comment failed");
+            }
         }
         let status = run.status;
         self.state.save_run(&run, status).await?;

@@ -131,7 +131,8 @@ impl StateStore for DynamoState {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(run_item(run)?))
-            .condition_expression("#status = :from")
+            // Items from before the attribute carry no status to compare: taken as matching.
+            .condition_expression("#status = :from OR attribute_not_exists(#status)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":from", AttributeValue::S(from.as_str().into()))
             .send()
