@@ -35,6 +35,22 @@ pub async fn work_queue<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, que
         };
         let span = tracing::info_span!("dispatch", delivery = %received.event.delivery, event = %received.event.event.name);
         let _entered = span.enter();
+        // Received this often with no answer: dispatching it kept killing the worker (a panic
+        // aborts the process). Parked before it is tried again.
+        if received.attempts > MAX_ATTEMPTS {
+            tracing::error!(
+                attempts = received.attempts,
+                "an event that stopped the worker every time is parked as a dead letter"
+            );
+            let reason = format!(
+                "received {} times without an answer: dispatching it stopped the worker",
+                received.attempts
+            );
+            if let Err(error) = queue.park(received.seq, &reason, SystemTime::now()).await {
+                tracing::error!(%error, "parking a queued event failed");
+            }
+            continue;
+        }
         let done = match pipeline.dispatch(&received.event).await {
             Ok(()) => queue.ack(received.seq).await,
             Err(error) if received.attempts < MAX_ATTEMPTS => {

@@ -213,7 +213,11 @@ fn forge_time(text: &str) -> Option<u64> {
     let text = text.trim();
     let text = text.strip_suffix(" UTC").unwrap_or(text);
     // A numeric offset, `+02:00` or `-0500`, is applied by hand: humantime reads UTC only.
-    let (base, offset_secs) = match text.len().checked_sub(6).map(|i| text.split_at(i)) {
+    let split = text
+        .len()
+        .checked_sub(6)
+        .filter(|i| text.is_char_boundary(*i));
+    let (base, offset_secs) = match split.map(|i| text.split_at(i)) {
         Some((base, off)) if base.len() >= 19 && (off.starts_with('+') || off.starts_with('-')) => {
             let sign = if off.starts_with('-') { -1 } else { 1 };
             let hours: i64 = off.get(1..3)?.parse().ok()?;
@@ -427,6 +431,8 @@ mod tests {
             ("2019-05-15T10:20:21-05:00", Some(1_557_933_621)),
             ("yesterday", None),
             ("", None),
+            ("2019-05-15T15:20:2\u{e9}", None),
+            ("2019-05-15T15:20:21\u{2212}05:00", None),
         ];
         for (text, expected) in cases {
             assert_eq!(forge_time(text), expected, "{text}");

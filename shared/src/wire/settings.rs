@@ -215,11 +215,14 @@ pub fn edge_limits(
                     name: BODY_MEMORY_BYTES,
                 })?;
     }
-    if limits.body_memory_bytes < max_body_bytes {
+    // The edge keeps an eighth of the budget for small bodies: the largest delivery must fit
+    // in the other seven eighths.
+    let needed = max_body_bytes + max_body_bytes.div_ceil(7);
+    if limits.body_memory_bytes < needed {
         return Err(SettingsError::Invalid {
             name: BODY_MEMORY_BYTES,
             reason: format!(
-                "must be at least {MAX_BODY_BYTES} ({max_body_bytes}), or no delivery that large could be received"
+                "must be at least 8/7 of {MAX_BODY_BYTES} ({needed} bytes), or no delivery that large could be received"
             ),
         });
     }
@@ -340,9 +343,13 @@ mod tests {
             let error = edge_limits(&Env::from_pairs([(name, value)]), 1024).unwrap_err();
             assert!(error.to_string().contains(name), "{error}");
         }
-        let small = Env::from_pairs([(BODY_MEMORY_BYTES, "1000")]);
-        let error = edge_limits(&small, 1024).unwrap_err().to_string();
-        assert!(error.contains(MAX_BODY_BYTES), "{error}");
+        for small in ["1000", "1024", "1170"] {
+            let small = Env::from_pairs([(BODY_MEMORY_BYTES, small)]);
+            let error = edge_limits(&small, 1024).unwrap_err().to_string();
+            assert!(error.contains(MAX_BODY_BYTES), "{error}");
+        }
+        let enough = Env::from_pairs([(BODY_MEMORY_BYTES, "1171")]);
+        assert!(edge_limits(&enough, 1024).is_ok());
     }
 
     #[test]
