@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 
 use crate::app::WebhookApp;
 use crate::model::event::ForgeKind;
@@ -19,8 +19,8 @@ use crate::webhook;
 
 mod edge;
 mod pages;
-use edge::BodyGate;
 pub use edge::{serve, EdgeLimits};
+use edge::{BodyGate, Peer};
 pub use pages::{run_pages, with_security_headers, CONTENT_SECURITY_POLICY};
 
 /// What the webhook routes share: the use case, and the gate bodies pass before they are read.
@@ -49,18 +49,22 @@ where
 
 async fn github<S: StateStore + 'static, Q: Queue + 'static>(
     State(edge): State<Arc<Edge<S, Q>>>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive(&edge, ForgeKind::Github, headers, body).await
+    let peer = peer.map(|Extension(peer)| peer);
+    receive(&edge, ForgeKind::Github, peer, headers, body).await
 }
 
 async fn gitlab<S: StateStore + 'static, Q: Queue + 'static>(
     State(edge): State<Arc<Edge<S, Q>>>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive(&edge, ForgeKind::Gitlab, headers, body).await
+    let peer = peer.map(|Extension(peer)| peer);
+    receive(&edge, ForgeKind::Gitlab, peer, headers, body).await
 }
 
 /// Bodies up to this size are verified and parsed on the async worker that read them.
@@ -71,6 +75,7 @@ const VERIFY_INLINE_BYTES: usize = 64 * 1024;
 async fn receive<S: StateStore + 'static, Q: Queue + 'static>(
     edge: &Edge<S, Q>,
     forge: ForgeKind,
+    peer: Option<Peer>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -82,7 +87,7 @@ async fn receive<S: StateStore + 'static, Q: Queue + 'static>(
     let declared = webhook::declared_length(&headers);
     let response = match edge
         .gate
-        .read(body, declared, app.ingress.max_body_bytes)
+        .read(body, declared, app.ingress.max_body_bytes, peer)
         .await
     {
         Ok(body) if body.bytes.len() <= VERIFY_INLINE_BYTES => {

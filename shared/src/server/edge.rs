@@ -69,6 +69,8 @@ const UNIT: usize = 1024;
 /// it must leave [`RESERVE_SHARE`] of the budget free, so that large forged bodies cannot crowd
 /// out small authentic ones.
 const SMALL_BODY: usize = 1024 * 1024;
+/// One peer may read at most this share of the pending bodies at once (and always one).
+const PEER_READER_SHARE: usize = 8;
 const RESERVE_SHARE: usize = 8;
 
 /// Serve `routes` on `listener` within `limits` until `shutdown` completes, then let open
@@ -102,7 +104,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = peers.take(peer.ip(), limits.max_connections_per_peer) else {
+        let Some(slot) = peers.take(peer_key(peer.ip()), limits.max_connections_per_peer) else {
             tracing::debug!(%peer, "too many connections from this peer: closed");
             continue;
         };
@@ -111,7 +113,11 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(routes.clone());
+        // The handlers see whom they answer, to share the body readers fairly between peers.
+        let routes = routes
+            .clone()
+            .layer(axum::Extension(Peer(peer_key(peer.ip()))));
+        let service = TowerToHyperService::new(routes);
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
@@ -153,6 +159,26 @@ fn return_large_buffers_to_the_os() {
     }
 }
 
+/// The address a peer is counted under: an IPv4 address as it is (an IPv4-mapped IPv6 one as
+/// IPv4), an IPv6 address by its /64 — one subscriber's prefix, which holds more addresses than
+/// any cap could count one by one.
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(prefix.into())
+            }
+        },
+    }
+}
+
+/// The address (see [`peer_key`]) a request's connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Peer(pub IpAddr);
+
 /// Open connections per peer address.
 #[derive(Clone, Default)]
 struct Peers(Arc<Mutex<HashMap<IpAddr, usize>>>);
@@ -193,6 +219,9 @@ impl Drop for PeerSlot {
 /// The gate every webhook body passes before its signature can be checked.
 pub(crate) struct BodyGate {
     readers: Semaphore,
+    /// Readers per peer, so that a few addresses trickling forged bodies cannot hold them all.
+    readers_by_peer: Peers,
+    max_readers_per_peer: usize,
     memory: Semaphore,
     /// Left for small bodies: growth past [`SMALL_BODY`] may not take these.
     reserve_units: usize,
@@ -210,6 +239,8 @@ impl BodyGate {
         let units = limits.body_memory_bytes / UNIT;
         BodyGate {
             readers: Semaphore::new(limits.max_pending_bodies),
+            readers_by_peer: Peers::default(),
+            max_readers_per_peer: (limits.max_pending_bodies / PEER_READER_SHARE).max(1),
             memory: Semaphore::new(units),
             reserve_units: units / RESERVE_SHARE,
             timeout: limits.body_timeout,
@@ -226,7 +257,16 @@ impl BodyGate {
         body: Body,
         declared: Option<usize>,
         limit: usize,
+        peer: Option<Peer>,
     ) -> Result<GatedBody<'_>, Rejection> {
+        let _peer_reader = match peer {
+            Some(Peer(ip)) => Some(
+                self.readers_by_peer
+                    .take(ip, self.max_readers_per_peer)
+                    .ok_or(Rejection::Busy)?,
+            ),
+            None => None,
+        };
         let deadline = Instant::now() + self.timeout;
         let _reader = match tokio::time::timeout_at(deadline, self.readers.acquire()).await {
             Ok(Ok(reader)) => reader,
@@ -300,6 +340,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn peers_are_counted_by_address_and_ipv6_by_its_64() {
+        let cases = [
+            ("192.0.2.7", "192.0.2.7"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+            ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::"),
+            ("::1", "::"),
+        ];
+        for (ip, key) in cases {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(peer_key(ip), key.parse::<IpAddr>().unwrap(), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_peer_cannot_hold_every_body_reader() {
+        use http_body_util::channel::Channel;
+        let limits = EdgeLimits {
+            max_pending_bodies: 16, // two per peer
+            ..EdgeLimits::default()
+        };
+        let gate = BodyGate::new(&limits);
+        let trickler = Some(Peer("192.0.2.1".parse().unwrap()));
+        let other = Some(Peer("192.0.2.2".parse().unwrap()));
+        let (first_sender, first) = Channel::<Bytes, std::convert::Infallible>::new(1);
+        let (second_sender, second) = Channel::<Bytes, std::convert::Infallible>::new(1);
+        let slow = |body| gate.read(Body::new(body), None, 1024, trickler);
+        let check = async {
+            tokio::task::yield_now().await; // both slow reads now hold their places
+            let third = gate.read(Body::from("x"), None, 1024, trickler).await;
+            assert!(
+                matches!(third, Err(Rejection::Busy)),
+                "a third reader for one peer"
+            );
+            let theirs = gate.read(Body::from("signed"), None, 1024, other).await;
+            assert_eq!(theirs.unwrap().bytes, "signed", "another peer is served");
+            drop((first_sender, second_sender)); // the slow bodies end
+        };
+        let (first, second, ()) = tokio::join!(slow(first), slow(second), check);
+        assert!(first.is_ok() && second.is_ok());
+        let again = gate.read(Body::from("y"), None, 1024, trickler).await;
+        assert!(again.is_ok(), "the peer's places came back");
+    }
+
+    #[test]
     fn a_peer_gets_its_connections_back_when_they_close() {
         let peers = Peers::default();
         let ip: IpAddr = "127.0.0.7".parse().unwrap();
@@ -324,7 +410,7 @@ mod tests {
         };
         let gate = BodyGate::new(&limits);
         let body = gate
-            .read(Body::from(vec![b'x'; 40 * 1024]), None, 1 << 20)
+            .read(Body::from(vec![b'x'; 40 * 1024]), None, 1 << 20, None)
             .await
             .ok()
             .unwrap();
@@ -332,16 +418,28 @@ mod tests {
         assert!(gate.memory.available_permits() <= 24, "40 KiB taken");
         // While it is held, a second 40 KiB body cannot have its memory: 429 at once.
         let second = gate
-            .read(Body::from(vec![b'y'; 40 * 1024]), Some(40 * 1024), 1 << 20)
+            .read(
+                Body::from(vec![b'y'; 40 * 1024]),
+                Some(40 * 1024),
+                1 << 20,
+                None,
+            )
             .await;
         assert_eq!(second.err(), Some(Rejection::Busy));
         drop(body);
         assert_eq!(gate.memory.available_permits(), 64);
         let third = gate
-            .read(Body::from(vec![b'z'; 40 * 1024]), Some(40 * 1024), 1 << 20)
+            .read(
+                Body::from(vec![b'z'; 40 * 1024]),
+                Some(40 * 1024),
+                1 << 20,
+                None,
+            )
             .await;
         assert!(third.is_ok());
-        let too_big = gate.read(Body::from(vec![0u8; 2048]), None, 1024).await;
+        let too_big = gate
+            .read(Body::from(vec![0u8; 2048]), None, 1024, None)
+            .await;
         assert_eq!(too_big.err(), Some(Rejection::TooLarge { limit: 1024 }));
     }
 
@@ -354,17 +452,22 @@ mod tests {
         let gate = BodyGate::new(&limits);
         let seven_mib = 7 * 1024 * 1024;
         let large = gate
-            .read(Body::from(vec![b'x'; seven_mib]), Some(seven_mib), 1 << 30)
+            .read(
+                Body::from(vec![b'x'; seven_mib]),
+                Some(seven_mib),
+                1 << 30,
+                None,
+            )
             .await
             .ok()
             .unwrap();
         // 7 of 8 MiB may be taken by a large body: the eighth is kept for small ones.
         let another = gate
-            .read(Body::from(vec![b'x'; 2 * 1024 * 1024]), None, 1 << 30)
+            .read(Body::from(vec![b'x'; 2 * 1024 * 1024]), None, 1 << 30, None)
             .await;
         assert_eq!(another.err(), Some(Rejection::Busy));
         let small = gate
-            .read(Body::from(vec![b's'; 20_000]), None, 1 << 30)
+            .read(Body::from(vec![b's'; 20_000]), None, 1 << 30, None)
             .await;
         assert!(small.is_ok(), "a small body still passes");
         drop(large);
