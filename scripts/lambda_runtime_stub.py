@@ -33,7 +33,7 @@ try:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
     queue_url = boto3.client("sqs", **aws).create_queue(QueueName="slipway")["QueueUrl"]
 
-    payload = open("shared/tests/fixtures/github/pull_request.opened.1.json", "rb").read()
+    base = open("shared/tests/fixtures/github/pull_request.opened.1.json", "rb").read()
     template = json.load(open("functions/webhook/tests/events/apigw_v2.json"))
 
     state = {}
@@ -46,6 +46,10 @@ try:
             state["init"] = time.perf_counter() - state["start"]
             state["handed_out"] = time.perf_counter()
             event = dict(template)
+            # A unique body each run: the same signed bytes under a new id are a replay.
+            doc = json.loads(base)
+            doc["pull_request"]["title"] += " " + str(uuid.uuid4())
+            payload = json.dumps(doc).encode()
             event["headers"] = dict(template["headers"], **{
                 "x-github-event": "pull_request", "x-github-delivery": str(uuid.uuid4()),
                 "x-hub-signature-256": "sha256=" + hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest(),

@@ -107,3 +107,27 @@ async fn unknown_paths_are_404_not_5xx() {
     let response = slipway_webhook::handle(&app, request).await;
     assert_eq!(response.status(), 404);
 }
+
+/// The function reads its SDK configuration from the variables Lambda sets (`AWS_REGION`, the
+/// role's keys), not only from Slipway's settings: started as Lambda starts it, it gets past its
+/// cold start to the runtime API (absent here, so the runtime stops it, naming what is missing).
+#[test]
+fn the_cold_start_reads_the_region_and_credentials_lambda_sets() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
+        .env_clear()
+        .envs([
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+            ("SLIPWAY_TABLE", "slipway"),
+            ("SLIPWAY_QUEUE_URL", "http://127.0.0.1:9/queue"),
+            ("SLIPWAY_GITHUB_WEBHOOK_SECRET", "secret"),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!said.contains("AWS_REGION is not set"), "{said}");
+    assert!(said.contains("AWS_LAMBDA_FUNCTION_NAME"), "{said}");
+}

@@ -70,7 +70,8 @@ pub fn edge_sdk_config(env: &Env) -> Result<SdkConfig, StartupError> {
 /// The webhook Lambda's cold start: [`edge_sdk_config`] and the settings, secrets resolved.
 pub async fn edge_environment() -> Result<(SdkConfig, Env), StartupError> {
     let mut env = Env::from_process();
-    let sdk = edge_sdk_config(&env)?;
+    // The SDK's variables, not Slipway's settings: `Env::from_process` keeps only `SLIPWAY_*`.
+    let sdk = edge_sdk_config(&Env::aws_from_process())?;
     resolve_secret_arns(&sdk, &mut env).await?;
     Ok((sdk, env))
 }

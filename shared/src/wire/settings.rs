@@ -91,6 +91,14 @@ impl Env {
             .collect())
     }
 
+    /// The process's `AWS_*` variables (region, credentials, endpoint), for an SDK configuration
+    /// made without aws-config.
+    pub fn aws_from_process() -> Self {
+        Env(std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .collect())
+    }
+
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Env(pairs
             .into_iter()
