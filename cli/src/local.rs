@@ -218,12 +218,7 @@ impl Local {
                     else {
                         return Ok(());
                     };
-                    let log = self
-                        .pipeline
-                        .runner
-                        .run_dir(&running)
-                        .join("out")
-                        .join(LOG_FILE);
+                    let log = self.pipeline.runner.out_dir(&running).join(LOG_FILE);
                     let (stop, stopped) = tokio::sync::oneshot::channel();
                     let watcher = progress.then(|| tokio::spawn(follow_steps(log, stopped)));
                     let done = self
@@ -317,7 +312,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .get_run(&run_id)
         .await?
         .context("the run was not recorded")?;
-    let out_dir = local.pipeline.runner.run_dir(&run_id).join("out");
+    let out_dir = local.pipeline.runner.out_dir(&run_id);
     let (result, _) = read_output(&out_dir);
     let checks = local.forge.checks(&local.repo, &sha).await?;
     let comment = local

@@ -1,6 +1,7 @@
 //! The pipeline on one machine: a worker that drains the local queue into dispatch, a reporter
 //! for the local runner's completions, and a periodic sweep. `slipway serve` runs all three.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -69,22 +70,25 @@ pub async fn work_queue<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, que
     }
 }
 
+/// What a local build left in its output directory: its result and the log's tail. Without a
+/// result, the runner's verdict is `otherwise` (`None`: the report decides).
+fn outcome_from(out_dir: &Path, otherwise: Option<RunStatus>) -> Outcome {
+    let (result, log_tail) = read_output(out_dir);
+    let runner_status = if result.is_none() { otherwise } else { None };
+    Outcome {
+        result,
+        runner_status,
+        log_tail,
+    }
+}
+
 /// Report one local build that ended, from the result and log in its output directory.
 pub async fn report_completion<S: StateStore, R: Runner>(
     pipeline: &Pipeline<S, R>,
     done: &Completion,
 ) -> Result<(), super::PipelineError> {
-    let (result, log_tail) = read_output(&done.out_dir);
-    pipeline
-        .report(
-            &done.run_id,
-            Outcome {
-                result,
-                runner_status: None,
-                log_tail,
-            },
-        )
-        .await
+    let outcome = outcome_from(&done.out_dir, None);
+    pipeline.report(&done.run_id, outcome).await
 }
 
 /// Report each local build as it ends.
@@ -93,12 +97,7 @@ pub async fn report_completions<S: StateStore, R: Runner>(
     mut completions: UnboundedReceiver<Completion>,
 ) {
     while let Some(done) = completions.recv().await {
-        let (result, log_tail) = read_output(&done.out_dir);
-        let outcome = Outcome {
-            result,
-            runner_status: None,
-            log_tail,
-        };
+        let outcome = outcome_from(&done.out_dir, None);
         for attempt in 1..=3u32 {
             match pipeline.report(&done.run_id, outcome.clone()).await {
                 Ok(()) => break,
@@ -144,13 +143,7 @@ pub async fn finish_interrupted<S: StateStore>(
             Leftover::Reaped(killed) => killed,
         };
         tracing::warn!(run = %run.id, killed, "finishing a build whose runner stopped");
-        let (result, log_tail) = read_output(&pipeline.runner.out_dir(&run.id));
-        let runner_status = result.is_none().then_some(RunStatus::Lost);
-        let outcome = Outcome {
-            result,
-            runner_status,
-            log_tail,
-        };
+        let outcome = outcome_from(&pipeline.runner.out_dir(&run.id), Some(RunStatus::Lost));
         match pipeline.report(&run.id, outcome).await {
             Ok(()) => finished += 1,
             Err(error) => {

@@ -86,16 +86,18 @@ pub struct Env(HashMap<String, String>);
 
 impl Env {
     pub fn from_process() -> Self {
-        Env(std::env::vars()
-            .filter(|(k, _)| k.starts_with("SLIPWAY_"))
-            .collect())
+        Env::from_process_prefixed("SLIPWAY_")
     }
 
     /// The process's `AWS_*` variables (region, credentials, endpoint), for an SDK configuration
     /// made without aws-config.
     pub fn aws_from_process() -> Self {
+        Env::from_process_prefixed("AWS_")
+    }
+
+    fn from_process_prefixed(prefix: &str) -> Self {
         Env(std::env::vars()
-            .filter(|(k, _)| k.starts_with("AWS_"))
+            .filter(|(k, _)| k.starts_with(prefix))
             .collect())
     }
 
