@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use slipway::app::{local, WebhookApp};
+use slipway::intake::sqlite::GroupCommit;
 use slipway::links::{LinkKey, Links};
 use slipway::queue::local::LocalQueue;
 use slipway::runner::sandbox::Sandbox;
@@ -45,10 +46,10 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
         );
     }
     let db = data_dir.join("slipway.db");
+    let queue = LocalQueue::open(&db)?;
     let app = Arc::new(WebhookApp {
         ingress,
-        state: SqliteState::open(&db)?,
-        queue: LocalQueue::open(&db)?,
+        intake: GroupCommit::open(&db)?,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -56,7 +57,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
     let key = crate::link_key::load(&env, &crate::link_key::file(data_dir))?;
-    start_pipeline(&env, &db, data_dir, address, app.queue.clone(), &key).await?;
+    start_pipeline(&env, &db, data_dir, address, queue, &key).await?;
     let pages = slipway::server::run_pages(
         Arc::new(SqliteState::open(&db)?),
         data_dir.join("runs"),

@@ -12,6 +12,7 @@ pub mod config;
 pub mod deploy;
 pub mod forge;
 pub mod image;
+pub mod intake;
 pub mod links;
 pub mod model;
 pub mod plan;

@@ -11,10 +11,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use crate::app::WebhookApp;
+use crate::intake::Intake;
 use crate::model::event::ForgeKind;
-use crate::queue::Queue;
 use crate::render::{self, WebhookResponse};
-use crate::state::StateStore;
 use crate::webhook;
 
 mod edge;
@@ -24,31 +23,27 @@ use edge::{BodyGate, Peer};
 pub use pages::{run_pages, with_security_headers, CONTENT_SECURITY_POLICY};
 
 /// What the webhook routes share: the use case, and the gate bodies pass before they are read.
-struct Edge<S, Q> {
-    app: Arc<WebhookApp<S, Q>>,
+struct Edge<I> {
+    app: Arc<WebhookApp<I>>,
     gate: BodyGate,
 }
 
 /// The routes: `POST /webhooks/github`, `POST /webhooks/gitlab`, `GET /healthz`.
-pub fn router<S, Q>(app: Arc<WebhookApp<S, Q>>, limits: &EdgeLimits) -> Router
-where
-    S: StateStore + 'static,
-    Q: Queue + 'static,
-{
+pub fn router<I: Intake + 'static>(app: Arc<WebhookApp<I>>, limits: &EdgeLimits) -> Router {
     let edge = Arc::new(Edge {
         app,
         gate: BodyGate::new(limits),
     });
     Router::new()
-        .route("/webhooks/github", post(github::<S, Q>))
-        .route("/webhooks/gitlab", post(gitlab::<S, Q>))
+        .route("/webhooks/github", post(github::<I>))
+        .route("/webhooks/gitlab", post(gitlab::<I>))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { into_response(render::not_found()) })
         .with_state(edge)
 }
 
-async fn github<S: StateStore + 'static, Q: Queue + 'static>(
-    State(edge): State<Arc<Edge<S, Q>>>,
+async fn github<I: Intake + 'static>(
+    State(edge): State<Arc<Edge<I>>>,
     peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
@@ -57,8 +52,8 @@ async fn github<S: StateStore + 'static, Q: Queue + 'static>(
     receive(&edge, ForgeKind::Github, peer, headers, body).await
 }
 
-async fn gitlab<S: StateStore + 'static, Q: Queue + 'static>(
-    State(edge): State<Arc<Edge<S, Q>>>,
+async fn gitlab<I: Intake + 'static>(
+    State(edge): State<Arc<Edge<I>>>,
     peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
@@ -72,8 +67,8 @@ const VERIFY_INLINE_BYTES: usize = 64 * 1024;
 
 /// Judge the headers first: a delivery that cannot be authentic, or declares too large a body,
 /// is refused before a byte of its body is read. Then read the body through the gate.
-async fn receive<S: StateStore + 'static, Q: Queue + 'static>(
-    edge: &Edge<S, Q>,
+async fn receive<I: Intake + 'static>(
+    edge: &Edge<I>,
     forge: ForgeKind,
     peer: Option<Peer>,
     headers: HeaderMap,

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use slipway::app::WebhookApp;
+use slipway::intake::RecordThenQueue;
 use slipway::model::event::{DeliveryId, ForgeKind, QueuedEvent};
 use slipway::queue::sqs::SqsQueue;
 use slipway::queue::Queue;
@@ -158,8 +159,10 @@ async fn the_cloud_edge_dedupes_redeliveries_and_queues_once() {
     let url = queue_url(&sdk).await;
     let app = WebhookApp {
         ingress: ingress(),
-        state: DynamoState::from_sdk(&sdk, table(&sdk).await),
-        queue: SqsQueue::from_sdk(&sdk, &url),
+        intake: RecordThenQueue {
+            state: DynamoState::from_sdk(&sdk, table(&sdk).await),
+            queue: SqsQueue::from_sdk(&sdk, &url),
+        },
     };
     let body = fixture("github/pull_request.synchronize.1.json");
     let h = github_headers("pull_request", "cloud-1", &body);
@@ -215,8 +218,10 @@ async fn the_webhook_lambdas_sdk_configuration_reaches_its_three_services() {
     let url = queue_url(&sdk).await;
     let app = WebhookApp {
         ingress: settings::ingress(&env).unwrap(),
-        state: DynamoState::from_sdk(&sdk, table(&sdk).await),
-        queue: SqsQueue::from_sdk(&sdk, &url),
+        intake: RecordThenQueue {
+            state: DynamoState::from_sdk(&sdk, table(&sdk).await),
+            queue: SqsQueue::from_sdk(&sdk, &url),
+        },
     };
     let body = fixture("github/pull_request.opened.1.json");
     let h = github_headers("pull_request", "edge-1", &body);
@@ -241,8 +246,10 @@ async fn a_failed_enqueue_answers_503_and_leaves_the_delivery_redeliverable() {
     let table = table(&sdk).await;
     let broken = WebhookApp {
         ingress: ingress(),
-        state: DynamoState::from_sdk(&sdk, &table),
-        queue: SqsQueue::from_sdk(&sdk, format!("{}/123456789012/no-such-queue", moto.url)),
+        intake: RecordThenQueue {
+            state: DynamoState::from_sdk(&sdk, &table),
+            queue: SqsQueue::from_sdk(&sdk, format!("{}/123456789012/no-such-queue", moto.url)),
+        },
     };
     let body = fixture("github/pull_request.opened.1.json");
     let h = github_headers("pull_request", "retry-1", &body);
@@ -254,8 +261,10 @@ async fn a_failed_enqueue_answers_503_and_leaves_the_delivery_redeliverable() {
     let url = queue_url(&sdk).await;
     let fixed = WebhookApp {
         ingress: ingress(),
-        state: DynamoState::from_sdk(&sdk, &table),
-        queue: SqsQueue::from_sdk(&sdk, &url),
+        intake: RecordThenQueue {
+            state: DynamoState::from_sdk(&sdk, &table),
+            queue: SqsQueue::from_sdk(&sdk, &url),
+        },
     };
     let answer = fixed
         .handle_webhook(ForgeKind::Github, &h, &body, now())

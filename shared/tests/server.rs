@@ -16,7 +16,7 @@ async fn start(app: LocalApp) -> SocketAddr {
 async fn start_with(app: LocalApp, limits: EdgeLimits) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = slipway::server::router(Arc::new(app), &limits);
+    let router = slipway::server::router(Arc::new(app.edge), &limits);
     tokio::spawn(async move { serve(listener, router, &limits, std::future::pending()).await });
     addr
 }

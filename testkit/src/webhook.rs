@@ -5,6 +5,7 @@ use std::path::Path;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use slipway::app::WebhookApp;
+use slipway::intake::sqlite::GroupCommit;
 use slipway::queue::local::LocalQueue;
 use slipway::state::sqlite::SqliteState;
 use slipway::webhook::{github, Ingress, Secret, WebhookSecrets};
@@ -53,13 +54,35 @@ pub fn ingress() -> Ingress {
     })
 }
 
-pub type LocalApp = WebhookApp<SqliteState, LocalQueue>;
+/// The webhook app as `serve` builds it (the SQLite group-commit intake), with the state and
+/// queue it writes, for tests to look into.
+pub struct LocalApp {
+    pub edge: WebhookApp<GroupCommit>,
+    pub state: SqliteState,
+    pub queue: LocalQueue,
+}
+
+impl std::ops::Deref for LocalApp {
+    type Target = WebhookApp<GroupCommit>;
+    fn deref(&self) -> &Self::Target {
+        &self.edge
+    }
+}
+
+impl std::ops::DerefMut for LocalApp {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.edge
+    }
+}
 
 /// The webhook app on the embedded SQLite state and queue in a fresh directory.
 pub fn local_app(dir: &Path) -> LocalApp {
     let db = dir.join("slipway.db");
-    WebhookApp {
-        ingress: ingress(),
+    LocalApp {
+        edge: WebhookApp {
+            ingress: ingress(),
+            intake: GroupCommit::open(&db).unwrap(),
+        },
         state: SqliteState::open(&db).unwrap(),
         queue: LocalQueue::open(&db).unwrap(),
     }

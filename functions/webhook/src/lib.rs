@@ -5,16 +5,12 @@ use std::time::SystemTime;
 
 use lambda_http::{Body, Request, Response};
 use slipway::app::WebhookApp;
+use slipway::intake::Intake;
 use slipway::model::event::ForgeKind;
-use slipway::queue::Queue;
 use slipway::render::{self, WebhookResponse};
-use slipway::state::StateStore;
 
 /// Route by path suffix, so a stage prefix (`/prod/webhooks/github`) works as well.
-pub async fn handle<S: StateStore, Q: Queue>(
-    app: &WebhookApp<S, Q>,
-    request: Request,
-) -> Response<Body> {
+pub async fn handle<I: Intake>(app: &WebhookApp<I>, request: Request) -> Response<Body> {
     let path = request.uri().path();
     let forge = if path.ends_with("/webhooks/github") {
         ForgeKind::Github

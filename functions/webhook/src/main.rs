@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use lambda_http::{service_fn, Error};
 use slipway::app::WebhookApp;
+use slipway::intake::RecordThenQueue;
 use slipway::queue::sqs::SqsQueue;
 use slipway::state::dynamodb::DynamoState;
 use slipway::wire::settings;
@@ -15,8 +16,10 @@ async fn main() -> Result<(), Error> {
     let (sdk, env) = slipway::wire::aws::edge_environment().await?;
     let app = Arc::new(WebhookApp {
         ingress: settings::ingress(&env)?,
-        state: DynamoState::from_sdk(&sdk, env.require(settings::TABLE)?),
-        queue: SqsQueue::from_sdk(&sdk, env.require(settings::QUEUE_URL)?),
+        intake: RecordThenQueue {
+            state: DynamoState::from_sdk(&sdk, env.require(settings::TABLE)?),
+            queue: SqsQueue::from_sdk(&sdk, env.require(settings::QUEUE_URL)?),
+        },
     });
     lambda_http::run(service_fn(move |request| {
         let app = Arc::clone(&app);

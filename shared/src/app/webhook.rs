@@ -4,23 +4,23 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 
+use crate::intake::{Admission, Intake};
 use crate::model::event::{DeliveryId, ForgeKind, QueuedEvent};
-use crate::queue::Queue;
 use crate::render::{self, WebhookResponse};
-use crate::state::{unix_secs, StateStore, DELIVERY_TTL};
+use crate::state::unix_secs;
 use crate::webhook::{self, Delivery, Ingress, Parsed, Rejection, Triage};
 
-/// What the webhook edge needs: its settings and two ports.
-pub struct WebhookApp<S, Q> {
+/// What the webhook edge needs: its settings and where deliveries go.
+pub struct WebhookApp<I> {
     pub ingress: Ingress,
-    pub state: S,
-    pub queue: Q,
+    pub intake: I,
 }
 
-impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
+impl<I: Intake> WebhookApp<I> {
     /// Verify, parse, dedupe and enqueue one delivery; answer at once. Bad input gets a 4xx, an
     /// irrelevant event a 200 with the reason, a redelivery a 200 `duplicate`. Only our own
-    /// storage failing gives a 5xx (503), after undoing what was recorded, so a redelivery works.
+    /// storage failing gives a 5xx (503), with nothing of the delivery kept, so a redelivery
+    /// works.
     pub async fn handle_webhook(
         &self,
         forge: ForgeKind,
@@ -66,54 +66,26 @@ impl<S: StateStore, Q: Queue> WebhookApp<S, Q> {
         }
 
         // New under its id, and under its body's digest when it has one: the same signed bytes
-        // under a new id are a replay. (Each record is atomic; a replay racing the original gets
-        // `false` on one of the two.)
-        let keys: Vec<&DeliveryId> = std::iter::once(&id).chain(body_key.as_ref()).collect();
-        for (recorded, key) in keys.iter().enumerate() {
-            match self
-                .state
-                .record_delivery(forge, key, now, DELIVERY_TTL)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(%forge, delivery = %id, key = %key, event = %event.name, "duplicate delivery");
-                    return render::duplicate(&id);
-                }
-                Err(error) => {
-                    tracing::error!(%forge, delivery = %id, %error, "recording the delivery failed");
-                    self.forget(forge, &keys[..recorded]).await;
-                    return render::unavailable(&id);
-                }
-            }
-        }
+        // under a new id are a replay.
+        let keys: Vec<DeliveryId> = std::iter::once(id.clone()).chain(body_key).collect();
         let name = event.name.clone();
         let queued = QueuedEvent {
             delivery: id.clone(),
             received_at: unix_secs(now) as u64,
             event,
         };
-        if let Err(error) = self.queue.enqueue(&queued).await {
-            tracing::error!(%forge, delivery = %id, %error, "queueing the delivery failed");
-            self.forget(forge, &keys).await;
-            return render::unavailable(&id);
-        }
-        // Recorded unconfirmed, confirmed once queued: had this edge died in between, the
-        // forge's redelivery would be queued after the grace instead of taken for a duplicate.
-        for key in &keys {
-            if let Err(error) = self.state.confirm_delivery(forge, key).await {
-                tracing::warn!(%forge, delivery = %id, key = %key, %error, "confirming the delivery failed; a redelivery after the grace is queued again (its build is not repeated)");
+        match self.intake.admit(forge, &keys, &queued, now).await {
+            Ok(Admission::Queued) => {
+                tracing::info!(%forge, delivery = %id, event = %name, "webhook accepted");
+                render::accepted(&id, &name)
             }
-        }
-        tracing::info!(%forge, delivery = %id, event = %name, "webhook accepted");
-        render::accepted(&id, &name)
-    }
-
-    /// Undo what was recorded of a delivery that was not queued, so that a redelivery works.
-    async fn forget(&self, forge: ForgeKind, keys: &[&DeliveryId]) {
-        for key in keys {
-            if let Err(error) = self.state.forget_delivery(forge, key).await {
-                tracing::error!(%forge, delivery = %key, %error, "forgetting the delivery failed; a redelivery will be taken for a duplicate");
+            Ok(Admission::Duplicate(key)) => {
+                tracing::info!(%forge, delivery = %id, key = %key, event = %name, "duplicate delivery");
+                render::duplicate(&id)
+            }
+            Err(error) => {
+                tracing::error!(%forge, delivery = %id, %error, "taking in the delivery failed");
+                render::unavailable(&id)
             }
         }
     }

@@ -257,6 +257,25 @@ pub struct QueuedEvent {
     pub event: Event,
 }
 
+impl QueuedEvent {
+    /// A ping under `delivery`, for the queue's and the intake's tests.
+    #[cfg(test)]
+    pub(crate) fn ping(delivery: &str) -> QueuedEvent {
+        QueuedEvent {
+            delivery: DeliveryId(delivery.into()),
+            received_at: 0,
+            event: Event {
+                forge: ForgeKind::Github,
+                repo: None,
+                installation_id: None,
+                sender: None,
+                name: "ping".into(),
+                kind: EventKind::Ping,
+            },
+        }
+    }
+}
+
 /// Branch name of a `refs/heads/...` ref; `None` for tags and other refs.
 pub fn branch_of(git_ref: &str) -> Option<&str> {
     git_ref.strip_prefix("refs/heads/")

@@ -13,7 +13,7 @@ use crate::state::db::{Db, DbError};
 
 /// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
 /// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE IF NOT EXISTS queue (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,6 +59,13 @@ fn park_row(
     )?;
     conn.execute("DELETE FROM queue WHERE seq = ?1", [seq])?;
     Ok(())
+}
+
+/// Queue one message, visible at once.
+pub(crate) fn insert_message(conn: &rusqlite::Connection, body: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO queue (body, visible_at) VALUES (?1, 0)")?
+        .execute([body])
+        .map(drop)
 }
 
 /// One received message: acknowledge it by `seq` once handled.
@@ -191,10 +198,7 @@ impl Queue for LocalQueue {
         let body = serde_json::to_string(event)?;
         self.db
             .call(move |conn| -> Result<_, DbError> {
-                conn.execute(
-                    "INSERT INTO queue (body, visible_at) VALUES (?1, 0)",
-                    params![body],
-                )?;
+                insert_message(conn, &body)?;
                 Ok(())
             })
             .await
@@ -205,21 +209,9 @@ impl Queue for LocalQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::event::{DeliveryId, Event, EventKind, ForgeKind};
 
     fn event(delivery: &str) -> QueuedEvent {
-        QueuedEvent {
-            delivery: DeliveryId(delivery.into()),
-            received_at: 0,
-            event: Event {
-                forge: ForgeKind::Local,
-                repo: None,
-                installation_id: None,
-                sender: None,
-                name: "push".into(),
-                kind: EventKind::Ping,
-            },
-        }
+        QueuedEvent::ping(delivery)
     }
 
     #[tokio::test]

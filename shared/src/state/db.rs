@@ -63,14 +63,7 @@ impl Db {
     /// `migrations[n]` takes it from version `n` to `n + 1`. A store at a version this code does
     /// not know (a newer Slipway wrote it) is refused.
     pub fn open(path: &Path, store: &str, migrations: &[&str]) -> Result<Db, DbError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let mut conn = conn;
+        let mut conn = connect(path)?;
         migrate(&mut conn, store, migrations)?;
         Ok(Db(Arc::new(Mutex::new(conn))))
     }
@@ -91,9 +84,26 @@ impl Db {
     }
 }
 
+/// A connection to the file at `path` (created, with its directory, as needed), in WAL mode so
+/// that readers and the one writer work side by side.
+pub(crate) fn connect(path: &Path) -> Result<Connection, DbError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
 /// Apply `store`'s migrations past its recorded version, all in one transaction taken for
 /// writing up front, so two processes opening the file at once migrate it once.
-fn migrate(conn: &mut Connection, store: &str, migrations: &[&str]) -> Result<(), DbError> {
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    store: &str,
+    migrations: &[&str],
+) -> Result<(), DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_versions (

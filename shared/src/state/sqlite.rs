@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db::Db;
 use super::{environment_key, pr_key, unix_secs, StateError, StateStore, UNCONFIRMED_GRACE};
@@ -16,7 +16,7 @@ use crate::model::status::RunStatus;
 
 /// The schema, one migration each (see `state::db`). Migration 1 is the schema from before
 /// versions, `IF NOT EXISTS` so that databases it made adopt it; later ones need no such care.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE IF NOT EXISTS deliveries (
     forge      TEXT    NOT NULL,
@@ -61,6 +61,44 @@ CREATE TABLE IF NOT EXISTS locks (
     "ALTER TABLE deliveries ADD COLUMN unconfirmed_until INTEGER NOT NULL DEFAULT 0;",
 ];
 
+/// Drop the delivery records that expired by `now` (Unix seconds).
+pub(crate) fn forget_expired_deliveries(conn: &Connection, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM deliveries WHERE expires_at <= ?1")?
+        .execute([now])
+        .map(drop)
+}
+
+/// Record delivery `id` unless it is recorded: `true` when it is new, or takes over a record
+/// its edge left unconfirmed past `unconfirmed_until`. `unconfirmed_until` 0 records it
+/// confirmed. Times in Unix seconds.
+pub(crate) fn insert_delivery(
+    conn: &Connection,
+    forge: ForgeKind,
+    id: &str,
+    now: i64,
+    expires_at: i64,
+    unconfirmed_until: i64,
+) -> rusqlite::Result<bool> {
+    let written = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (forge, id, expires_at, unconfirmed_until)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (forge, id) DO UPDATE
+               SET expires_at = excluded.expires_at,
+                   unconfirmed_until = excluded.unconfirmed_until
+             WHERE deliveries.unconfirmed_until != 0
+               AND deliveries.unconfirmed_until <= ?5",
+        )?
+        .execute(params![
+            forge.as_str(),
+            id,
+            expires_at,
+            unconfirmed_until,
+            now
+        ])?;
+    Ok(written == 1)
+}
+
 #[derive(Clone)]
 pub struct SqliteState {
     db: Db,
@@ -90,20 +128,11 @@ impl StateStore for SqliteState {
         self.db
             .call(move |conn| -> rusqlite::Result<_> {
                 let tx = conn.transaction()?;
-                tx.execute("DELETE FROM deliveries WHERE expires_at <= ?1", [now])?;
-                // New, or taking over a record its edge never confirmed.
-                let written = tx.execute(
-                    "INSERT INTO deliveries (forge, id, expires_at, unconfirmed_until)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (forge, id) DO UPDATE
-                       SET expires_at = excluded.expires_at,
-                           unconfirmed_until = excluded.unconfirmed_until
-                     WHERE deliveries.unconfirmed_until != 0
-                       AND deliveries.unconfirmed_until <= ?5",
-                    params![forge.as_str(), id, expires_at, unconfirmed_until, now],
-                )?;
+                forget_expired_deliveries(&tx, now)?;
+                let recorded =
+                    insert_delivery(&tx, forge, &id, now, expires_at, unconfirmed_until)?;
                 tx.commit()?;
-                Ok(written == 1)
+                Ok(recorded)
             })
             .await
             .map_err(StateError::from)
