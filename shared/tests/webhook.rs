@@ -461,6 +461,17 @@ async fn a_github_body_replayed_under_a_new_delivery_id_is_a_duplicate() {
         (200, Some("duplicate")),
         "{json}"
     );
+    // The same signature written in capitals names the same bytes: still a replay.
+    let mut shouted = github_headers("issue_comment", "attacker-chosen-id-3", &body);
+    let signature = shouted["x-hub-signature-256"].to_str().unwrap().to_owned();
+    let upper = format!("sha256={}", signature[7..].to_ascii_uppercase());
+    shouted.insert("x-hub-signature-256", upper.parse().unwrap());
+    let (status, json) = post(&app, "github", &shouted, &body).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (200, Some("duplicate")),
+        "{json}"
+    );
     assert_eq!(app.queue.depth().await.unwrap(), 1, "queued once");
 
     // A different body is a different delivery, whatever its id.

@@ -4,7 +4,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
 use super::{
@@ -27,16 +27,21 @@ fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Check `X-Hub-Signature-256` against every active secret. All secrets are tried whatever the
-/// outcome, so timing says nothing about which one (if any) matched.
-pub fn verify(secrets: &[Secret], headers: &HeaderMap, body: &[u8]) -> Result<(), AuthFailure> {
+/// Check `X-Hub-Signature-256` against every active secret; the verified digest is returned. All
+/// secrets are tried whatever the outcome, so timing says nothing about which one (if any)
+/// matched.
+pub fn verify(
+    secrets: &[Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<[u8; 32], AuthFailure> {
     let presented = presented_signature(secrets, headers)?;
     let mut matched = Choice::from(0);
     for secret in secrets {
         matched |= hmac_sha256(secret.expose(), body).ct_eq(&presented);
     }
     if bool::from(matched) {
-        Ok(())
+        Ok(presented)
     } else {
         Err(AuthFailure::SignatureMismatch)
     }
@@ -68,10 +73,12 @@ pub(super) fn presented_signature(
     Ok(presented)
 }
 
-/// A second name for a GitHub delivery: the digest of its signed body. The same bytes sent again
-/// under a new `X-GitHub-Delivery` (which the signature does not cover) are the same delivery.
-pub(super) fn body_key(body: &[u8]) -> DeliveryId {
-    DeliveryId(format!("body-sha256-{}", hex::encode(Sha256::digest(body))))
+/// A second name for a GitHub delivery: its body's verified signature, a digest of the signed
+/// bytes under a secret only the forge and Slipway hold. The same bytes sent again under a new
+/// `X-GitHub-Delivery` (which the signature does not cover) carry the same signature, so they
+/// are the same delivery; naming it so costs no second hash of the body.
+pub(super) fn body_key(verified_signature: &[u8; 32]) -> DeliveryId {
+    DeliveryId(format!("body-hmac-{}", hex::encode(verified_signature)))
 }
 
 pub(super) fn delivery_id(headers: &HeaderMap) -> Result<DeliveryId, Rejection> {

@@ -276,19 +276,20 @@ pub fn verify_and_parse(
         });
     }
     let secrets = &ingress.secrets;
-    match forge {
-        ForgeKind::Github => github::verify(&secrets.github, headers, raw_body),
-        ForgeKind::Gitlab => gitlab::verify(secrets, headers, raw_body, now),
+    let verified_signature = match forge {
+        ForgeKind::Github => github::verify(&secrets.github, headers, raw_body).map(Some),
+        ForgeKind::Gitlab => gitlab::verify(secrets, headers, raw_body, now).map(|()| None),
         ForgeKind::Local => Err(AuthFailure::NotConfigured(ForgeKind::Local)),
     }
     .map_err(Rejection::Unauthorized)?;
 
-    let (id, body_key) = match forge {
-        ForgeKind::Github => (
+    // Only GitHub's signature covers the body alone (a signed GitLab delivery's id is signed).
+    let (id, body_key) = match verified_signature {
+        Some(signature) => (
             github::delivery_id(headers)?,
-            Some(github::body_key(raw_body)),
+            Some(github::body_key(&signature)),
         ),
-        _ => {
+        None => {
             let signed = secrets.gitlab_signing.is_some();
             (gitlab::delivery_id(headers, raw_body, signed)?, None)
         }
