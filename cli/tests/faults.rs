@@ -9,7 +9,9 @@ use slipway::model::status::RunStatus;
 use slipway::state::StateStore;
 use slipway_testkit::github::FakeGithub;
 use slipway_testkit::harness::Harness;
-use slipway_testkit::serve::{free_port, processes_running, pull_request_file, ServeProcess};
+use slipway_testkit::serve::{
+    free_port, processes_running, pull_request_file, ServeProcess, SERVE_SECRET,
+};
 use wiremock::matchers::{body_string_contains, method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -256,4 +258,111 @@ async fn a_late_writer_never_reopens_a_finished_run() {
     let after = h.pipeline.state.get_run(&id).await.unwrap().unwrap();
     assert_eq!(after, finished);
     settled(&h, &sha, "success", 1).await;
+}
+
+/// Issue #15: every 202 is durable. Deliveries sent by 16 clients at once while `serve` is
+/// killed with `kill -9` mid-burst: after a restart each answered delivery is a duplicate (its
+/// record survived) and each is queued exactly once; none of the rest was queued twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_delivery_answered_202_survives_kill_9_mid_burst() {
+    let gh = FakeGithub::start().await;
+    let data = gh.tmp.path().join("data");
+    let binary = Path::new(SLIPWAY);
+    // A forge that never answers: dispatch fails, so nothing is taken off the queue.
+    let envs = [("SLIPWAY_GITHUB_API_URL", "http://127.0.0.1:9")];
+    let serve = ServeProcess::start(binary, &gh, &data, free_port(), &envs);
+    let url = format!("http://127.0.0.1:{}/webhooks/github", serve.port);
+    let template: serde_json::Value = serde_json::from_slice(&slipway_testkit::fixture(
+        "github/pull_request.opened.1.json",
+    ))
+    .unwrap();
+    let client = reqwest::Client::new();
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..16 {
+        let (client, url, accepted) = (client.clone(), url.clone(), accepted.clone());
+        let mut doc = template.clone();
+        senders.spawn(async move {
+            for n in 0.. {
+                let id = format!("burst-{sender}-{n}");
+                doc["pull_request"]["title"] = id.clone().into();
+                let body = serde_json::to_vec(&doc).unwrap();
+                let signature = slipway::webhook::github::signature(SERVE_SECRET.as_bytes(), &body);
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "pull_request")
+                    .header("x-github-delivery", &id)
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(answer) if answer.status() == 202 => {
+                        accepted.lock().unwrap().push((id, doc.clone()))
+                    }
+                    Ok(answer) => panic!("{id}: {}", answer.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        });
+    }
+    while accepted.lock().unwrap().len() < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    serve.kill9();
+    senders.join_all().await;
+    let accepted = std::mem::take(&mut *accepted.lock().unwrap());
+
+    let serve = ServeProcess::start(binary, &gh, &data, free_port(), &envs);
+    let url = format!("http://127.0.0.1:{}/webhooks/github", serve.port);
+    for (id, doc) in accepted.iter().step_by(10) {
+        let body = serde_json::to_vec(doc).unwrap();
+        let answer: serde_json::Value = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", id)
+            .header(
+                "x-hub-signature-256",
+                slipway::webhook::github::signature(SERVE_SECRET.as_bytes(), &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "duplicate", "{id}: {answer}");
+    }
+    drop(serve);
+
+    // Read the queue as the next start would, every message however hidden.
+    let queue = slipway::queue::local::LocalQueue::open(&data.join("slipway.db")).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(365 * 24 * 3600);
+    let mut queued = std::collections::HashMap::<String, usize>::new();
+    while let Some(message) = queue
+        .receive(later, Duration::from_secs(3600))
+        .await
+        .unwrap()
+    {
+        *queued.entry(message.event.delivery.0).or_default() += 1;
+        queue.ack(message.seq).await.unwrap();
+    }
+    assert!(
+        queued.values().all(|&times| times == 1),
+        "queued twice: {queued:?}"
+    );
+    let lost: Vec<_> = accepted
+        .iter()
+        .filter(|(id, _)| !queued.contains_key(id))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "answered 202 but lost: {lost:?} of {}",
+        accepted.len()
+    );
+    assert!(queue.dead_letters().await.unwrap().is_empty());
 }
