@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use crate::webhook::Rejection;
@@ -222,10 +222,25 @@ pub(crate) struct BodyGate {
     /// Readers per peer, so that a few addresses trickling forged bodies cannot hold them all.
     readers_by_peer: Peers,
     max_readers_per_peer: usize,
+    /// Told whenever a peer's reader place is given back.
+    reader_released: Notify,
     memory: Semaphore,
     /// Left for small bodies: growth past [`SMALL_BODY`] may not take these.
     reserve_units: usize,
     timeout: Duration,
+}
+
+/// A peer's place among the body readers; giving it back wakes that peer's waiting readers.
+struct ReaderSlot<'g> {
+    slot: Option<PeerSlot>,
+    released: &'g Notify,
+}
+
+impl Drop for ReaderSlot<'_> {
+    fn drop(&mut self) {
+        drop(self.slot.take());
+        self.released.notify_waiters();
+    }
 }
 
 /// A body read through the gate, and its share of the memory budget, held until dropped.
@@ -241,9 +256,35 @@ impl BodyGate {
             readers: Semaphore::new(limits.max_pending_bodies),
             readers_by_peer: Peers::default(),
             max_readers_per_peer: (limits.max_pending_bodies / PEER_READER_SHARE).max(1),
+            reader_released: Notify::new(),
             memory: Semaphore::new(units),
             reserve_units: units / RESERVE_SHARE,
             timeout: limits.body_timeout,
+        }
+    }
+
+    /// One of `ip`'s reader places, waited for until `deadline`: a burst from one address (a
+    /// self-managed GitLab sends every project's hooks from one) queues for a moment instead of
+    /// being refused, while one address trickling bodies still holds no more than its share.
+    async fn peer_reader(
+        &self,
+        ip: IpAddr,
+        deadline: Instant,
+    ) -> Result<ReaderSlot<'_>, Rejection> {
+        loop {
+            // Registered before the count is read, so a place given back in between wakes it.
+            let released = self.reader_released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if let Some(slot) = self.readers_by_peer.take(ip, self.max_readers_per_peer) {
+                return Ok(ReaderSlot {
+                    slot: Some(slot),
+                    released: &self.reader_released,
+                });
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return Err(Rejection::Busy);
+            }
         }
     }
 
@@ -259,15 +300,11 @@ impl BodyGate {
         limit: usize,
         peer: Option<Peer>,
     ) -> Result<GatedBody<'_>, Rejection> {
+        let deadline = Instant::now() + self.timeout;
         let _peer_reader = match peer {
-            Some(Peer(ip)) => Some(
-                self.readers_by_peer
-                    .take(ip, self.max_readers_per_peer)
-                    .ok_or(Rejection::Busy)?,
-            ),
+            Some(Peer(ip)) => Some(self.peer_reader(ip, deadline).await?),
             None => None,
         };
-        let deadline = Instant::now() + self.timeout;
         let _reader = match tokio::time::timeout_at(deadline, self.readers.acquire()).await {
             Ok(Ok(reader)) => reader,
             _ => return Err(Rejection::Busy),
@@ -360,6 +397,7 @@ mod tests {
         use http_body_util::channel::Channel;
         let limits = EdgeLimits {
             max_pending_bodies: 16, // two per peer
+            body_timeout: Duration::from_millis(300),
             ..EdgeLimits::default()
         };
         let gate = BodyGate::new(&limits);
@@ -370,19 +408,32 @@ mod tests {
         let slow = |body| gate.read(Body::new(body), None, 1024, trickler);
         let check = async {
             tokio::task::yield_now().await; // both slow reads now hold their places
-            let third = gate.read(Body::from("x"), None, 1024, trickler).await;
-            assert!(
-                matches!(third, Err(Rejection::Busy)),
-                "a third reader for one peer"
-            );
+            let third = gate.read(Body::from("x"), None, 1024, trickler);
+            tokio::pin!(third);
+            let waited = tokio::time::timeout(Duration::from_millis(50), third.as_mut()).await;
+            assert!(waited.is_err(), "a third reader for one peer waits");
             let theirs = gate.read(Body::from("signed"), None, 1024, other).await;
             assert_eq!(theirs.unwrap().bytes, "signed", "another peer is served");
             drop((first_sender, second_sender)); // the slow bodies end
+            assert_eq!(
+                third.await.unwrap().bytes,
+                "x",
+                "then the third gets a place"
+            );
         };
         let (first, second, ()) = tokio::join!(slow(first), slow(second), check);
         assert!(first.is_ok() && second.is_ok());
-        let again = gate.read(Body::from("y"), None, 1024, trickler).await;
-        assert!(again.is_ok(), "the peer's places came back");
+
+        // Places held past a waiting reader's deadline: it is refused then.
+        let ip = trickler.unwrap().0;
+        let _held = [0, 1].map(|_| gate.readers_by_peer.take(ip, 2).unwrap());
+        let started = Instant::now();
+        let third = gate.read(Body::from("x"), None, 1024, trickler).await;
+        assert_eq!(third.err(), Some(Rejection::Busy));
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "at its deadline"
+        );
     }
 
     #[test]
