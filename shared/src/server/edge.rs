@@ -401,7 +401,8 @@ mod tests {
             ..EdgeLimits::default()
         };
         let gate = BodyGate::new(&limits);
-        let trickler = Some(Peer("192.0.2.1".parse().unwrap()));
+        let trickler_ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let trickler = Some(Peer(trickler_ip));
         let other = Some(Peer("192.0.2.2".parse().unwrap()));
         let (first_sender, first) = Channel::<Bytes, std::convert::Infallible>::new(1);
         let (second_sender, second) = Channel::<Bytes, std::convert::Infallible>::new(1);
@@ -425,8 +426,7 @@ mod tests {
         assert!(first.is_ok() && second.is_ok());
 
         // Places held past a waiting reader's deadline: it is refused then.
-        let ip = trickler.unwrap().0;
-        let _held = [0, 1].map(|_| gate.readers_by_peer.take(ip, 2).unwrap());
+        let _held = [0, 1].map(|_| gate.readers_by_peer.take(trickler_ip, 2).unwrap());
         let started = Instant::now();
         let third = gate.read(Body::from("x"), None, 1024, trickler).await;
         assert_eq!(third.err(), Some(Rejection::Busy));
