@@ -6,6 +6,7 @@ mod config_check;
 mod link_key;
 mod local;
 mod progress;
+mod queue_report;
 mod send;
 mod serve;
 
@@ -32,6 +33,13 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
+        /// Where the embedded state and queue live.
+        #[arg(long, default_value = ".slipway")]
+        data_dir: PathBuf,
+    },
+    /// Show the local queue: events waiting, and those parked as dead letters with why; exit 1
+    /// when any is parked.
+    Queue {
         /// Where the embedded state and queue live.
         #[arg(long, default_value = ".slipway")]
         data_dir: PathBuf,
@@ -71,6 +79,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { listen, data_dir } => serve::run(listen, &data_dir).await,
+            Command::Queue { data_dir } => queue_report::run(&data_dir).await,
             Command::Send(args) => send::run(args).await,
             Command::Run(args) => local::run(args).await,
             Command::Comment(args) => local::comment(args).await,

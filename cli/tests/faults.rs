@@ -366,3 +366,64 @@ async fn every_delivery_answered_202_survives_kill_9_mid_burst() {
     );
     assert!(queue.dead_letters().await.unwrap().is_empty());
 }
+
+/// Issue #15: a parked event is reported, with its delivery and why, and `slipway queue` exits
+/// 1 while any is parked (for a monitor to notice).
+#[tokio::test]
+async fn slipway_queue_reports_parked_events_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = slipway::queue::local::LocalQueue::open(&dir.path().join("slipway.db")).unwrap();
+    let report = || {
+        std::process::Command::new(SLIPWAY)
+            .args(["queue", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let empty = report();
+    assert!(empty.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&empty.stdout),
+        "0 event(s) waiting or in progress, 0 parked\n"
+    );
+
+    use slipway::model::event::{DeliveryId, Event, EventKind, ForgeKind, QueuedEvent};
+    for delivery in ["given-up", "kept-waiting"] {
+        let event = QueuedEvent {
+            delivery: DeliveryId(delivery.into()),
+            received_at: 0,
+            event: Event {
+                forge: ForgeKind::Github,
+                repo: None,
+                installation_id: None,
+                sender: None,
+                name: "ping".into(),
+                kind: EventKind::Ping,
+            },
+        };
+        slipway::queue::Queue::enqueue(&queue, &event)
+            .await
+            .unwrap();
+    }
+    let now = std::time::SystemTime::now();
+    let first = queue
+        .receive(now, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    queue
+        .park(first.seq, "dispatch failed 5 times: the forge refused", now)
+        .await
+        .unwrap();
+    let parked = report();
+    let text = String::from_utf8_lossy(&parked.stdout);
+    assert_eq!(parked.status.code(), Some(1), "{text}");
+    assert!(
+        text.starts_with("1 event(s) waiting or in progress, 1 parked\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("given-up ping, 1 attempt(s): dispatch failed 5 times: the forge refused"),
+        "{text}"
+    );
+}
