@@ -373,6 +373,12 @@ async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
         .1
         .clone();
     assert_eq!(started["sourceVersion"], run.sha.as_str());
+    // This repository, not the one the project was made with.
+    assert_eq!(started["sourceTypeOverride"], "GITHUB");
+    assert_eq!(
+        started["sourceLocationOverride"],
+        run.repo.clone_url.as_str()
+    );
     assert_eq!(started["buildspecOverride"], BUILDSPEC);
     assert_eq!(started["idempotencyToken"], "cb-run-1");
     assert_eq!(started["timeoutInMinutesOverride"], 11);

@@ -11,7 +11,7 @@
 //! environment. The agent is checked against `SLIPWAY_AGENT_SHA256` before it runs.
 
 use async_trait::async_trait;
-use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
+use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType, SourceType};
 use aws_sdk_codebuild::Client;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -21,7 +21,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::{scope, Runner, RunnerError};
 
 use crate::forge::Forge;
-use crate::model::event::Repo;
+use crate::model::event::{ForgeKind, Repo};
 use crate::model::job::BuildJob;
 use crate::model::run::Run;
 use crate::model::status::RunStatus;
@@ -41,6 +41,22 @@ phases:
     commands:
       - slipway agent --job-env SLIPWAY_JOB --workdir "$CODEBUILD_SRC_DIR" --out "$CODEBUILD_SRC_DIR/.slipway-out"
 "#;
+
+/// The CodeBuild source for a repository cloned from `clone_url` on `forge`: `GITHUB` and
+/// `GITLAB` for the hosted services, `GITHUB_ENTERPRISE` and `GITLAB_SELF_MANAGED` for any other
+/// host. `None` for the local forge (no CodeBuild source) or a URL that is not `https://`.
+pub fn build_source(forge: ForgeKind, clone_url: &str) -> Option<(SourceType, String)> {
+    let rest = clone_url.strip_prefix("https://")?;
+    let host = rest.split(['/', ':']).next().filter(|h| !h.is_empty())?;
+    let source_type = match (forge, host.to_ascii_lowercase().as_str()) {
+        (ForgeKind::Github, "github.com") => SourceType::Github,
+        (ForgeKind::Github, _) => SourceType::GithubEnterprise,
+        (ForgeKind::Gitlab, "gitlab.com") => SourceType::Gitlab,
+        (ForgeKind::Gitlab, _) => SourceType::GitlabSelfManaged,
+        (ForgeKind::Local, _) => return None,
+    };
+    Some((source_type, clone_url.to_owned()))
+}
 
 pub struct CodeBuildRunner {
     client: Client,
@@ -154,8 +170,8 @@ impl Runner for CodeBuildRunner {
     async fn start(
         &self,
         job: &BuildJob,
-        _forge: &dyn Forge,
-        _repo: &Repo,
+        forge: &dyn Forge,
+        repo: &Repo,
     ) -> Result<String, RunnerError> {
         // CodeBuild's own limit, with a minute for the checkout and the agent's own timeout.
         let minutes = (job.timeout_secs.div_ceil(60) + 1).clamp(5, 2160) as i32;
@@ -177,6 +193,13 @@ impl Runner for CodeBuildRunner {
             .buildspec_override(BUILDSPEC)
             .timeout_in_minutes_override(minutes)
             .idempotency_token(&job.run_id.0);
+        // The project names one repository; each build names its own, so every repository the
+        // App or token can see builds (CodeBuild's source credential for the host covers it).
+        if let Some((source_type, location)) = build_source(forge.kind(), &repo.clone_url) {
+            request = request
+                .source_type_override(source_type)
+                .source_location_override(location);
+        }
         for (name, value) in variables {
             request = request.environment_variables_override(plain(name, value)?);
         }
@@ -224,6 +247,53 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_repository_builds_from_its_own_source() {
+        use ForgeKind::{Github, Gitlab, Local};
+        let cases = [
+            (
+                Github,
+                "https://github.com/octo/hello.git",
+                Some(SourceType::Github),
+            ),
+            (
+                Github,
+                "https://GitHub.com/octo/hello.git",
+                Some(SourceType::Github),
+            ),
+            (
+                Github,
+                "https://ghe.example.com/octo/hello.git",
+                Some(SourceType::GithubEnterprise),
+            ),
+            (
+                Gitlab,
+                "https://gitlab.com/group/sub/app.git",
+                Some(SourceType::Gitlab),
+            ),
+            (
+                Gitlab,
+                "https://git.example.org:8443/g/app.git",
+                Some(SourceType::GitlabSelfManaged),
+            ),
+            (Github, "git@github.com:octo/hello.git", None),
+            (Github, "http://github.com/octo/hello.git", None),
+            (Github, "https:///nohost", None),
+            (Local, "https://github.com/octo/hello.git", None),
+        ];
+        for (forge, url, expected) in cases {
+            let got = build_source(forge, url);
+            assert_eq!(
+                got.as_ref().map(|(t, _)| t.clone()),
+                expected,
+                "{forge} {url}"
+            );
+            if let Some((_, location)) = got {
+                assert_eq!(location, url);
+            }
+        }
+    }
 
     #[test]
     fn build_statuses_map_onto_run_statuses() {
