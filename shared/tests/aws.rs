@@ -202,18 +202,22 @@ async fn the_webhook_lambdas_sdk_configuration_reaches_its_three_services() {
         .await
         .unwrap();
     let arn = format!("{}_ARN", settings::GITHUB_WEBHOOK_SECRET);
-    let mut env = Env::from_pairs(
-        lambda_env
-            .into_iter()
-            .chain([(arn.as_str(), secret.arn().unwrap())]),
-    );
-    slipway::wire::aws::resolve_secret_arns(&sdk, &mut env)
+    // A pipeline secret the edge may not read (a stack that handed it the App key): not
+    // resolved, so it cannot stop the cold start.
+    let key_arn = format!("{}_ARN", settings::GITHUB_PRIVATE_KEY);
+    let unreadable = "arn:aws:secretsmanager:us-east-1:123456789012:secret:not-yours-AbCdEf";
+    let mut env = Env::from_pairs(lambda_env.into_iter().chain([
+        (arn.as_str(), secret.arn().unwrap()),
+        (key_arn.as_str(), unreadable),
+    ]));
+    slipway::wire::aws::resolve_secret_arns(&sdk, &mut env, &settings::WEBHOOK_SECRETS)
         .await
         .unwrap();
     assert_eq!(
         env.get(settings::GITHUB_WEBHOOK_SECRET),
         Some(GITHUB_SECRET)
     );
+    assert_eq!(env.get(settings::GITHUB_PRIVATE_KEY), None);
 
     let url = queue_url(&sdk).await;
     let app = WebhookApp {

@@ -412,3 +412,88 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
         Some("arn:aws:sts::123456789012:assumed-role/slipway-run/slipway-0a1b2c3d4e5f6789")
     );
 }
+
+/// Issue #16: each function's environment as template.yaml gives it (Globals merged, conditions
+/// decided for a GitHub App, GitLab, and both), read by shared/tests/privilege/environments.py.
+fn environments() -> Value {
+    let root = slipway_testkit::workspace_path("");
+    let out = std::process::Command::new("python3")
+        .arg(root.join("shared/tests/privilege/environments.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "the environment reader failed (scripts/test installs moto and cfn-lint): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn each_function_gets_the_secrets_its_code_resolves_and_its_role_may_read_them() {
+    use slipway::wire::settings::{self, PIPELINE_SECRETS, WEBHOOK_SECRETS};
+    let setups = environments();
+    for (setup, functions) in setups.as_object().unwrap() {
+        for (function, view) in functions.as_object().unwrap() {
+            let env = view["env"].as_object().unwrap();
+            let resolves: &[&str] = if function == "WebhookFunction" {
+                &WEBHOOK_SECRETS
+            } else {
+                &PIPELINE_SECRETS
+            };
+            let at = format!("{function} ({setup})");
+            for (variable, secret) in view["secrets"].as_object().unwrap() {
+                let setting = variable.strip_suffix("_ARN").unwrap();
+                assert!(
+                    resolves.contains(&setting),
+                    "{at} is given {variable}, which its code never resolves"
+                );
+                assert_eq!(
+                    secret["readable"], true,
+                    "{at} resolves {variable} at cold start but its role may not read {}: \
+                     every cold start would fail",
+                    secret["secret"]
+                );
+            }
+            assert!(env.contains_key(settings::TABLE), "{at}");
+            if function == "WebhookFunction" {
+                assert!(env.contains_key(settings::QUEUE_URL), "{at}");
+                assert!(
+                    env.contains_key(&format!("{}_ARN", settings::GITHUB_WEBHOOK_SECRET)),
+                    "{at}"
+                );
+                let forge_credentials = env.keys().filter(|k| {
+                    k.starts_with(settings::GITHUB_PRIVATE_KEY)
+                        || k.starts_with(settings::GITLAB_TOKEN)
+                });
+                assert_eq!(
+                    forge_credentials.count(),
+                    0,
+                    "{at} holds a forge credential"
+                );
+            } else {
+                assert!(env.contains_key(settings::CODEBUILD_PROJECT), "{at}");
+                assert!(
+                    env.contains_key(&format!("{}_ARN", settings::LINK_KEY)),
+                    "{at}"
+                );
+            }
+        }
+        let dispatch = &functions["DispatchFunction"]["env"];
+        if setup != "gitlab" {
+            assert!(dispatch
+                .get(format!("{}_ARN", settings::GITHUB_PRIVATE_KEY))
+                .is_some());
+        }
+        if setup != "github-app" {
+            assert!(dispatch
+                .get(format!("{}_ARN", settings::GITLAB_TOKEN))
+                .is_some());
+            let webhook = &functions["WebhookFunction"]["env"];
+            assert!(webhook
+                .get(format!("{}_ARN", settings::GITLAB_WEBHOOK_TOKEN))
+                .is_some());
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use aws_types::SdkConfig;
 
-use crate::wire::settings::{secret_env_names, Env};
+use crate::wire::settings::{self, Env};
 use crate::wire::StartupError;
 
 /// The SDK configuration from the standard `AWS_*` variables (`AWS_ENDPOINT_URL` points every
@@ -72,7 +72,7 @@ pub async fn edge_environment() -> Result<(SdkConfig, Env), StartupError> {
     let mut env = Env::from_process();
     // The SDK's variables, not Slipway's settings: `Env::from_process` keeps only `SLIPWAY_*`.
     let sdk = edge_sdk_config(&Env::aws_from_process())?;
-    resolve_secret_arns(&sdk, &mut env).await?;
+    resolve_secret_arns(&sdk, &mut env, &settings::WEBHOOK_SECRETS).await?;
     Ok((sdk, env))
 }
 
@@ -81,15 +81,20 @@ pub async fn edge_environment() -> Result<(SdkConfig, Env), StartupError> {
 pub async fn environment() -> Result<(SdkConfig, Env), StartupError> {
     let sdk = sdk_config().await;
     let mut env = Env::from_process();
-    resolve_secret_arns(&sdk, &mut env).await?;
+    resolve_secret_arns(&sdk, &mut env, &settings::PIPELINE_SECRETS).await?;
     Ok((sdk, env))
 }
 
-/// Resolve each secret setting given as `<NAME>_ARN` from Secrets Manager into `env`, so the rest
-/// of the configuration reads it like a plain variable. Runs once, at cold start.
-pub async fn resolve_secret_arns(sdk: &SdkConfig, env: &mut Env) -> Result<(), StartupError> {
+/// Resolve each of `names` given as `<NAME>_ARN` from Secrets Manager into `env`, so the rest of
+/// the configuration reads it like a plain variable. Runs once, at cold start; a function
+/// resolves only the secrets it uses (its role may read no others).
+pub async fn resolve_secret_arns(
+    sdk: &SdkConfig,
+    env: &mut Env,
+    names: &[&'static str],
+) -> Result<(), StartupError> {
     let mut client = None;
-    for name in secret_env_names() {
+    for &name in names {
         let Some(arn) = env.get(&format!("{name}_ARN")).map(str::to_owned) else {
             continue;
         };

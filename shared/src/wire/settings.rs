@@ -65,20 +65,24 @@ pub const RUN_RETENTION_DAYS: &str = "SLIPWAY_RUN_RETENTION_DAYS";
 /// Kept when the setting is absent: a month of logs is what a person looks back at.
 pub const DEFAULT_RUN_RETENTION_DAYS: u64 = 30;
 
-/// Settings that hold secrets; each may instead be given as `<NAME>_ARN` (Secrets Manager).
-pub fn secret_env_names() -> [&'static str; 9] {
-    [
-        REGISTRY_PASSWORD,
-        GITHUB_WEBHOOK_SECRET,
-        GITHUB_WEBHOOK_SECRET_PREVIOUS,
-        LINK_KEY,
-        GITLAB_WEBHOOK_TOKEN,
-        GITLAB_SIGNING_TOKEN,
-        GITHUB_TOKEN,
-        GITHUB_PRIVATE_KEY,
-        GITLAB_TOKEN,
-    ]
-}
+/// The secrets the webhook edge reads: only what verifies a delivery. Each may instead be given
+/// as `<NAME>_ARN` (Secrets Manager); the public-facing function holds no forge credential.
+pub const WEBHOOK_SECRETS: [&str; 4] = [
+    GITHUB_WEBHOOK_SECRET,
+    GITHUB_WEBHOOK_SECRET_PREVIOUS,
+    GITLAB_WEBHOOK_TOKEN,
+    GITLAB_SIGNING_TOKEN,
+];
+
+/// The secrets the pipeline (dispatch, report, sweeper) reads: forge credentials, the registry's
+/// password and the link key; never a webhook secret. Each may be given as `<NAME>_ARN`.
+pub const PIPELINE_SECRETS: [&str; 5] = [
+    REGISTRY_PASSWORD,
+    LINK_KEY,
+    GITHUB_TOKEN,
+    GITHUB_PRIVATE_KEY,
+    GITLAB_TOKEN,
+];
 
 /// A snapshot of the environment, so that settings are testable and read exactly once.
 #[derive(Debug, Clone, Default)]
@@ -477,10 +481,12 @@ mod tests {
     }
 
     #[test]
-    fn every_secret_may_come_from_an_arn_including_rotation_and_link_key() {
-        let names = secret_env_names();
-        assert!(names.contains(&GITHUB_WEBHOOK_SECRET_PREVIOUS));
-        assert!(names.contains(&LINK_KEY));
+    fn the_edge_and_the_pipeline_read_disjoint_secrets() {
+        assert!(WEBHOOK_SECRETS.contains(&GITHUB_WEBHOOK_SECRET_PREVIOUS));
+        assert!(PIPELINE_SECRETS.contains(&LINK_KEY));
+        assert!(WEBHOOK_SECRETS
+            .iter()
+            .all(|s| !PIPELINE_SECRETS.contains(s)));
     }
 
     #[test]
