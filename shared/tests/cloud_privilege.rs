@@ -497,3 +497,33 @@ fn each_function_gets_the_secrets_its_code_resolves_and_its_role_may_read_them()
         }
     }
 }
+
+/// Issue #16: GitHub sends an App only the events its permissions cover; `merge_group` needs
+/// `merge_queues: read`, without which merge queues wait for a check that never comes.
+#[test]
+fn the_app_manifest_grants_what_each_event_it_asks_for_needs() {
+    let path = slipway_testkit::workspace_path("infra/github-app-manifest.json");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let permissions = &manifest["default_permissions"];
+    let needs = [
+        ("pull_request", "pull_requests"),
+        ("issue_comment", "issues"),
+        ("push", "contents"),
+        ("check_run", "checks"),
+        ("check_suite", "checks"),
+        ("merge_group", "merge_queues"),
+    ];
+    let events: Vec<&str> = manifest["default_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for (event, permission) in needs {
+        assert!(events.contains(&event), "{event} is not asked for");
+        assert!(
+            permissions[permission].is_string(),
+            "{event} needs the {permission} permission"
+        );
+    }
+}
