@@ -387,20 +387,9 @@ async fn slipway_queue_reports_parked_events_and_why() {
         "0 event(s) waiting or in progress, 0 parked\n"
     );
 
-    use slipway::model::event::{DeliveryId, Event, EventKind, ForgeKind, QueuedEvent};
+    use slipway::model::event::QueuedEvent;
     for delivery in ["given-up", "kept-waiting"] {
-        let event = QueuedEvent {
-            delivery: DeliveryId(delivery.into()),
-            received_at: 0,
-            event: Event {
-                forge: ForgeKind::Github,
-                repo: None,
-                installation_id: None,
-                sender: None,
-                name: "ping".into(),
-                kind: EventKind::Ping,
-            },
-        };
+        let event = QueuedEvent::ping(delivery);
         slipway::queue::Queue::enqueue(&queue, &event)
             .await
             .unwrap();

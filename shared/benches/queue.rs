@@ -8,23 +8,12 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use slipway::intake::sqlite::GroupCommit;
 use slipway::intake::{Admission, Intake};
-use slipway::model::event::{DeliveryId, Event, EventKind, ForgeKind, QueuedEvent};
+use slipway::model::event::{DeliveryId, ForgeKind, QueuedEvent};
 use slipway::queue::local::LocalQueue;
 use slipway::queue::Queue;
 
 fn event(n: u64) -> QueuedEvent {
-    QueuedEvent {
-        delivery: DeliveryId(format!("bench-{n}")),
-        received_at: n,
-        event: Event {
-            forge: ForgeKind::Github,
-            repo: None,
-            installation_id: None,
-            sender: None,
-            name: "ping".into(),
-            kind: EventKind::Ping,
-        },
-    }
+    QueuedEvent::ping(&format!("bench-{n}"))
 }
 
 fn depth(c: &mut Criterion) {

@@ -258,9 +258,9 @@ pub struct QueuedEvent {
 }
 
 impl QueuedEvent {
-    /// A ping under `delivery`, for the queue's and the intake's tests.
-    #[cfg(test)]
-    pub(crate) fn ping(delivery: &str) -> QueuedEvent {
+    /// A ping under `delivery`: the smallest queued event, for tests and benchmarks of the
+    /// queue and the intake.
+    pub fn ping(delivery: &str) -> QueuedEvent {
         QueuedEvent {
             delivery: DeliveryId(delivery.into()),
             received_at: 0,
