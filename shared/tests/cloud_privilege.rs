@@ -155,24 +155,30 @@ fn evaluate(session_policy: &Value, checks: &[(&str, &str, String)]) -> Vec<Stri
             "principal": principal, "action": action, "resource": resource,
         })).collect::<Vec<_>>(),
     });
+    serde_json::from_value(privilege_script("evaluate.py", &[], Some(&request))).unwrap()
+}
+
+/// Run `shared/tests/privilege/<script>` with `args` (and `request` as JSON on stdin); its JSON.
+fn privilege_script(script: &str, args: &[&std::path::Path], request: Option<&Value>) -> Value {
+    let root = slipway_testkit::workspace_path("");
     let mut child = std::process::Command::new("python3")
-        .arg(root.join("shared/tests/privilege/evaluate.py"))
+        .arg(root.join("shared/tests/privilege").join(script))
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3 is needed");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    if let Some(request) = request {
+        use std::io::Write as _;
+        let mut stdin = stdin;
+        stdin.write_all(request.to_string().as_bytes()).unwrap();
+    }
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "the evaluator failed (scripts/test installs moto and cfn-lint): {}",
+        "{script} failed (scripts/test installs moto and cfn-lint): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
@@ -416,18 +422,8 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
 /// Issue #16: each function's environment as template.yaml gives it (Globals merged, conditions
 /// decided for a GitHub App, GitLab, and both), read by shared/tests/privilege/environments.py.
 fn environments() -> Value {
-    let root = slipway_testkit::workspace_path("");
-    let out = std::process::Command::new("python3")
-        .arg(root.join("shared/tests/privilege/environments.py"))
-        .arg(root.join("template.yaml"))
-        .output()
-        .expect("python3 is needed");
-    assert!(
-        out.status.success(),
-        "the environment reader failed (scripts/test installs moto and cfn-lint): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let template = slipway_testkit::workspace_path("template.yaml");
+    privilege_script("environments.py", &[&template], None)
 }
 
 #[test]
