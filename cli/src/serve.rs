@@ -57,7 +57,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
     let key = crate::link_key::load(&env, &crate::link_key::file(data_dir))?;
-    start_pipeline(&env, &db, data_dir, address, queue, &key).await?;
+    start_pipeline(&env, data_dir, address, queue, &key).await?;
     let pages = slipway::server::run_pages(
         Arc::new(SqliteState::open(&db)?),
         data_dir.join("runs"),
@@ -76,7 +76,6 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
 /// The build pipeline behind the webhooks: queue worker, local runner, reporter, sweeper.
 async fn start_pipeline(
     env: &Env,
-    _db: &Path,
     data_dir: &Path,
     address: SocketAddr,
     queue: LocalQueue,
