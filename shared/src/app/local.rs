@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::pipeline::{Outcome, Pipeline};
+use crate::model::error::ErrorKind;
 use crate::model::status::RunStatus;
 use crate::queue::local::LocalQueue;
 use crate::runner::local::{read_output, Completion, Leftover, LocalRunner};
@@ -54,19 +55,44 @@ pub async fn work_queue<S: StateStore, R: Runner>(pipeline: &Pipeline<S, R>, que
         }
         let done = match pipeline.dispatch(&received.event).await {
             Ok(()) => queue.ack(received.seq).await,
-            Err(error) if received.attempts < MAX_ATTEMPTS => {
-                tracing::warn!(%error, attempt = received.attempts, "dispatch failed; it will be retried");
-                continue;
-            }
-            Err(error) => {
-                tracing::error!(%error, attempts = received.attempts, "dispatch failed for good; the event is parked as a dead letter");
-                let reason = format!("dispatch failed {} times: {error}", received.attempts);
-                queue.park(received.seq, &reason, SystemTime::now()).await
-            }
+            Err(error) => match after_failure(error.kind(), received.attempts) {
+                AfterFailure::Retry => {
+                    tracing::warn!(%error, attempt = received.attempts, "dispatch failed; it will be retried");
+                    continue;
+                }
+                AfterFailure::Park => {
+                    tracing::error!(%error, attempts = received.attempts, "dispatch failed for good; the event is parked as a dead letter");
+                    let reason = format!(
+                        "dispatch failed ({} attempt(s), {}): {error}",
+                        received.attempts,
+                        error.kind()
+                    );
+                    queue.park(received.seq, &reason, SystemTime::now()).await
+                }
+            },
         };
         if let Err(error) = done {
             tracing::error!(%error, "settling a queued event failed");
         }
+    }
+}
+
+/// What becomes of a queued event whose dispatch failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFailure {
+    /// Left hidden for [`VISIBILITY`], then received again.
+    Retry,
+    /// Parked as a dead letter, for `slipway queue` to report.
+    Park,
+}
+
+/// A failure the same call repeats (no credentials for the forge, a bad message, a denial) is
+/// parked at once: retrying it only delays the report. Others get [`MAX_ATTEMPTS`] tries.
+fn after_failure(kind: ErrorKind, attempts: u32) -> AfterFailure {
+    if kind.is_retryable() && attempts < MAX_ATTEMPTS {
+        AfterFailure::Retry
+    } else {
+        AfterFailure::Park
     }
 }
 
@@ -166,6 +192,31 @@ pub async fn recover<S: StateStore>(pipeline: &Pipeline<S, LocalRunner>, keep: O
         let removed = pipeline.runner.prune(keep);
         if removed > 0 {
             tracing::info!(removed, "removed old build directories");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_failure_that_may_pass_is_retried_and_only_so_often() {
+        let limited = ErrorKind::RateLimited { retry_after: None };
+        let cases = [
+            (ErrorKind::Retryable, 1, AfterFailure::Retry),
+            (ErrorKind::Retryable, MAX_ATTEMPTS - 1, AfterFailure::Retry),
+            (ErrorKind::Retryable, MAX_ATTEMPTS, AfterFailure::Park),
+            (limited, 1, AfterFailure::Retry),
+            (limited, MAX_ATTEMPTS, AfterFailure::Park),
+            (ErrorKind::Permanent, 1, AfterFailure::Park),
+        ];
+        for (kind, attempts, expected) in cases {
+            assert_eq!(
+                after_failure(kind, attempts),
+                expected,
+                "{kind} after {attempts}"
+            );
         }
     }
 }
