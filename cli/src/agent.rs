@@ -47,6 +47,10 @@ pub struct AgentArgs {
     /// A directory steps must not see (repeatable; with --sandbox).
     #[arg(long, requires = "sandbox")]
     hide: Vec<PathBuf>,
+    /// Also copy the build log to standard output as it grows (in CodeBuild: the build's own
+    /// log in CloudWatch, readable while the build runs).
+    #[arg(long)]
+    echo_log: bool,
 }
 
 /// The artifact store: S3 when configured (`SLIPWAY_BUCKET`, with `SLIPWAY_S3_ENDPOINT` for any
@@ -128,15 +132,20 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         bwrap,
         hidden: args.hide.clone(),
     });
-    let result = agent::run(
+    let build = agent::run(
         &job,
         &args.workdir,
         &args.out,
         outputs,
         confinement.as_ref(),
         cancelled,
-    )
-    .await?;
+    );
+    let result = if args.echo_log {
+        let log = args.out.join(slipway::model::job::LOG_FILE);
+        agent::copy_log_while(&log, tokio::io::stdout(), build).await?
+    } else {
+        build.await?
+    };
     eprintln!(
         "slipway agent: {:?} in {:.1}s",
         result.status,

@@ -195,8 +195,13 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
         "image": { "repository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello",
                    "name": "hello", "digest": digest, "tags": ["pr-2"] }
     });
-    let prefix =
-        slipway::model::artifact::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id);
+    // Where the agent writes for this pull request's build: under the prefix the bucket's
+    // lifecycle rule expires (template.yaml, expire-pull-request-artifacts).
+    let prefix = run.output_prefix();
+    assert!(
+        prefix.starts_with("artifacts/pull-requests/github/Codertocat/Hello-World/"),
+        "{prefix}"
+    );
     use slipway::artifacts::ArtifactStore as _;
     store
         .put_bytes(

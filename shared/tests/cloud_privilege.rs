@@ -281,10 +281,49 @@ fn the_run_role_alone_never_reaches_the_agent_or_environments() {
             "s3:PutObject",
             objects("artifacts/github/a/b/c/d/result.json"),
         ),
+        (
+            "RunRole",
+            "s3:PutObject",
+            objects("artifacts/pull-requests/github/a/b/c/d/result.json"),
+        ),
     ];
     assert_eq!(
         evaluate(&everything, &checks),
-        ["deny", "deny", "deny", "deny", "allow"]
+        ["deny", "deny", "deny", "deny", "allow", "allow"]
+    );
+}
+
+/// Issue #16: pull requests' outputs expire and branch builds' (which deploys ship) do not:
+/// the bucket's lifecycle rule names the prefix the code stores pull requests' outputs under.
+#[test]
+fn the_lifecycle_rule_expires_exactly_the_pull_requests_outputs() {
+    use slipway::model::artifact::PULL_REQUEST_PREFIX;
+    let template =
+        std::fs::read_to_string(slipway_testkit::workspace_path("template.yaml")).unwrap();
+    let rule = template
+        .split("- Id: expire-pull-request-artifacts")
+        .nth(1)
+        .expect("the bucket has a rule for pull requests' artifacts");
+    let rule = rule.split("- Id:").next().unwrap();
+    let prefix = rule
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Prefix: "))
+        .expect("the rule filters by prefix");
+    assert_eq!(prefix, PULL_REQUEST_PREFIX);
+    assert!(
+        rule.contains("ExpirationInDays: !Ref PullRequestArtifactDays"),
+        "{rule}"
+    );
+
+    let branch = slipway_testkit::sample_run("r1", None, 0);
+    assert!(
+        !branch.output_prefix().starts_with(prefix),
+        "a branch build is kept"
+    );
+    let pull_request = slipway_testkit::sample_run("r2", Some(3), 0);
+    assert!(
+        pull_request.output_prefix().starts_with(prefix),
+        "a pull request's build expires"
     );
 }
 

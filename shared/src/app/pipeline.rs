@@ -254,12 +254,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         }
 
         let job = BuildJob {
-            artifact_prefix: crate::model::artifact::prefix(
-                run.forge,
-                &repo.full_name,
-                &run.sha,
-                &id,
-            ),
+            artifact_prefix: run.output_prefix(),
             run_id: id,
             sha: run.sha.clone(),
             git_ref: run.git_ref.clone(),

@@ -91,7 +91,7 @@ async fn the_directory_store_keeps_files_their_digest_and_a_manifest() {
     );
     let sha = CommitSha::parse(&"a".repeat(40)).unwrap();
     let run = RunId("0123456789abcdef".into());
-    let prefix = prefix(ForgeKind::Local, "me/hello", &sha, &run);
+    let prefix = prefix(ForgeKind::Local, "me/hello", &sha, &run, false);
     let manifest = upload(
         &store,
         &prefix,

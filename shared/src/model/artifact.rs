@@ -39,7 +39,24 @@ pub struct Manifest {
     pub image: Option<crate::model::image::PublishedImage>,
 }
 
-/// `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`.
-pub fn prefix(forge: ForgeKind, repo_full_name: &str, sha: &CommitSha, run: &RunId) -> String {
-    format!("artifacts/{forge}/{repo_full_name}/{sha}/{run}/")
+/// Where a pull request's builds store their outputs: the bucket's lifecycle rule expires
+/// everything under it (`PullRequestArtifactDays` in template.yaml); branch builds, which
+/// deploys ship, are kept.
+pub const PULL_REQUEST_PREFIX: &str = "artifacts/pull-requests/";
+
+/// `artifacts/<forge>/<owner>/<repo>/<sha>/<run>/`, under [`PULL_REQUEST_PREFIX`] instead for
+/// a pull request's build.
+pub fn prefix(
+    forge: ForgeKind,
+    repo_full_name: &str,
+    sha: &CommitSha,
+    run: &RunId,
+    pull_request: bool,
+) -> String {
+    let root = if pull_request {
+        PULL_REQUEST_PREFIX
+    } else {
+        "artifacts/"
+    };
+    format!("{root}{forge}/{repo_full_name}/{sha}/{run}/")
 }

@@ -38,13 +38,26 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+/// The platform an image is built for when its config names none: the building machine's
+/// own (Linux on this CPU), so an image built on the arm64 CodeBuild fleet runs there and on
+/// Graviton, and one built by `slipway run` on a laptop runs on that laptop.
 impl Default for Platform {
     fn default() -> Self {
         Platform {
             os: "linux".into(),
-            architecture: "amd64".into(),
+            architecture: oci_architecture(std::env::consts::ARCH).into(),
             variant: None,
         }
+    }
+}
+
+/// The OCI (Go) name of a Rust target architecture.
+fn oci_architecture(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other, // arm, riscv64, s390x, loongarch64: the same name in both
     }
 }
 
@@ -89,5 +102,25 @@ impl PublishedImage {
     /// The immutable reference deploys use.
     pub fn reference(&self) -> String {
         format!("{}@{}", self.repository, self.digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_platform_is_the_building_machines() {
+        for (rust, oci) in [
+            ("x86_64", "amd64"),
+            ("aarch64", "arm64"),
+            ("x86", "386"),
+            ("riscv64", "riscv64"),
+        ] {
+            assert_eq!(oci_architecture(rust), oci);
+        }
+        let here = Platform::default();
+        assert_eq!(here.os, "linux");
+        assert_eq!(here.architecture, oci_architecture(std::env::consts::ARCH));
     }
 }

@@ -61,7 +61,13 @@ impl Run {
     /// artifacts for builds, under the deployment for deploy steps.
     pub fn output_prefix(&self) -> String {
         match &self.deployment {
-            None => artifact::prefix(self.forge, &self.repo.full_name, &self.sha, &self.id),
+            None => artifact::prefix(
+                self.forge,
+                &self.repo.full_name,
+                &self.sha,
+                &self.id,
+                self.pr.is_some(),
+            ),
             Some(d) => format!(
                 "deployments/{}/{}/{}/{}/",
                 self.forge, self.repo.full_name, d.environment, d.id
@@ -114,6 +120,15 @@ mod tests {
         assert_eq!(
             run.output_prefix(),
             format!("artifacts/github/octo/app/{}/r1/", "a".repeat(40))
+        );
+        run.pr = Some(PrNumber(7));
+        assert_eq!(
+            run.output_prefix(),
+            format!(
+                "artifacts/pull-requests/github/octo/app/{}/r1/",
+                "a".repeat(40)
+            ),
+            "a pull request's outputs live where the bucket expires them"
         );
         run.deployment = Some(crate::model::deploy::DeployRef {
             id: "d1".into(),

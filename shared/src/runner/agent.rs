@@ -430,5 +430,8 @@ pub fn log_tail(path: &Path, lines: usize, max_bytes: u64) -> Option<String> {
     Some(all[from..].join("\n"))
 }
 
+mod echo;
+pub use echo::copy_log_while;
+
 #[cfg(test)]
 mod tests;

@@ -39,7 +39,7 @@ phases:
       - if [ -n "$SLIPWAY_AGENT_S3" ]; then aws s3 cp "$SLIPWAY_AGENT_S3" /tmp/slipway-agent && echo "${SLIPWAY_AGENT_SHA256:?no agent digest was given}  /tmp/slipway-agent" | sha256sum -c - && install -m 0755 /tmp/slipway-agent /usr/local/bin/slipway; fi
   build:
     commands:
-      - slipway agent --job-env SLIPWAY_JOB --workdir "$CODEBUILD_SRC_DIR" --out "$CODEBUILD_SRC_DIR/.slipway-out"
+      - slipway agent --job-env SLIPWAY_JOB --workdir "$CODEBUILD_SRC_DIR" --out "$CODEBUILD_SRC_DIR/.slipway-out" --echo-log
 "#;
 
 /// The CodeBuild source for a repository cloned from `clone_url` on `forge`: `GITHUB` and

@@ -16,9 +16,12 @@ from cfnlint.decode import decode_str
 from evaluate import decide, role_policies
 
 SETUPS = {
-    "github-app": {"HasGitHubApp": True, "HasGitLab": False, "HasDeployPolicy": False},
-    "gitlab": {"HasGitHubApp": False, "HasGitLab": True, "HasDeployPolicy": False},
-    "both": {"HasGitHubApp": True, "HasGitLab": True, "HasDeployPolicy": True},
+    "github-app": {"HasGitHubApp": True, "HasGitLab": False, "HasDeployPolicy": False,
+                   "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False},
+    "gitlab": {"HasGitHubApp": False, "HasGitLab": True, "HasDeployPolicy": False,
+               "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False},
+    "both": {"HasGitHubApp": True, "HasGitLab": True, "HasDeployPolicy": True,
+             "HasAlarmEmail": True, "HasWebhookReservedConcurrency": True},
 }
 NO_VALUE = object()
 

@@ -376,12 +376,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
 
     /// The build's `manifest.json` key, when it stored one.
     pub(super) fn manifest_key(&self, run: &Run) -> Option<String> {
-        (!run.artifacts.is_empty()).then(|| {
-            format!(
-                "{}manifest.json",
-                crate::model::artifact::prefix(run.forge, &run.repo.full_name, &run.sha, &run.id)
-            )
-        })
+        (!run.artifacts.is_empty()).then(|| format!("{}manifest.json", run.output_prefix()))
     }
 
     /// A deploy's steps run ended: complete the deploy with its result.
