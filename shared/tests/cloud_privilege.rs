@@ -467,13 +467,14 @@ fn environments() -> Value {
 
 #[test]
 fn each_function_gets_the_secrets_its_code_resolves_and_its_role_may_read_them() {
-    use slipway::wire::settings::{self, PIPELINE_SECRETS, WEBHOOK_SECRETS};
+    use slipway::wire::settings::{self, PAGES_SECRETS, PIPELINE_SECRETS, WEBHOOK_SECRETS};
+    let webhook_secrets: Vec<&str> = WEBHOOK_SECRETS.into_iter().chain(PAGES_SECRETS).collect();
     let setups = environments();
     for (setup, functions) in setups.as_object().unwrap() {
         for (function, view) in functions.as_object().unwrap() {
             let env = view["env"].as_object().unwrap();
             let resolves: &[&str] = if function == "WebhookFunction" {
-                &WEBHOOK_SECRETS
+                &webhook_secrets
             } else {
                 &PIPELINE_SECRETS
             };

@@ -10,6 +10,7 @@
 //! `env-staging` tag to the digest the build pushed.
 
 mod codebuild;
+mod function_url;
 mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -95,35 +96,19 @@ fn template_environments(
     functions
 }
 
-/// STAND-IN for the Function URL: the request as the API Gateway v2 event Lambda hands the
-/// function, its answer back as (status, body).
-async fn through_function_url(
-    webhook: &Function,
-    event: &str,
-    delivery: &str,
-    body: &[u8],
-) -> (u64, Value) {
+/// GitHub delivering `body` to the Function URL: (status, answer).
+async fn deliver(url: &str, event: &str, delivery: &str, body: &[u8]) -> (u16, Value) {
     let headers = slipway_testkit::github_headers(event, delivery, body);
-    let mut request: Value = serde_json::from_str(
-        &std::fs::read_to_string(slipway_testkit::workspace_path(
-            "functions/webhook/tests/events/apigw_v2.json",
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    request["rawPath"] = "/webhooks/github".into();
-    request["requestContext"]["http"]["path"] = "/webhooks/github".into();
-    for (name, value) in &headers {
-        request["headers"][name.as_str()] = value.to_str().unwrap().into();
-    }
-    request["headers"]["content-length"] = body.len().to_string().into();
-    request["body"] = String::from_utf8(body.to_vec()).unwrap().into();
-    let answer = webhook.invoke(request).await.expect("the webhook answers");
-    let body = answer["body"].as_str().unwrap_or("null");
-    (
-        answer["statusCode"].as_u64().unwrap(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
+    let response = reqwest::Client::new()
+        .post(format!("{url}webhooks/github"))
+        .headers(headers)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// STAND-IN for the SQS event source mapping: what waits in the queue, in batches of up to 10
@@ -288,7 +273,12 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let webhook_secret = create_secret(&secrets, "webhook", slipway_testkit::GITHUB_SECRET).await;
-    let link_key = create_secret(&secrets, "link-key", "stack-test-link-key-0123456789").await;
+    let link_key = create_secret(
+        &secrets,
+        "link-key",
+        "stack-test-link-key-0123456789-0123456789",
+    )
+    .await;
     let app_key =
         std::fs::read_to_string(slipway_testkit::fixture_path("github-app-test-key.pem")).unwrap();
     let private_key = create_secret(&secrets, "app-key", &app_key).await;
@@ -331,7 +321,7 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     .await;
 
     // ---- The functions, each with its environment from template.yaml ------------------------
-    let resources: BTreeMap<&str, String> = [
+    let mut resources: BTreeMap<&str, String> = [
         ("ref:StateTable", table.clone()),
         ("ref:EventsQueue", queue_url.clone()),
         ("ref:GitHubWebhookSecret", webhook_secret),
@@ -355,6 +345,11 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     ]
     .into_iter()
     .collect();
+    let (url_listener, function_url) = function_url::bind().await;
+    resources.insert(
+        "getatt:WebhookFunctionUrl.FunctionUrl",
+        function_url.clone(),
+    );
     let environments = template_environments(&resources);
     let logs = work.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -367,7 +362,8 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
         let logs = logs.clone();
         async move { Function::start(name, &function_binary(binary), &env, &logs).await }
     };
-    let webhook = start("WebhookFunction", "slipway-webhook").await;
+    let webhook = std::sync::Arc::new(start("WebhookFunction", "slipway-webhook").await);
+    function_url::serve(url_listener, webhook.clone());
     let dispatch = start("DispatchFunction", "slipway-dispatch").await;
     let report = start("ReportFunction", "slipway-report").await;
     let sweeper = start("SweeperFunction", "slipway-sweeper").await;
@@ -381,9 +377,9 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     opened["pull_request"]["head"]["sha"] = sha.as_str().into();
     opened["installation"] = json!({ "id": INSTALLATION });
     let body = serde_json::to_vec(&opened).unwrap();
-    let (status, answer) = through_function_url(&webhook, "pull_request", "d-opened", &body).await;
+    let (status, answer) = deliver(&function_url, "pull_request", "d-opened", &body).await;
     assert_eq!(status, 202, "{answer}\n{}", webhook.log_text());
-    let (status, _) = through_function_url(&webhook, "pull_request", "d-opened", &body).await;
+    let (status, _) = deliver(&function_url, "pull_request", "d-opened", &body).await;
     assert_eq!(status, 200, "a redelivery is answered, not queued again");
 
     assert_eq!(drain_queue(&sqs, &queue_url, &dispatch).await, 1);
@@ -439,6 +435,53 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert!(keys.iter().any(|k| k.ends_with("/dist/app")), "{keys:?}");
     assert!(keys.iter().any(|k| k.ends_with("/result.json")), "{keys:?}");
+
+    // ---- The check's link opens the run page, served by the webhook function's URL --------
+    let details = last["details_url"]
+        .as_str()
+        .expect("the check links to its page");
+    assert!(
+        details.starts_with(&format!("{function_url}runs/")),
+        "{details}"
+    );
+    let page = reqwest::get(details).await.unwrap();
+    assert_eq!(page.status(), 200, "{}", webhook.log_text());
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        slipway::render::CONTENT_SECURITY_POLICY
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("packaged-in-codebuild"),
+        "the page shows the log: {html}"
+    );
+    let (page_path, signature) = details.split_once('?').unwrap();
+    let run_id = page_path.rsplit('/').next().unwrap();
+    let other_run = format!(
+        "{}?{signature}",
+        page_path.replace(run_id, "0123456789abcdef")
+    );
+    assert_eq!(
+        reqwest::get(&other_run).await.unwrap().status(),
+        404,
+        "run A's link for B"
+    );
+    assert_eq!(
+        reqwest::get(page_path).await.unwrap().status(),
+        404,
+        "no link, no page"
+    );
+
+    // ---- The comment's artifact link is Slipway's, and leads to the file ------------------
+    let artifacts_link = format!("{function_url}artifacts/");
+    let at = comments[0]
+        .find(&artifacts_link)
+        .unwrap_or_else(|| panic!("the comment links the artifact: {}", comments[0]));
+    let link = comments[0][at..].split(')').next().unwrap();
+    let download = reqwest::get(link).await.unwrap();
+    assert_eq!(download.status(), 200, "{link}");
+    assert_eq!(download.text().await.unwrap(), "#!/bin/sh\necho hello\n");
+
     let image = registry.inspect(&format!("app:sha-{sha}"), false);
     let digest = image["Digest"]
         .as_str()
@@ -457,7 +500,7 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     comment["comment"]["created_at"] = slipway_testkit::rfc3339_now().into();
     comment["installation"] = json!({ "id": INSTALLATION });
     let body = serde_json::to_vec(&comment).unwrap();
-    let (status, answer) = through_function_url(&webhook, "issue_comment", "d-deploy", &body).await;
+    let (status, answer) = deliver(&function_url, "issue_comment", "d-deploy", &body).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(drain_queue(&sqs, &queue_url, &dispatch).await, 1);
     let replies = h.gh.comments(2).await;

@@ -1,17 +1,40 @@
 //! The webhook Lambda's adapter: an API Gateway HTTP API or Function URL request in, the shared
-//! handler's answer out.
+//! handler's answer out; and the pages checks and comments link to (`GET /runs/{id}`,
+//! `GET /artifacts/{key}`), each behind a signed link.
 
 use std::time::SystemTime;
 
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+use slipway::app::pages::{self, PageAnswer};
 use slipway::app::WebhookApp;
+use slipway::artifacts::ArtifactStore;
 use slipway::intake::Intake;
+use slipway::links::LinkKey;
 use slipway::model::event::ForgeKind;
 use slipway::render::{self, WebhookResponse};
+use slipway::state::StateStore;
+
+/// What the pages read: runs from the state store, results, logs and artifacts from the
+/// artifact store, and the key that signed the links.
+pub struct Pages {
+    pub state: Box<dyn StateStore>,
+    pub store: Box<dyn ArtifactStore>,
+    pub key: LinkKey,
+}
 
 /// Route by path suffix, so a stage prefix (`/prod/webhooks/github`) works as well.
-pub async fn handle<I: Intake>(app: &WebhookApp<I>, request: Request) -> Response<Body> {
+pub async fn handle<I: Intake>(
+    app: &WebhookApp<I>,
+    pages: Option<&Pages>,
+    request: Request,
+) -> Response<Body> {
     let path = request.uri().path();
+    if request.method() == Method::GET {
+        if let Some(answer) = page(pages, path, request.uri().query()).await {
+            return answer;
+        }
+    }
     let forge = if path.ends_with("/webhooks/github") {
         ForgeKind::Github
     } else if path.ends_with("/webhooks/gitlab") {
@@ -21,7 +44,7 @@ pub async fn handle<I: Intake>(app: &WebhookApp<I>, request: Request) -> Respons
     } else {
         return json(render::not_found());
     };
-    if request.method() != lambda_http::http::Method::POST {
+    if request.method() != Method::POST {
         return respond(405, b"use POST\n".to_vec(), "text/plain");
     }
     let answer = app
@@ -33,6 +56,45 @@ pub async fn handle<I: Intake>(app: &WebhookApp<I>, request: Request) -> Respons
         )
         .await;
     json(answer)
+}
+
+/// A page, when `path` names one (after any stage prefix); `None` for every other path.
+async fn page(pages: Option<&Pages>, path: &str, query: Option<&str>) -> Option<Response<Body>> {
+    let now = slipway::state::unix_secs(SystemTime::now()).max(0) as u64;
+    let answer = if let Some(id) = path.find("/runs/").map(|at| &path[at + "/runs/".len()..]) {
+        match pages {
+            Some(p) => pages::run_page(&*p.state, &*p.store, &p.key, id, query, now).await,
+            None => PageAnswer::NotFound(render::NO_SUCH_RUN),
+        }
+    } else if let Some(at) = path.find(&format!("{}/", pages::ARTIFACTS_UNDER)) {
+        let object = &path[at + pages::ARTIFACTS_UNDER.len() + 1..];
+        match pages {
+            Some(p) => pages::artifact(&*p.store, &p.key, object, query, now).await,
+            None => PageAnswer::NotFound(render::NO_SUCH_ARTIFACT),
+        }
+    } else {
+        return None;
+    };
+    let mut response = Response::builder();
+    for (name, value) in render::PAGE_HEADERS {
+        response = response.header(name, value);
+    }
+    let response = match answer {
+        PageAnswer::Html(html) => response
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(Body::from(html)),
+        PageAnswer::Redirect(url) => response
+            .status(302)
+            .header("location", url)
+            .body(Body::Empty),
+        PageAnswer::NotFound(what) => response
+            .status(404)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(Body::from(what)),
+    };
+    // A header the store's link cannot carry would be a bug of the store: said, never a panic.
+    Some(response.unwrap_or_else(|_| respond(500, b"no link\n".to_vec(), "text/plain")))
 }
 
 fn json(answer: WebhookResponse) -> Response<Body> {

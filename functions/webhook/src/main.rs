@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use lambda_http::{service_fn, Error};
 use slipway::app::WebhookApp;
+use slipway::artifacts::s3::S3Store;
 use slipway::intake::RecordThenQueue;
 use slipway::queue::sqs::SqsQueue;
 use slipway::state::dynamodb::DynamoState;
-use slipway::wire::settings;
+use slipway::wire::settings::{self, Env};
+use slipway_webhook::Pages;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -21,11 +23,32 @@ async fn main() -> Result<(), Error> {
             queue: SqsQueue::from_sdk(&sdk, env.require(settings::QUEUE_URL)?),
         },
     });
+    let pages = Arc::new(pages(&sdk, &env)?);
     lambda_http::run(service_fn(move |request| {
-        let app = Arc::clone(&app);
+        let (app, pages) = (Arc::clone(&app), Arc::clone(&pages));
         // Never an error of the invocation: every failure is an HTTP answer (a 5xx makes the
         // forge redeliver), with its detail in the log.
-        async move { Ok::<_, Infallible>(slipway_webhook::handle(&app, request).await) }
+        async move {
+            let answer = slipway_webhook::handle(&app, pages.as_ref().as_ref(), request).await;
+            Ok::<_, Infallible>(answer)
+        }
     }))
     .await
+}
+
+/// The run pages and downloads, when the stack gives this function the link key and the
+/// bucket; without them every page answers "not found".
+fn pages(sdk: &aws_types::SdkConfig, env: &Env) -> Result<Option<Pages>, Error> {
+    let (Some(key), Some(bucket)) = (settings::link_key(env)?, env.get(settings::BUCKET)) else {
+        return Ok(None);
+    };
+    Ok(Some(Pages {
+        state: Box::new(DynamoState::from_sdk(sdk, env.require(settings::TABLE)?)),
+        store: Box::new(S3Store::connect(
+            sdk,
+            bucket,
+            env.get(settings::S3_ENDPOINT),
+        )),
+        key,
+    }))
 }

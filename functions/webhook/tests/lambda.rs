@@ -52,13 +52,13 @@ async fn api_gateway_http_api_event_with_a_stage_prefix() {
         ),
     ];
     let request = lambda_request("apigw_v2.json", &body, &headers);
-    let response = slipway_webhook::handle(&app, request).await;
+    let response = slipway_webhook::handle(&app, None, request).await;
     assert_eq!(response.status(), 202, "{}", json_body(&response));
     assert_eq!(json_body(&response)["delivery"], "apigw-1");
     assert_eq!(app.queue.depth().await.unwrap(), 1);
 
     let again = lambda_request("apigw_v2.json", &body, &headers);
-    let response = slipway_webhook::handle(&app, again).await;
+    let response = slipway_webhook::handle(&app, None, again).await;
     assert_eq!(
         (
             response.status().as_u16(),
@@ -79,8 +79,12 @@ async fn function_url_event_with_a_base64_body() {
         ("x-gitlab-event-uuid", "url-1".to_owned()),
         ("x-gitlab-token", GITLAB_TOKEN.to_owned()),
     ];
-    let response =
-        slipway_webhook::handle(&app, lambda_request("function_url.json", &body, &headers)).await;
+    let response = slipway_webhook::handle(
+        &app,
+        None,
+        lambda_request("function_url.json", &body, &headers),
+    )
+    .await;
     assert_eq!(response.status(), 202, "{}", json_body(&response));
     assert_eq!(json_body(&response)["event"], "merge_request.open");
 
@@ -89,8 +93,12 @@ async fn function_url_event_with_a_base64_body() {
         ("x-gitlab-event-uuid", "url-2".to_owned()),
         ("x-gitlab-token", "wrong".to_owned()),
     ];
-    let response =
-        slipway_webhook::handle(&app, lambda_request("function_url.json", &body, &wrong)).await;
+    let response = slipway_webhook::handle(
+        &app,
+        None,
+        lambda_request("function_url.json", &body, &wrong),
+    )
+    .await;
     assert_eq!(response.status(), 401);
     assert_eq!(app.queue.depth().await.unwrap(), 1);
 }
@@ -104,7 +112,7 @@ async fn unknown_paths_are_404_not_5xx() {
     event["requestContext"]["http"]["path"] = "/elsewhere".into();
     event["body"] = "".into();
     let request = Request::from(serde_json::from_value::<LambdaRequest>(event).unwrap());
-    let response = slipway_webhook::handle(&app, request).await;
+    let response = slipway_webhook::handle(&app, None, request).await;
     assert_eq!(response.status(), 404);
 }
 

@@ -10,6 +10,7 @@ pub mod deploy;
 mod error;
 #[cfg(all(feature = "local", feature = "forges"))]
 pub mod local;
+pub mod pages;
 #[cfg(feature = "forges")]
 pub mod pipeline;
 #[cfg(feature = "forges")]

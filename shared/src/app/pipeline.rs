@@ -16,8 +16,8 @@ use crate::image::ImageStore;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, EventKind, QueuedEvent, Repo};
 use crate::model::forge::{CheckRun, CheckState};
-use crate::model::job::BuildJob;
 use crate::model::job::BuildResult;
+use crate::model::job::{BuildJob, PublishedArtifact};
 use crate::model::run::Run;
 use crate::model::status::CancelReason;
 use crate::model::status::RunStatus;
@@ -390,7 +390,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
 
     /// A build ended: the final check and the sticky comment. A run already finished (cancelled,
     /// or reported before) is left as it is.
-    pub async fn report(&self, id: &RunId, outcome: Outcome) -> Result<(), PipelineError> {
+    pub async fn report(&self, id: &RunId, mut outcome: Outcome) -> Result<(), PipelineError> {
         let Some(mut run) = self.state.get_run(id).await? else {
             tracing::warn!(run = %id, "a report for an unknown run");
             return Ok(());
@@ -402,6 +402,13 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         let result = outcome.result.as_ref().map(|r| r.status);
         run.status = crate::model::status::verdict(outcome.runner_status, result);
         run.finished_at = Some(unix_secs(SystemTime::now()) as u64);
+        if let Some(result) = outcome.result.as_mut() {
+            let artifacts = std::mem::take(&mut result.artifacts);
+            result.artifacts = artifacts
+                .into_iter()
+                .map(|artifact| self.relinked(&run, artifact))
+                .collect();
+        }
         let artifacts = outcome.result.as_ref().map_or(&[][..], |r| &r.artifacts);
         run.artifact_count = artifacts.len();
         run.artifacts = artifacts
@@ -411,6 +418,27 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             .collect();
         run.image = outcome.result.as_ref().and_then(|r| r.image.clone());
         self.finish(run, from, &outcome).await
+    }
+
+    /// An artifact as a comment may show it. With a public URL the link is Slipway's own,
+    /// signed for the file's key (served by the pages, good for [`crate::links::DEFAULT_LIFETIME`]):
+    /// the one in the build's result is the build's word, and in AWS a presigned link dies with
+    /// the build's hour-long session. A key outside the run's own outputs gets no link.
+    fn relinked(&self, run: &Run, mut artifact: PublishedArtifact) -> PublishedArtifact {
+        if let Some(links) = &self.public_url {
+            let own = artifact.file.key.starts_with(&run.output_prefix())
+                && !artifact.file.key.split('/').any(|part| part == "..");
+            artifact.link = own.then(|| {
+                let path = format!(
+                    "{}/{}",
+                    crate::app::pages::ARTIFACTS_UNDER,
+                    artifact.file.key
+                );
+                let now = unix_secs(SystemTime::now()).max(0) as u64;
+                links.url_for(&path, crate::links::DEFAULT_LIFETIME, now)
+            });
+        }
+        artifact
     }
 
     /// Claim the run's end (compare-and-set from `from`, the status it was read in), then tell

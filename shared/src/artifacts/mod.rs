@@ -4,7 +4,7 @@
 
 pub mod beneath;
 pub mod fs;
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-pages")]
 pub mod s3;
 
 use std::path::{Path, PathBuf};

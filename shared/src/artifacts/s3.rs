@@ -55,7 +55,7 @@ fn b64(digest: &[u8]) -> String {
 impl S3Store {
     /// A client for `bucket` (at `endpoint`, path-style, for any S3-compatible service), with
     /// the SDK's standard retries: a failed part is sent again by the SDK.
-    pub fn connect(sdk: &aws_config::SdkConfig, bucket: &str, endpoint: Option<&str>) -> Self {
+    pub fn connect(sdk: &aws_types::SdkConfig, bucket: &str, endpoint: Option<&str>) -> Self {
         let mut config = aws_sdk_s3::config::Builder::from(sdk)
             .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS));
         if let Some(endpoint) = endpoint {
@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_connected_store_retries_in_the_standard_mode() {
-        let sdk = aws_config::SdkConfig::builder()
+        let sdk = aws_types::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
         let store = S3Store::connect(&sdk, "artifacts", None);

@@ -3,6 +3,20 @@
 use crate::model::job::BuildResult;
 use crate::model::run::Run;
 
+/// The pages carry only inline styles; nothing may be scripted, framed, or submitted.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Every page's and download's security headers, wherever it is served: no sniffing a download
+/// into HTML, the policy above, no `Referer` carrying a signed link to another site, and no
+/// cache keeping a page a link opened.
+pub const PAGE_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+];
+
 /// Text made safe to place in HTML.
 pub fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -19,7 +33,17 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// Seconds between reloads of the page of a run that has not finished: the log grows in place.
+pub const REFRESH_SECS: u32 = 5;
+
 pub fn run_page(run: Option<&Run>, result: Option<&BuildResult>, log: &str) -> String {
+    // Reloaded by the browser itself: the pages' policy allows no script.
+    let refresh = match run {
+        Some(run) if !run.status.is_finished() => {
+            format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">")
+        }
+        _ => String::new(),
+    };
     let title = match run {
         Some(run) => format!(
             "{} — {}",
@@ -42,7 +66,7 @@ pub fn run_page(run: Option<&Run>, result: Option<&BuildResult>, log: &str) -> S
         steps.push_str("</table>");
     }
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title>\
+        "<!doctype html><html><head><meta charset=\"utf-8\">{refresh}<title>{t}</title>\
          <style>body{{font-family:system-ui,sans-serif;margin:2rem}}pre{{background:#111;color:#eee;padding:1rem;overflow:auto}}\
          td,th{{padding:.2rem .8rem;text-align:left}}</style></head><body><h1>{t}</h1>{steps}<h2>Log</h2><pre>{log}</pre></body></html>",
         t = html_escape(&title),
@@ -62,5 +86,15 @@ mod tests {
         );
         let page = run_page(None, None, "<img src=x onerror=alert(1)>");
         assert!(!page.contains("<img"));
+    }
+
+    #[test]
+    fn a_running_build_reloads_and_a_finished_one_does_not() {
+        use crate::model::status::RunStatus;
+        let mut run = crate::model::run::sample("r1");
+        run.status = RunStatus::Running;
+        assert!(run_page(Some(&run), None, "").contains("http-equiv=\"refresh\""));
+        run.status = RunStatus::Succeeded;
+        assert!(!run_page(Some(&run), None, "").contains("refresh"));
     }
 }

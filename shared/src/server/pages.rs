@@ -16,28 +16,16 @@ use crate::links::LinkKey;
 use crate::render;
 use crate::state::{unix_secs, StateStore};
 
-/// The pages carry only inline styles; nothing may be scripted, framed, or submitted.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+pub use crate::render::CONTENT_SECURITY_POLICY;
 
-/// Every answer's security headers: no sniffing a download into HTML, the policy above, and
-/// no `Referer` carrying a signed link to another site.
+/// Every answer's security headers ([`render::PAGE_HEADERS`]).
 pub fn with_security_headers(router: Router) -> Router {
     router.layer(axum::middleware::map_response(
         |mut response: Response| async move {
             let headers = response.headers_mut();
-            headers.insert(
-                http::header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            headers.insert(
-                http::header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-            );
-            headers.insert(
-                http::header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
+            for (name, value) in render::PAGE_HEADERS {
+                headers.insert(name, HeaderValue::from_static(value));
+            }
             response
         },
     ))
@@ -130,8 +118,8 @@ async fn run_page<S: StateStore>(
     RawQuery(query): RawQuery,
 ) -> Response {
     let nothing = || not_found(render::NO_SUCH_RUN);
-    // Run ids are 16 hex digits: anything else never reaches the file system.
-    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Anything but a run id never reaches the file system.
+    if !crate::app::pages::is_run_id(&id) {
         return nothing();
     }
     if key

@@ -73,6 +73,7 @@ pub async fn edge_environment() -> Result<(SdkConfig, Env), StartupError> {
     // The SDK's variables, not Slipway's settings: `Env::from_process` keeps only `SLIPWAY_*`.
     let sdk = edge_sdk_config(&Env::aws_from_process())?;
     resolve_secret_arns(&sdk, &mut env, &settings::WEBHOOK_SECRETS).await?;
+    resolve_secret_arns(&sdk, &mut env, &settings::PAGES_SECRETS).await?;
     Ok((sdk, env))
 }
 

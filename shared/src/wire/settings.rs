@@ -74,6 +74,10 @@ pub const WEBHOOK_SECRETS: [&str; 4] = [
     GITLAB_SIGNING_TOKEN,
 ];
 
+/// The secret the webhook function's pages read besides: the link key, to check the signed links
+/// checks and comments carry (it can make links, never reach a forge).
+pub const PAGES_SECRETS: [&str; 1] = [LINK_KEY];
+
 /// The secrets the pipeline (dispatch, report, sweeper) reads: forge credentials, the registry's
 /// password and the link key; never a webhook secret. Each may be given as `<NAME>_ARN`.
 pub const PIPELINE_SECRETS: [&str; 5] = [
@@ -291,7 +295,8 @@ pub fn links(
     env: &Env,
     fallback: Option<crate::links::LinkKey>,
 ) -> Result<Option<crate::links::Links>, SettingsError> {
-    let Some(base) = env.get(PUBLIC_URL) else {
+    // An empty setting (the template's default parameter) is no setting: no links.
+    let Some(base) = env.get(PUBLIC_URL).filter(|url| !url.trim().is_empty()) else {
         return Ok(None);
     };
     let key = link_key(env)?
@@ -460,6 +465,11 @@ mod tests {
         let key = (LINK_KEY, "0123456789abcdef0123456789abcdef");
         let fallback = || Some(crate::links::LinkKey::new([1; 32]).unwrap());
         assert!(links(&Env::default(), None).unwrap().is_none());
+        let empty = Env::from_pairs([(PUBLIC_URL, " ")]);
+        assert!(
+            links(&empty, None).unwrap().is_none(),
+            "an empty URL is no URL"
+        );
         let err = links(&Env::from_pairs([url]), None).unwrap_err();
         assert_eq!(err, SettingsError::Missing { name: LINK_KEY });
         let signed = links(&Env::from_pairs([url, key]), None).unwrap().unwrap();
@@ -487,6 +497,8 @@ mod tests {
         assert!(WEBHOOK_SECRETS
             .iter()
             .all(|s| !PIPELINE_SECRETS.contains(s)));
+        // The pages verify links; no forge credential or registry password is among theirs.
+        assert_eq!(PAGES_SECRETS, [LINK_KEY]);
     }
 
     #[test]

@@ -17,11 +17,11 @@ from evaluate import decide, role_policies
 
 SETUPS = {
     "github-app": {"HasGitHubApp": True, "HasGitLab": False, "HasDeployPolicy": False,
-                   "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False},
+                   "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False, "HasPublicUrl": False},
     "gitlab": {"HasGitHubApp": False, "HasGitLab": True, "HasDeployPolicy": False,
-               "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False},
+               "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False, "HasPublicUrl": False},
     "both": {"HasGitHubApp": True, "HasGitLab": True, "HasDeployPolicy": True,
-             "HasAlarmEmail": True, "HasWebhookReservedConcurrency": True},
+             "HasAlarmEmail": True, "HasWebhookReservedConcurrency": True, "HasPublicUrl": True},
 }
 NO_VALUE = object()
 
