@@ -20,6 +20,10 @@ pub const CONFIG_PATH: &str = ".slipway.yml";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// How long an ECS rollout may take to settle, unless `ecs.wait` says otherwise.
 pub const DEFAULT_ECS_WAIT: Duration = Duration::from_secs(10 * 60);
+/// The longest `ecs.wait`: an in-place deploy runs inside the dispatch (or report) function,
+/// whose timeout is 15 minutes (template.yaml). Waiting longer would have Lambda stop it
+/// mid-rollout, before the rollback and the records; 12 minutes leaves them three.
+pub const MAX_ECS_WAIT: Duration = Duration::from_secs(12 * 60);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,11 +418,15 @@ fn environment(
                 None => DEFAULT_ECS_WAIT,
                 Some(w) => humantime::parse_duration(w.trim())
                     .ok()
-                    .filter(|d| *d <= MAX_TIMEOUT)
+                    .filter(|d| *d <= MAX_ECS_WAIT)
                     .ok_or_else(|| {
                         at(
                             position,
-                            format!("ecs.wait {w:?} must be a duration up to 8h, like 10m"),
+                            format!(
+                                "ecs.wait {w:?} must be a duration up to 12m, like 10m (a \
+                                 deploy runs inside a 15-minute function; longer rollouts \
+                                 belong in deploy steps)"
+                            ),
                         )
                     })?,
             };

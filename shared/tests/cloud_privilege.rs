@@ -563,3 +563,39 @@ fn the_app_manifest_grants_what_each_event_it_asks_for_needs() {
         );
     }
 }
+
+/// Issue #16: an in-place deploy (ECS's longest wait, then a rollback that does not wait) fits
+/// inside the functions that run it, and the environment's lock outlives those functions and
+/// the deploy steps' build, so a lock never expires under a deploy that is still running.
+#[test]
+fn the_slowest_in_place_deploy_fits_its_function_and_its_lock() {
+    use slipway::config::MAX_ECS_WAIT;
+    use slipway::model::deploy::LOCK_TTL;
+    let template =
+        std::fs::read_to_string(slipway_testkit::workspace_path("template.yaml")).unwrap();
+    for function in ["DispatchFunction", "ReportFunction"] {
+        let block = template
+            .split(&format!("\n  {function}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("template.yaml has {function}"));
+        // Its own lines: up to the next resource (a line indented by two spaces only).
+        let timeout: u64 = block
+            .lines()
+            .take_while(|line| !(line.starts_with("  ") && !line.starts_with("   ")))
+            .find_map(|line| line.trim().strip_prefix("Timeout: "))
+            .unwrap_or_else(|| panic!("{function} sets its Timeout"))
+            .parse()
+            .unwrap();
+        let timeout = std::time::Duration::from_secs(timeout);
+        assert!(
+            MAX_ECS_WAIT + std::time::Duration::from_secs(120) <= timeout,
+            "{function}: a {MAX_ECS_WAIT:?} ECS wait leaves too little of {timeout:?}"
+        );
+        assert!(LOCK_TTL > timeout, "{function} outlives the deploy lock");
+    }
+    // Deploy steps run as a build with the default timeout; its report ends the deploy.
+    assert!(
+        LOCK_TTL >= slipway::config::DEFAULT_TIMEOUT + std::time::Duration::from_secs(5 * 60),
+        "deploy steps may outlive the lock"
+    );
+}

@@ -290,6 +290,11 @@ fn environment_targets_parse_and_exclude_each_other() {
     assert!(
         parse_env("    ecs: { cluster: c, service: s, container: app, wait: soon }\n").is_err()
     );
+    assert!(parse_env("    ecs: { cluster: c, service: s, container: app, wait: 12m }\n").is_ok());
+    assert!(
+        parse_env("    ecs: { cluster: c, service: s, container: app, wait: 13m }\n").is_err(),
+        "a wait longer than the function may run is refused"
+    );
     assert_eq!(
         parse_env("    url: https://x\n").unwrap().target,
         Target::TagOnly
