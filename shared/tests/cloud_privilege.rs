@@ -581,7 +581,7 @@ fn the_slowest_in_place_deploy_fits_its_function_and_its_lock() {
         // Its own lines: up to the next resource (a line indented by two spaces only).
         let timeout: u64 = block
             .lines()
-            .take_while(|line| !(line.starts_with("  ") && !line.starts_with("   ")))
+            .take_while(|line| !line.starts_with("  ") || line.starts_with("   "))
             .find_map(|line| line.trim().strip_prefix("Timeout: "))
             .unwrap_or_else(|| panic!("{function} sets its Timeout"))
             .parse()
