@@ -268,6 +268,11 @@ fn the_run_role_alone_never_reaches_the_agent_or_environments() {
         (
             "RunRole",
             "s3:PutObject",
+            objects(&format!("agent/{}/slipway", "ab".repeat(32))),
+        ),
+        (
+            "RunRole",
+            "s3:PutObject",
             objects("environments/github/a/b/production/current.json"),
         ),
         (
@@ -289,7 +294,7 @@ fn the_run_role_alone_never_reaches_the_agent_or_environments() {
     ];
     assert_eq!(
         evaluate(&everything, &checks),
-        ["deny", "deny", "deny", "deny", "allow", "allow"]
+        ["deny", "deny", "deny", "deny", "deny", "allow", "allow"]
     );
 }
 
@@ -372,7 +377,7 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
     let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
     let digest = "ab".repeat(32);
     let runner = CodeBuildRunner::new(codebuild, &project)
-        .with_agent_sha256(&digest)
+        .with_agent(&digest, Some(BUCKET))
         .with_run_role(RunRole {
             sts,
             role_arn: RUN_ROLE.into(),
@@ -433,6 +438,11 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
             .and_then(|v| v["value"].as_str())
             .map(str::to_owned)
     };
+    assert_eq!(
+        var("SLIPWAY_AGENT_S3"),
+        Some(format!("s3://{BUCKET}/agent/{digest}/slipway")),
+        "the agent is fetched by its digest: publishing another never changes this build's"
+    );
     assert_eq!(var("SLIPWAY_AGENT_SHA256"), Some(digest));
     assert!(var("AWS_ACCESS_KEY_ID").is_none() && var("AWS_SESSION_TOKEN").is_none());
     let key = var(scope::ACCESS_KEY_ID).expect("the run's access key");

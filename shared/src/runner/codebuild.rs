@@ -28,6 +28,7 @@ use crate::model::status::RunStatus;
 
 /// The build's variable holding the agent's expected SHA-256; the buildspec below reads it.
 const AGENT_DIGEST_VARIABLE: &str = "SLIPWAY_AGENT_SHA256";
+const AGENT_LOCATION_VARIABLE: &str = "SLIPWAY_AGENT_S3";
 
 /// Installs the agent when `SLIPWAY_AGENT_S3` names it (else the image must carry `slipway`),
 /// refusing one whose SHA-256 is not `SLIPWAY_AGENT_SHA256` (a failed install fails the build
@@ -62,7 +63,16 @@ pub struct CodeBuildRunner {
     client: Client,
     project: String,
     agent_sha256: Option<String>,
+    /// `s3://<bucket>/agent/<digest>/slipway`, when the bucket is known.
+    agent_location: Option<String>,
     run_role: Option<RunRole>,
+}
+
+/// Where `scripts/publish-agent` puts an agent: under its own digest, so publishing a new one
+/// never changes what a running or queued build downloads, and the stack's `AgentSha256`
+/// switches every build at once.
+pub fn agent_key(sha256: &str) -> String {
+    format!("agent/{sha256}/slipway")
 }
 
 /// The role each build's credentials are a session of, and where its outputs live.
@@ -81,6 +91,7 @@ impl CodeBuildRunner {
             client,
             project: project.into(),
             agent_sha256: None,
+            agent_location: None,
             run_role: None,
         }
     }
@@ -89,9 +100,12 @@ impl CodeBuildRunner {
         Self::new(Client::new(sdk), project)
     }
 
-    /// The digest the buildspec checks the downloaded agent against.
-    pub fn with_agent_sha256(mut self, digest: impl Into<String>) -> Self {
-        self.agent_sha256 = Some(digest.into());
+    /// The digest the buildspec checks the downloaded agent against, and the bucket it is
+    /// downloaded from ([`agent_key`]); without a bucket the project's `SLIPWAY_AGENT_S3` stands.
+    pub fn with_agent(mut self, digest: impl Into<String>, bucket: Option<&str>) -> Self {
+        let digest = digest.into();
+        self.agent_location = bucket.map(|bucket| format!("s3://{bucket}/{}", agent_key(&digest)));
+        self.agent_sha256 = Some(digest);
         self
     }
 
@@ -181,6 +195,9 @@ impl Runner for CodeBuildRunner {
         ];
         if let Some(digest) = &self.agent_sha256 {
             variables.push((AGENT_DIGEST_VARIABLE, digest.clone()));
+        }
+        if let Some(location) = &self.agent_location {
+            variables.push((AGENT_LOCATION_VARIABLE, location.clone()));
         }
         if let Some(role) = &self.run_role {
             variables.extend(self.run_credentials(role, job).await?);

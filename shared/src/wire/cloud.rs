@@ -30,7 +30,7 @@ pub fn pipeline(
 fn runner(sdk: &aws_config::SdkConfig, env: &Env) -> Result<CodeBuildRunner, StartupError> {
     let mut runner = CodeBuildRunner::from_sdk(sdk, env.require(settings::CODEBUILD_PROJECT)?);
     if let Some(digest) = env.get(settings::AGENT_SHA256).filter(|d| !d.is_empty()) {
-        runner = runner.with_agent_sha256(digest);
+        runner = runner.with_agent(digest, env.get(settings::BUCKET));
     }
     if let Some(role_arn) = env.get(settings::RUN_ROLE_ARN).filter(|r| !r.is_empty()) {
         runner = runner.with_run_role(RunRole {
