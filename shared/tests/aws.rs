@@ -340,6 +340,7 @@ async fn codebuild_starts_the_exact_commit_with_the_agent_and_stops_it() {
         artifact_prefix: String::new(),
         image: None,
         source_url: None,
+        deploy: false,
     };
     // The forge is not used by CodeBuild (it checks out the commit itself).
     let github = slipway::forge::github::GithubClient::new(

@@ -132,6 +132,7 @@ fn job(run: &slipway::model::run::Run, repository: Option<&str>) -> slipway::mod
         artifact_prefix: run.output_prefix(),
         image: repository.map(image),
         source_url: None,
+        deploy: false,
     }
 }
 
@@ -607,5 +608,76 @@ fn the_slowest_in_place_deploy_fits_its_function_and_its_lock() {
     assert!(
         LOCK_TTL >= slipway::config::DEFAULT_TIMEOUT + std::time::Duration::from_secs(5 * 60),
         "deploy steps may outlive the lock"
+    );
+}
+
+/// Issue #16: a deploy's steps in CodeBuild get a session of the operator's deploy role as the
+/// standard `AWS_*` variables (so `aws …` in them authenticates); a build's steps get none.
+#[tokio::test]
+async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
+    use slipway::runner::codebuild::DeployRole;
+    use slipway::runner::Runner as _;
+    const DEPLOYER: &str = "arn:aws:iam::123456789012:role/deployer";
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let sent = Bodies::default();
+    let codebuild = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&sdk)
+            .interceptor(sent.clone())
+            .build(),
+    );
+    let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
+    let runner = CodeBuildRunner::new(codebuild, &project).with_deploy_role(DeployRole {
+        sts: aws_sdk_sts::Client::new(&sdk),
+        role_arn: DEPLOYER.into(),
+        region: REGION.into(),
+    });
+    let github = GithubClient::new(
+        "http://127.0.0.1:9",
+        GithubAuth::Token(Secret::new("unused").unwrap()),
+        Default::default(),
+    )
+    .unwrap()
+    .forge(None);
+    let step_env = |body: &str| -> Value {
+        let start: Value = serde_json::from_str(body).unwrap();
+        let vars = start["environmentVariablesOverride"].as_array().unwrap();
+        let job = vars.iter().find(|v| v["name"] == "SLIPWAY_JOB").unwrap();
+        serde_json::from_str::<Value>(job["value"].as_str().unwrap()).unwrap()["env"].clone()
+    };
+
+    let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
+    let mut deploy = job(&run, None);
+    deploy.deploy = true;
+    runner.start(&deploy, &github, &run.repo).await.unwrap();
+    let build = job(&sample_run("1a1b2c3d4e5f6789", Some(2), 100), None);
+    runner.start(&build, &github, &run.repo).await.unwrap();
+
+    let starts: Vec<String> = sent
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.contains("buildspecOverride"))
+        .cloned()
+        .collect();
+    assert_eq!(starts.len(), 2);
+    let deploy_env = step_env(&starts[0]);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        assert!(
+            deploy_env[name].as_str().is_some_and(|v| !v.is_empty()),
+            "{name}: {deploy_env}"
+        );
+    }
+    assert_eq!(deploy_env["AWS_REGION"], REGION);
+    let build_env = step_env(&starts[1]);
+    assert!(
+        build_env.get("AWS_ACCESS_KEY_ID").is_none()
+            && build_env.get("AWS_SESSION_TOKEN").is_none(),
+        "a build's steps get no deploy credentials: {build_env}"
     );
 }

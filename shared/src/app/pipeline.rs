@@ -265,6 +265,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             artifacts: config.build.artifacts.clone(),
             image: config.build.image.clone(),
             source_url: Some(repo.web_url.clone()).filter(|u| u.starts_with("http")),
+            deploy: false,
         };
         // The run is marked running and "Building" posted *before* the build starts: once it
         // has started only its report writes the check, so a slow or retried "Building" never

@@ -44,6 +44,10 @@ pub struct BuildJob {
     /// The repository's web URL, for the image's source label.
     #[serde(default)]
     pub source_url: Option<String>,
+    /// A deploy's steps (from the default branch's `environments`), not a build: in CodeBuild
+    /// they get the operator's deploy role, which a build never sees.
+    #[serde(default)]
+    pub deploy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,6 +66,16 @@ pub struct CodeBuildRunner {
     /// `s3://<bucket>/agent/<digest>/slipway`, when the bucket is known.
     agent_location: Option<String>,
     run_role: Option<RunRole>,
+    deploy_role: Option<DeployRole>,
+}
+
+/// The role the operator grants deploy steps (`DeployStepsRoleArn`): its session's keys are
+/// the standard `AWS_*` variables of a deploy's steps, so `aws …` in them authenticates. A
+/// build's steps never get it.
+pub struct DeployRole {
+    pub sts: aws_sdk_sts::Client,
+    pub role_arn: String,
+    pub region: String,
 }
 
 /// Where `scripts/publish-agent` puts an agent: under its own digest, so publishing a new one
@@ -93,6 +103,7 @@ impl CodeBuildRunner {
             agent_sha256: None,
             agent_location: None,
             run_role: None,
+            deploy_role: None,
         }
     }
 
@@ -107,6 +118,42 @@ impl CodeBuildRunner {
         self.agent_location = bucket.map(|bucket| format!("s3://{bucket}/{}", agent_key(&digest)));
         self.agent_sha256 = Some(digest);
         self
+    }
+
+    /// Give deploys' steps a session of `role` (see [`DeployRole`]).
+    pub fn with_deploy_role(mut self, role: DeployRole) -> Self {
+        self.deploy_role = Some(role);
+        self
+    }
+
+    /// The job as the build receives it: a deploy's steps with the deploy role's session.
+    async fn with_deploy_credentials(&self, job: &BuildJob) -> Result<BuildJob, RunnerError> {
+        let mut job = job.clone();
+        let (true, Some(role)) = (job.deploy, &self.deploy_role) else {
+            return Ok(job);
+        };
+        let out = role
+            .sts
+            .assume_role()
+            .role_arn(&role.role_arn)
+            .role_session_name(scope::session_name(&job.run_id.0))
+            .duration_seconds(scope::session_seconds(job.timeout_secs))
+            .send()
+            .await?;
+        let creds = out.credentials().ok_or_else(|| {
+            RunnerError::Invalid("STS returned no credentials for the deploy".into())
+        })?;
+        let variables = [
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
+            ("AWS_SESSION_TOKEN", creds.session_token()),
+            ("AWS_REGION", role.region.as_str()),
+            ("AWS_DEFAULT_REGION", role.region.as_str()),
+        ];
+        for (name, value) in variables {
+            job.env.insert(name.into(), value.into());
+        }
+        Ok(job)
     }
 
     /// Give every build a session of `role` scoped to its run. Without one, builds get no
@@ -189,9 +236,10 @@ impl Runner for CodeBuildRunner {
     ) -> Result<String, RunnerError> {
         // CodeBuild's own limit, with a minute for the checkout and the agent's own timeout.
         let minutes = (job.timeout_secs.div_ceil(60) + 1).clamp(5, 2160) as i32;
+        let sent = self.with_deploy_credentials(job).await?;
         let mut variables = vec![
             ("SLIPWAY_RUN_ID", job.run_id.0.clone()),
-            ("SLIPWAY_JOB", serde_json::to_string(job)?),
+            ("SLIPWAY_JOB", serde_json::to_string(&sent)?),
         ];
         if let Some(digest) = &self.agent_sha256 {
             variables.push((AGENT_DIGEST_VARIABLE, digest.clone()));

@@ -2,7 +2,7 @@
 //! environment.
 
 use crate::app::pipeline::{DeployPorts, Pipeline};
-use crate::runner::codebuild::{CodeBuildRunner, RunRole};
+use crate::runner::codebuild::{CodeBuildRunner, DeployRole, RunRole};
 use crate::state::dynamodb::DynamoState;
 use crate::wire::settings::{self, Env};
 use crate::wire::StartupError;
@@ -32,15 +32,24 @@ fn runner(sdk: &aws_config::SdkConfig, env: &Env) -> Result<CodeBuildRunner, Sta
     if let Some(digest) = env.get(settings::AGENT_SHA256).filter(|d| !d.is_empty()) {
         runner = runner.with_agent(digest, env.get(settings::BUCKET));
     }
+    let region = || {
+        sdk.region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| StartupError::Config("no AWS region is configured".into()))
+    };
     if let Some(role_arn) = env.get(settings::RUN_ROLE_ARN).filter(|r| !r.is_empty()) {
         runner = runner.with_run_role(RunRole {
             sts: aws_sdk_sts::Client::new(sdk),
             role_arn: role_arn.to_owned(),
             bucket: env.require(settings::BUCKET)?.to_owned(),
-            region: sdk
-                .region()
-                .ok_or_else(|| StartupError::Config("no AWS region is configured".into()))?
-                .to_string(),
+            region: region()?,
+        });
+    }
+    if let Some(role_arn) = env.get(settings::DEPLOY_ROLE_ARN).filter(|r| !r.is_empty()) {
+        runner = runner.with_deploy_role(DeployRole {
+            sts: aws_sdk_sts::Client::new(sdk),
+            role_arn: role_arn.to_owned(),
+            region: region()?,
         });
     }
     Ok(runner)

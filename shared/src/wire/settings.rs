@@ -37,6 +37,8 @@ pub const CODEBUILD_PROJECT: &str = "SLIPWAY_CODEBUILD_PROJECT";
 pub const PUBLIC_URL: &str = "SLIPWAY_PUBLIC_URL";
 /// The role each cloud build's credentials are a session of, scoped to the run (cloud).
 pub const RUN_ROLE_ARN: &str = "SLIPWAY_RUN_ROLE_ARN";
+/// The role deploys' steps run with in CodeBuild (template.yaml's `DeployStepsRoleArn`).
+pub const DEPLOY_ROLE_ARN: &str = "SLIPWAY_DEPLOY_ROLE_ARN";
 /// The SHA-256 (hex) the agent binary CodeBuild downloads must have (cloud).
 pub const AGENT_SHA256: &str = "SLIPWAY_AGENT_SHA256";
 /// The key that signs links to run pages and artifacts (at least 32 bytes). `slipway serve`

@@ -17,11 +17,11 @@ from evaluate import decide, role_policies
 
 SETUPS = {
     "github-app": {"HasGitHubApp": True, "HasGitLab": False, "HasDeployPolicy": False,
-                   "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False, "HasPublicUrl": False},
+                   "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False, "HasPublicUrl": False, "HasDeployStepsRole": False},
     "gitlab": {"HasGitHubApp": False, "HasGitLab": True, "HasDeployPolicy": False,
-               "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False, "HasPublicUrl": False},
+               "HasAlarmEmail": False, "HasWebhookReservedConcurrency": False, "HasPublicUrl": False, "HasDeployStepsRole": False},
     "both": {"HasGitHubApp": True, "HasGitLab": True, "HasDeployPolicy": True,
-             "HasAlarmEmail": True, "HasWebhookReservedConcurrency": True, "HasPublicUrl": True},
+             "HasAlarmEmail": True, "HasWebhookReservedConcurrency": True, "HasPublicUrl": True, "HasDeployStepsRole": True},
 }
 NO_VALUE = object()
 

@@ -57,6 +57,8 @@ def role_policies(resource):
 def without_nulls(document):
     statements = []
     for statement in document["Statement"]:
+        if statement is None:  # a conditional statement (Fn::If), not evaluated
+            continue
         resources = statement.get("Resource")
         if isinstance(resources, list):
             statement = dict(statement, Resource=[r for r in resources if r is not None])

@@ -249,6 +249,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             artifact_prefix: run.output_prefix(),
             image: None,
             source_url: None,
+            deploy: true,
         };
         self.state.insert_run(&run).await?;
         record.run_id = Some(run_id.0.clone());

@@ -24,6 +24,7 @@ fn job(steps: &[(&str, &str)], timeout_secs: u64) -> BuildJob {
         artifact_prefix: String::new(),
         image: None,
         source_url: None,
+        deploy: false,
     }
 }
 
