@@ -357,6 +357,28 @@ impl aws_sdk_codebuild::config::Intercept for Bodies {
     }
 }
 
+/// A CodeBuild client on `sdk` whose request bodies land in `sent`.
+fn recorded_codebuild(sdk: &aws_config::SdkConfig, sent: &Bodies) -> aws_sdk_codebuild::Client {
+    aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(sdk)
+            .interceptor(sent.clone())
+            .build(),
+    )
+}
+
+/// A forge the runner is handed but never calls (CodeBuild checks out the code itself).
+fn unused_github() -> Box<dyn slipway::forge::Forge> {
+    Box::new(
+        GithubClient::new(
+            "http://127.0.0.1:9",
+            GithubAuth::Token(Secret::new("unused").unwrap()),
+            Default::default(),
+        )
+        .unwrap()
+        .forge(None),
+    )
+}
+
 #[tokio::test]
 async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() {
     use slipway::runner::codebuild::{CodeBuildRunner, RunRole, BUILDSPEC};
@@ -365,11 +387,7 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let sent = Bodies::default();
-    let codebuild = aws_sdk_codebuild::Client::from_conf(
-        aws_sdk_codebuild::config::Builder::from(&sdk)
-            .interceptor(sent.clone())
-            .build(),
-    );
+    let codebuild = recorded_codebuild(&sdk, &sent);
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(&sdk)
             .interceptor(sent.clone())
@@ -387,14 +405,8 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
         });
     let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
     let job = job(&run, Some("hello"));
-    let github = GithubClient::new(
-        "http://127.0.0.1:9",
-        GithubAuth::Token(Secret::new("unused").unwrap()),
-        Default::default(),
-    )
-    .unwrap()
-    .forge(None);
-    runner.start(&job, &github, &run.repo).await.unwrap();
+    let github = unused_github();
+    runner.start(&job, github.as_ref(), &run.repo).await.unwrap();
 
     let bodies = sent.0.lock().unwrap().clone();
     // STS was asked for the run role, for the build's time, with the run's session policy.
@@ -621,24 +633,14 @@ async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let sent = Bodies::default();
-    let codebuild = aws_sdk_codebuild::Client::from_conf(
-        aws_sdk_codebuild::config::Builder::from(&sdk)
-            .interceptor(sent.clone())
-            .build(),
-    );
+    let codebuild = recorded_codebuild(&sdk, &sent);
     let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
     let runner = CodeBuildRunner::new(codebuild, &project).with_deploy_role(DeployRole {
         sts: aws_sdk_sts::Client::new(&sdk),
         role_arn: DEPLOYER.into(),
         region: REGION.into(),
     });
-    let github = GithubClient::new(
-        "http://127.0.0.1:9",
-        GithubAuth::Token(Secret::new("unused").unwrap()),
-        Default::default(),
-    )
-    .unwrap()
-    .forge(None);
+    let github = unused_github();
     let step_env = |body: &str| -> Value {
         let start: Value = serde_json::from_str(body).unwrap();
         let vars = start["environmentVariablesOverride"].as_array().unwrap();
@@ -649,9 +651,9 @@ async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
     let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
     let mut deploy = job(&run, None);
     deploy.deploy = true;
-    runner.start(&deploy, &github, &run.repo).await.unwrap();
+    runner.start(&deploy, github.as_ref(), &run.repo).await.unwrap();
     let build = job(&sample_run("1a1b2c3d4e5f6789", Some(2), 100), None);
-    runner.start(&build, &github, &run.repo).await.unwrap();
+    runner.start(&build, github.as_ref(), &run.repo).await.unwrap();
 
     let starts: Vec<String> = sent
         .0
