@@ -5,6 +5,7 @@ mod agent;
 mod config_check;
 mod link_key;
 mod local;
+mod metrics;
 mod progress;
 mod queue_report;
 mod send;
@@ -44,6 +45,9 @@ enum Command {
         #[arg(long, default_value = ".slipway")]
         data_dir: PathBuf,
     },
+    /// The four DORA measures (deployment frequency, lead time, change failure rate, time to
+    /// restore) per repository and environment, from the deploys recorded here.
+    Metrics(metrics::MetricsArgs),
     /// Sign a payload file and POST it like a forge would; exit 0 on a 2xx answer.
     Send(send::SendArgs),
     /// Build a commit of a local repository as if a pull request were opened; exit 0 when it
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { listen, data_dir } => serve::run(listen, &data_dir).await,
             Command::Queue { data_dir } => queue_report::run(&data_dir).await,
+            Command::Metrics(args) => metrics::run(args).await,
             Command::Send(args) => send::run(args).await,
             Command::Run(args) => local::run(args).await,
             Command::Comment(args) => local::comment(args).await,

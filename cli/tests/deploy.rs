@@ -246,6 +246,12 @@ fn deploy_roll_back_and_a_failed_deploy_keeps_the_previous_version() {
             && reply.contains("✅ deployed"),
         "{reply}"
     );
+    assert!(
+        reply.contains("**Delivery, last 30 days**")
+            && reply.contains("- `production`: 1 deploy(s) in 30d")
+            && reply.contains("change failure rate 50% (1/2)"),
+        "/status sums each environment's delivery: {reply}"
+    );
 
     // Nothing earlier than the first deploy: a rollback past it is refused.
     let doc = project.comment("/rollback production 0000000");
@@ -260,6 +266,57 @@ fn deploy_roll_back_and_a_failed_deploy_keeps_the_previous_version() {
             .unwrap()
             .contains("no earlier successful deployment"),
         "{doc}"
+    );
+
+    // Issue #17: the DORA measures of what just happened, from the records.
+    let out = project
+        .command(&["metrics", "--json", "--days", "7"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |environment: &str| {
+        rows.iter()
+            .find(|r| r["environment"] == environment)
+            .unwrap_or_else(|| panic!("{environment} in {rows:?}"))
+            .clone()
+    };
+    let staging = row("staging");
+    // Two deploys went live; the second was rolled back, and the rollback restored service.
+    assert_eq!(staging["deploys"], 2, "{staging}");
+    assert_eq!(
+        (
+            staging["failed_deploys"].as_u64(),
+            staging["finished_deploys"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(staging["change_failure_rate"], 0.5);
+    assert!(staging["time_to_restore_secs"].is_u64(), "{staging}");
+    assert_eq!(staging["unrestored"], 0);
+    assert!(
+        staging["lead_time_secs"].is_u64(),
+        "each change was built before it shipped"
+    );
+    let production = row("production");
+    // One deploy went live, the second failed and nothing has fixed it yet.
+    assert_eq!(production["deploys"], 1, "{production}");
+    assert_eq!(production["change_failure_rate"], 0.5, "{production}");
+    assert_eq!(production["unrestored"], 1);
+    let text = project
+        .command(&["metrics", "--env", "production"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("production: 1 deploy(s) in 30d")
+            && text.contains("change failure rate 50% (1/2)")
+            && !text.contains("staging"),
+        "{text}"
     );
 }
 

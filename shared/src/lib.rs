@@ -14,6 +14,7 @@ pub mod forge;
 pub mod image;
 pub mod intake;
 pub mod links;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -406,7 +406,10 @@ async fn a_build_starts_with_the_agent_digest_and_a_session_scoped_to_its_run() 
     let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
     let job = job(&run, Some("hello"));
     let github = unused_github();
-    runner.start(&job, github.as_ref(), &run.repo).await.unwrap();
+    runner
+        .start(&job, github.as_ref(), &run.repo)
+        .await
+        .unwrap();
 
     let bodies = sent.0.lock().unwrap().clone();
     // STS was asked for the run role, for the build's time, with the run's session policy.
@@ -651,9 +654,15 @@ async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
     let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
     let mut deploy = job(&run, None);
     deploy.deploy = true;
-    runner.start(&deploy, github.as_ref(), &run.repo).await.unwrap();
+    runner
+        .start(&deploy, github.as_ref(), &run.repo)
+        .await
+        .unwrap();
     let build = job(&sample_run("1a1b2c3d4e5f6789", Some(2), 100), None);
-    runner.start(&build, github.as_ref(), &run.repo).await.unwrap();
+    runner
+        .start(&build, github.as_ref(), &run.repo)
+        .await
+        .unwrap();
 
     let starts: Vec<String> = sent
         .0

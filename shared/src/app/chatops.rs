@@ -107,7 +107,46 @@ impl Context<'_> {
     }
 }
 
+/// The days `/status` sums each environment's delivery over.
+const STATUS_DAYS: u64 = 30;
+
 impl<S: StateStore, R: Runner> Pipeline<S, R> {
+    /// An environment's DORA measures over [`STATUS_DAYS`]; a change's lead time starts at its
+    /// pull request's first build (deploys without a pull request have none here).
+    async fn delivery(
+        &self,
+        forge: crate::model::event::ForgeKind,
+        repo: &crate::model::event::RepoId,
+        history: &[crate::model::deploy::DeploymentRecord],
+    ) -> Result<crate::metrics::Dora, PipelineError> {
+        use crate::metrics::{dora, Window, SECS_PER_DAY};
+        let now = crate::state::unix_secs(std::time::SystemTime::now()).max(0) as u64;
+        let window = Window {
+            end: now,
+            days: STATUS_DAYS,
+        };
+        let recent = |d: &&crate::model::deploy::DeploymentRecord| {
+            d.created_ms / 1000 + STATUS_DAYS * SECS_PER_DAY >= now
+        };
+        let mut first_build = std::collections::BTreeMap::new();
+        for pr in history.iter().filter(recent).filter_map(|d| d.pr) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = first_build.entry(pr) {
+                let runs = self.state.runs_for_pr(forge, repo, pr).await?;
+                slot.insert(
+                    runs.iter()
+                        .filter(|r| r.deployment.is_none())
+                        .map(|r| r.created_at)
+                        .min(),
+                );
+            }
+        }
+        Ok(dora(
+            history,
+            |d| d.pr.and_then(|pr| first_build.get(&pr).copied().flatten()),
+            window,
+        ))
+    }
+
     pub(super) async fn handle_comment(
         &self,
         queued: &QueuedEvent,
@@ -228,12 +267,19 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                     .filter(|r| r.deployment.is_none())
                     .collect();
                 let mut deployments = Vec::new();
+                let mut delivery = Vec::new();
                 for name in ctx.config.environments.keys() {
                     let history = self.state.deployments(forge, &ctx.repo.id, name).await?;
+                    delivery.push((
+                        name.clone(),
+                        self.delivery(forge, &ctx.repo.id, &history).await?,
+                    ));
                     deployments.extend(history.into_iter().filter(|d| d.pr == Some(ctx.pr)));
                 }
                 deployments.sort_by_key(|d| d.created_ms);
-                Ok(Done::Reply(render::status(&builds, &deployments)))
+                let mut reply = render::status(&builds, &deployments);
+                reply.push_str(&render::delivery_summary(STATUS_DAYS, &delivery));
+                Ok(Done::Reply(reply))
             }
             Command::Build => {
                 let permission = ctx.permission().await?;

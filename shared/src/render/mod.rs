@@ -12,11 +12,13 @@ use crate::webhook::{AuthFailure, IgnoreReason, Rejection};
 mod build;
 mod chatops;
 mod deploy;
+mod metrics;
 mod pages;
 mod sandbox;
 pub use build::*;
 pub use chatops::*;
 pub use deploy::*;
+pub use metrics::*;
 pub use pages::*;
 pub use sandbox::*;
 

@@ -110,6 +110,58 @@ impl SqliteState {
             db: Db::open(path, "state", MIGRATIONS)?,
         })
     }
+
+    /// Every deployment recorded here, oldest first (`slipway metrics`).
+    pub async fn all_deployments(&self) -> Result<Vec<DeploymentRecord>, StateError> {
+        let rows: Vec<String> = self
+            .db
+            .call(|conn| {
+                let mut statement =
+                    conn.prepare_cached("SELECT data FROM deployments ORDER BY created_ms, rowid")?;
+                let rows = statement.query_map([], |r| r.get(0))?.collect();
+                rows
+            })
+            .await?;
+        rows.into_iter()
+            .map(|d| serde_json::from_str(&d).map_err(Into::into))
+            .collect()
+    }
+
+    /// When Slipway first built a change (Unix seconds): the pull request's first build, or,
+    /// for a commit deployed without one, that commit's first build.
+    pub async fn first_build_at(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        pr: Option<PrNumber>,
+        sha: &CommitSha,
+    ) -> Result<Option<u64>, StateError> {
+        let (sql, key) = match pr {
+            Some(pr) => (
+                "SELECT MIN(created_at) FROM runs WHERE pr_key = ?1",
+                pr_key(forge, repo, pr),
+            ),
+            None => (
+                "SELECT MIN(created_at) FROM runs
+                 WHERE json_extract(data, '$.sha') = ?1 AND json_extract(data, '$.repo.id') = ?2
+                   AND json_extract(data, '$.deployment') IS NULL",
+                sha.as_str().to_owned(),
+            ),
+        };
+        let repo = repo.0.clone();
+        let first: Option<i64> = self
+            .db
+            .call(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                // The pull request's query names only ?1; the commit's also the repository.
+                match statement.parameter_count() {
+                    1 => statement.query_row([key], |r| r.get(0)),
+                    _ => statement.query_row([key, repo], |r| r.get(0)),
+                }
+            })
+            .await?;
+        Ok(first.map(|t| t.max(0) as u64))
+    }
 }
 
 #[async_trait]
