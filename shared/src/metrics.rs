@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+pub mod emf;
+
 use serde::Serialize;
 
 use crate::model::deploy::{DeployKind, DeployStatus, DeploymentRecord};
