@@ -1,5 +1,6 @@
 //! `slipway`: the one-machine front end. `serve` runs the webhook endpoints with embedded stores;
-//! `send` signs and posts a payload as a forge would; `agent` runs a build's steps.
+//! `send` signs and posts a payload as a forge would; `agent` runs a build's steps; `setup github`
+//! creates the GitHub App.
 
 mod agent;
 mod config_check;
@@ -10,6 +11,7 @@ mod progress;
 mod queue_report;
 mod send;
 mod serve;
+mod setup_github;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +62,16 @@ enum Command {
     /// Work with `.slipway.yml`.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Connect Slipway to a forge.
+    #[command(subcommand)]
+    Setup(SetupCommand),
+}
+
+#[derive(Subcommand)]
+enum SetupCommand {
+    /// Create Slipway's GitHub App from its manifest in a browser, and store its private key and
+    /// webhook secret in the stack's secrets or in an env file for `slipway serve`.
+    Github(setup_github::GithubArgs),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +102,7 @@ fn main() -> ExitCode {
             Command::Comment(args) => local::comment(args).await,
             Command::Agent(args) => agent::run(args).await,
             Command::Config(ConfigCommand::Check { file }) => config_check::run(file),
+            Command::Setup(SetupCommand::Github(args)) => setup_github::run(args).await,
         }
     });
     match result {
