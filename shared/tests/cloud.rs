@@ -126,6 +126,7 @@ async fn a_redelivered_message_builds_once_and_the_state_change_reports_it() {
         runner: CodeBuildRunner::new(codebuild.clone(), &project),
         public_url: None,
         deploy: Default::default(),
+        telemetry: Default::default(),
     };
 
     let body = queued_body().await;
@@ -377,6 +378,7 @@ async fn deploy_steps_run_in_codebuild_hold_the_lock_and_complete_from_the_store
             records: Some(store.clone()),
             aws: None,
         },
+        telemetry: Default::default(),
     };
     // The pull request's head was built green and pushed an image.
     let mut build = sample_run("green-build", Some(1), 100);

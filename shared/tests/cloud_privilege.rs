@@ -61,6 +61,7 @@ async fn a_failed_build_stays_failed_whatever_its_result_json_says() {
         runner: CodeBuildRunner::new(codebuild, &project),
         public_url: None,
         deploy: Default::default(),
+        telemetry: Default::default(),
     };
     let mut run = sample_run("forged-result", None, 100);
     run.status = RunStatus::Running;
@@ -691,4 +692,45 @@ async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
             && build_env.get("AWS_SESSION_TOKEN").is_none(),
         "a build's steps get no deploy credentials: {build_env}"
     );
+}
+
+/// Issue #17: the template's dashboard is valid JSON and reads only metrics the functions log.
+#[test]
+fn the_delivery_dashboard_reads_the_metrics_the_functions_log() {
+    use slipway::metrics::emf::{emf_line, Delivered};
+    let template = slipway_testkit::workspace_path("template.yaml");
+    let read = privilege_script("dashboard.py", &[&template], None);
+    let read: Vec<&str> = read
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        read.contains(&"Deploys") && read.contains(&"LeadTime"),
+        "{read:?}"
+    );
+    let logged: Vec<Value> = [
+        Delivered::Build {
+            repo: "a/b",
+            succeeded: true,
+            duration_secs: 1,
+        },
+        Delivered::Deploy {
+            repo: "a/b",
+            environment: "e",
+            rollback: false,
+            went_live: true,
+            lead_time_secs: Some(1),
+        },
+    ]
+    .iter()
+    .map(|event| serde_json::from_str(&emf_line(event, 0)).unwrap())
+    .collect();
+    for name in read {
+        assert!(
+            logged.iter().any(|doc| doc.get(name).is_some()),
+            "the dashboard reads {name}, which no function logs"
+        );
+    }
 }

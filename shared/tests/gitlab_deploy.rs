@@ -181,6 +181,7 @@ async fn a_deploy_on_a_merge_request_is_recorded_on_gitlab() {
             records: Some(Arc::new(FsStore::new(dir.path().join("artifacts"), None))),
             aws: None,
         },
+        telemetry: Default::default(),
     };
     let queued = queued_note(dir.path(), "/deploy staging").await;
     let repo = queued.event.repo.clone().unwrap();

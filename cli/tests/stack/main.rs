@@ -521,6 +521,35 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     assert_eq!(deployments.len(), 1, "{deployments:?}");
     assert_eq!(deployments[0]["environment"], "staging");
 
+    // ---- Each function's log carries its delivery metrics (Embedded Metric Format) --------
+    let metrics = |function: &Function, name: &str| -> Vec<Value> {
+        function
+            .log_text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|doc| doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Slipway")
+            .filter(|doc| doc.get(name).is_some())
+            .collect()
+    };
+    let builds = metrics(&report, "Builds");
+    assert_eq!(builds.len(), 1, "{}", report.log_text());
+    assert_eq!(builds[0]["BuildFailures"], 0);
+    assert_eq!(builds[0]["Repository"], "Codertocat/Hello-World");
+    let deploys = metrics(&dispatch, "Deploys");
+    assert_eq!(deploys.len(), 1, "{}", dispatch.log_text());
+    assert_eq!(
+        (
+            deploys[0]["Environment"].as_str(),
+            deploys[0]["DeployFailures"].as_u64()
+        ),
+        (Some("staging"), Some(0))
+    );
+    assert!(
+        deploys[0]["LeadTime"].is_u64(),
+        "the pull request was built first: {}",
+        deploys[0]
+    );
+
     // ---- The sweeper's schedule: nothing is left pending, so nothing changes ---------------
     let scheduled = json!({
         "version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events",

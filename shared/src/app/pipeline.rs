@@ -49,6 +49,8 @@ pub struct Pipeline<S, R> {
     pub public_url: Option<crate::links::Links>,
     /// Where deploys move tags, write records, and reach AWS targets.
     pub deploy: DeployPorts,
+    /// Where finished builds and deploys are counted (CloudWatch metrics in AWS).
+    pub telemetry: crate::metrics::emf::Telemetry,
 }
 
 /// How a build ended, as its runner tells it.
@@ -466,6 +468,18 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
                 self.give_back(&run, from).await;
             }
             return Err(error);
+        }
+        if run.deployment.is_none() {
+            // Counted once: only the writer that claimed the run's end gets here.
+            self.telemetry
+                .record(&crate::metrics::emf::Delivered::Build {
+                    repo: &run.repo.full_name,
+                    succeeded: run.status == RunStatus::Succeeded,
+                    duration_secs: run
+                        .finished_at
+                        .unwrap_or(run.created_at)
+                        .saturating_sub(run.created_at),
+                });
         }
         // A green build of a push: the environments that auto-deploy its branch get it.
         if run.status == RunStatus::Succeeded

@@ -46,45 +46,47 @@ impl Telemetry {
     }
 }
 
+/// A metric's name, unit and value.
+type Metric = (&'static str, &'static str, Value);
+
 /// The EMF document for `event` at `timestamp_ms`.
 pub fn emf_line(event: &Delivered<'_>, timestamp_ms: u64) -> String {
-    let (dimensions, mut values, metrics): (Vec<&str>, Value, Vec<(&str, &str, Value)>) =
-        match *event {
-            Delivered::Build {
-                repo,
-                succeeded,
-                duration_secs,
-            } => (
-                vec!["Repository"],
-                json!({ "Repository": repo }),
-                vec![
-                    ("Builds", "Count", json!(1)),
-                    ("BuildFailures", "Count", json!(u8::from(!succeeded))),
-                    ("BuildDuration", "Seconds", json!(duration_secs)),
-                ],
-            ),
-            Delivered::Deploy {
-                repo,
-                environment,
-                rollback,
-                went_live,
-                lead_time_secs,
-            } => {
-                let mut metrics = vec![
-                    ("Deploys", "Count", json!(u8::from(!rollback))),
-                    ("DeployFailures", "Count", json!(u8::from(!went_live))),
-                    ("Rollbacks", "Count", json!(u8::from(rollback))),
-                ];
-                if let Some(lead) = lead_time_secs {
-                    metrics.push(("LeadTime", "Seconds", json!(lead)));
-                }
-                (
-                    vec!["Repository", "Environment"],
-                    json!({ "Repository": repo, "Environment": environment }),
-                    metrics,
-                )
+    let (dimensions, mut values, metrics): (Vec<&str>, Value, Vec<Metric>) = match *event {
+        Delivered::Build {
+            repo,
+            succeeded,
+            duration_secs,
+        } => (
+            vec!["Repository"],
+            json!({ "Repository": repo }),
+            vec![
+                ("Builds", "Count", json!(1)),
+                ("BuildFailures", "Count", json!(u8::from(!succeeded))),
+                ("BuildDuration", "Seconds", json!(duration_secs)),
+            ],
+        ),
+        Delivered::Deploy {
+            repo,
+            environment,
+            rollback,
+            went_live,
+            lead_time_secs,
+        } => {
+            let mut metrics = vec![
+                ("Deploys", "Count", json!(u8::from(!rollback))),
+                ("DeployFailures", "Count", json!(u8::from(!went_live))),
+                ("Rollbacks", "Count", json!(u8::from(rollback))),
+            ];
+            if let Some(lead) = lead_time_secs {
+                metrics.push(("LeadTime", "Seconds", json!(lead)));
             }
-        };
+            (
+                vec!["Repository", "Environment"],
+                json!({ "Repository": repo, "Environment": environment }),
+                metrics,
+            )
+        }
+    };
     let definitions: Vec<Value> = metrics
         .iter()
         .map(|(name, unit, _)| json!({ "Name": name, "Unit": unit }))

@@ -23,6 +23,7 @@ pub fn pipeline(
                 .map(|s| std::sync::Arc::new(s) as _),
             aws: Some(sdk.clone()),
         },
+        telemetry: crate::metrics::emf::Telemetry::EmbeddedMetricFormat,
     })
 }
 

@@ -53,6 +53,7 @@ pub async fn pipeline(
         forges,
         runner,
         deploy: deploy_ports(data_dir, links.as_ref(), env).await?,
+        telemetry: Default::default(),
         public_url: links,
     };
     Ok((pipeline, completions))

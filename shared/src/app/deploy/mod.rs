@@ -456,6 +456,41 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         saved?;
         published?;
         released?;
+        self.count_deploy(&record).await;
         Ok(record)
+    }
+
+    /// The deploy for the delivery metrics, with its lead time when it shipped a pull request:
+    /// from that pull request's first build (docs/metrics.md).
+    async fn count_deploy(&self, record: &DeploymentRecord) {
+        if self.telemetry == crate::metrics::emf::Telemetry::Off {
+            return;
+        }
+        let rollback = record.kind == DeployKind::Rollback;
+        let lead_time_secs = match (record.pr, record.is_live() && !rollback) {
+            (Some(pr), true) => match self
+                .state
+                .runs_for_pr(record.forge, &record.repo.id, pr)
+                .await
+            {
+                Ok(runs) => runs
+                    .iter()
+                    .filter(|r| r.deployment.is_none())
+                    .map(|r| r.created_at)
+                    .min()
+                    .zip(record.finished_at)
+                    .map(|(start, end)| end.saturating_sub(start)),
+                Err(_) => None, // a metric is not worth failing a deploy over
+            },
+            _ => None,
+        };
+        self.telemetry
+            .record(&crate::metrics::emf::Delivered::Deploy {
+                repo: &record.repo.full_name,
+                environment: &record.environment,
+                rollback,
+                went_live: record.is_live(),
+                lead_time_secs,
+            });
     }
 }
