@@ -58,12 +58,26 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     tracing::info!("listening on http://{address}");
     let key = crate::link_key::load(&env, &crate::link_key::file(data_dir))?;
     start_pipeline(&env, data_dir, address, queue, &key).await?;
-    let pages = slipway::server::run_pages(
+    let mut pages = slipway::server::run_pages(
         Arc::new(SqliteState::open(&db)?),
         data_dir.join("runs"),
         data_dir.join("artifacts"),
-        key,
+        key.clone(),
     );
+    match dashboard_token(&env)? {
+        Some(token) => {
+            tracing::info!("the dashboard is at http://{address}/runs (SLIPWAY_DASHBOARD_TOKEN)");
+            pages = pages.merge(slipway::server::dashboard(
+                SqliteState::open(&db)?,
+                token,
+                key,
+            ));
+        }
+        None => tracing::info!(
+            "no dashboard: set {} to a token of 16 characters or more to have one",
+            settings::DASHBOARD_TOKEN
+        ),
+    }
     let routes =
         slipway::server::with_security_headers(slipway::server::router(app, &limits).merge(pages));
     slipway::server::serve(listener, routes, &limits, async {
@@ -71,6 +85,20 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     })
     .await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The operator's dashboard token, when set: long enough not to be guessed.
+fn dashboard_token(env: &Env) -> anyhow::Result<Option<slipway::model::secret::Secret>> {
+    let Some(token) = env.get(settings::DASHBOARD_TOKEN).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if token.len() < 16 {
+        anyhow::bail!(
+            "{} must be at least 16 characters",
+            settings::DASHBOARD_TOKEN
+        );
+    }
+    Ok(Some(slipway::model::secret::Secret::new(token)?))
 }
 
 /// The build pipeline behind the webhooks: queue worker, local runner, reporter, sweeper.

@@ -318,6 +318,84 @@ fn deploy_roll_back_and_a_failed_deploy_keeps_the_previous_version() {
             && !text.contains("staging"),
         "{text}"
     );
+
+    // Issue #17: the dashboard shows the same records, to the operator only.
+    let dashboard = Dashboard::start(&project);
+    let (status, _, body) = dashboard.get("/environments", None);
+    assert_eq!(status, 401, "no token, no page: {body}");
+    let (status, _, _) = dashboard.get("/environments", Some("Bearer not-the-operator-token"));
+    assert_eq!(status, 401);
+    let (status, headers, page) = dashboard.get("/environments", Some(OPERATOR));
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        headers.contains("content-security-policy: default-src 'none'"),
+        "{headers}"
+    );
+    assert!(
+        page.contains("staging") && page.contains("rolled back") && page.contains("↩ rollback"),
+        "the rollback is marked: {page}"
+    );
+    let (_, _, runs) = dashboard.get("/runs?status=succeeded", Some(OPERATOR));
+    assert!(
+        runs.contains("/runs/") && runs.contains("succeeded"),
+        "{runs}"
+    );
+    let (_, _, page) = dashboard.get("/metrics?days=30", Some(OPERATOR));
+    let production_line = text.trim().split_once(": ").unwrap().1;
+    assert!(
+        page.contains(production_line),
+        "the page shows what `slipway metrics` prints ({production_line}): {page}"
+    );
+    assert!(page.contains("<svg"), "{page}");
+}
+
+const OPERATOR: &str = "Bearer operator-token-for-tests";
+
+/// `slipway serve` on the project's data directory with a dashboard token.
+struct Dashboard {
+    child: Child,
+    port: u16,
+}
+
+impl Dashboard {
+    fn start(project: &Project) -> Dashboard {
+        let port = slipway_testkit::serve::free_port();
+        let child = project
+            .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("SLIPWAY_DASHBOARD_TOKEN", "operator-token-for-tests")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        slipway_testkit::serve::wait_for_port(port, "slipway serve");
+        Dashboard { child, port }
+    }
+
+    /// (status, the headers as text, the body).
+    fn get(&self, path: &str, authorization: Option<&str>) -> (u16, String, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head.to_ascii_lowercase(), body.to_owned())
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn all_logs(dir: &Path) -> String {

@@ -16,8 +16,10 @@ use crate::model::event::ForgeKind;
 use crate::render::{self, WebhookResponse};
 use crate::webhook;
 
+mod dashboard;
 mod edge;
 mod pages;
+pub use dashboard::dashboard;
 pub use edge::{serve, EdgeLimits};
 use edge::{BodyGate, Peer};
 pub use pages::{run_pages, with_security_headers, CONTENT_SECURITY_POLICY};

@@ -39,11 +39,7 @@ impl ServeProcess {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "slipway serve did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "slipway serve");
         ServeProcess { child, port }
     }
 
@@ -77,6 +73,15 @@ impl Drop for ServeProcess {
 }
 
 /// A port nothing listens on now.
+/// Wait (up to 30 s) until something listens on `port`; `what` names it when nothing does.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

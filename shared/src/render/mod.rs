@@ -11,6 +11,8 @@ use crate::webhook::{AuthFailure, IgnoreReason, Rejection};
 
 mod build;
 mod chatops;
+#[cfg(feature = "local")]
+pub mod dashboard;
 mod deploy;
 mod metrics;
 mod pages;

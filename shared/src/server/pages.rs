@@ -24,7 +24,10 @@ pub fn with_security_headers(router: Router) -> Router {
         |mut response: Response| async move {
             let headers = response.headers_mut();
             for (name, value) in render::PAGE_HEADERS {
-                headers.insert(name, HeaderValue::from_static(value));
+                // A page that needs its own policy (the sign-in form's) keeps it.
+                headers
+                    .entry(name)
+                    .or_insert(HeaderValue::from_static(value));
             }
             response
         },

@@ -111,6 +111,39 @@ impl SqliteState {
         })
     }
 
+    /// The latest `limit` runs, newest first (the dashboard's list).
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<Run>, StateError> {
+        let rows: Vec<String> = self
+            .db
+            .call(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT data FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1",
+                )?;
+                let rows = statement.query_map([limit], |r| r.get(0))?.collect();
+                rows
+            })
+            .await?;
+        rows.into_iter()
+            .map(|d| serde_json::from_str(&d).map_err(Into::into))
+            .collect()
+    }
+
+    /// Who holds each unexpired lock at `now` (Unix seconds): lock key, holder.
+    pub async fn held_locks(&self, now: i64) -> Result<Vec<(String, String)>, StateError> {
+        self.db
+            .call(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT key, holder FROM locks WHERE expires_at > ?1 ORDER BY key",
+                )?;
+                let rows = statement
+                    .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect();
+                rows
+            })
+            .await
+            .map_err(Into::into)
+    }
+
     /// Every deployment recorded here, oldest first (`slipway metrics`).
     pub async fn all_deployments(&self) -> Result<Vec<DeploymentRecord>, StateError> {
         let rows: Vec<String> = self

@@ -76,6 +76,10 @@ pub const WEBHOOK_SECRETS: [&str; 4] = [
     GITLAB_SIGNING_TOKEN,
 ];
 
+/// The operator's token for the dashboard (`slipway serve`): a bearer token, or typed into its
+/// sign-in form. Unset: no dashboard.
+pub const DASHBOARD_TOKEN: &str = "SLIPWAY_DASHBOARD_TOKEN";
+
 /// The secret the webhook function's pages read besides: the link key, to check the signed links
 /// checks and comments carry (it can make links, never reach a forge).
 pub const PAGES_SECRETS: [&str; 1] = [LINK_KEY];
