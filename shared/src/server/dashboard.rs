@@ -41,11 +41,16 @@ struct Dashboard {
 /// The dashboard's routes, answering the operator who presents `token`.
 pub fn dashboard(state: SqliteState, token: Secret, key: LinkKey) -> Router {
     let shared = Arc::new(Dashboard { state, token, key });
-    Router::new()
+    let operator_only = Router::new()
         .route("/", get(|| async { Redirect::to("/runs") }))
         .route("/runs", get(runs))
         .route("/environments", get(environments))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            require_operator,
+        ));
+    operator_only
         .route("/login", get(sign_in_form).post(sign_in))
         .with_state(shared)
 }
@@ -80,6 +85,19 @@ fn operator(dashboard: &Dashboard, headers: &HeaderMap) -> bool {
     })
 }
 
+/// Every list is the operator's: anyone else gets [`refused`].
+async fn require_operator(
+    State(dashboard): State<Arc<Dashboard>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if operator(&dashboard, request.headers()) {
+        next.run(request).await
+    } else {
+        refused()
+    }
+}
+
 /// Not the operator: the sign-in form, and the bearer scheme for scripts.
 fn refused() -> Response {
     let mut response = sign_in_page(StatusCode::UNAUTHORIZED, false);
@@ -104,14 +122,7 @@ fn internal(error: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-async fn runs(
-    State(dashboard): State<Arc<Dashboard>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    if !operator(&dashboard, &headers) {
-        return refused();
-    }
+async fn runs(State(dashboard): State<Arc<Dashboard>>, RawQuery(query): RawQuery) -> Response {
     let filter = RunFilter {
         status: query_value(query.as_deref(), "status"),
         branch: query_value(query.as_deref(), "branch"),
@@ -159,10 +170,7 @@ async fn by_environment(
     Ok(grouped)
 }
 
-async fn environments(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
-    if !operator(&dashboard, &headers) {
-        return refused();
-    }
+async fn environments(State(dashboard): State<Arc<Dashboard>>) -> Response {
     let grouped = match by_environment(&dashboard.state).await {
         Ok(grouped) => grouped,
         Err(error) => return internal(error),
@@ -195,14 +203,7 @@ async fn environments(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMa
     Html(pages::environments_page(&views)).into_response()
 }
 
-async fn metrics(
-    State(dashboard): State<Arc<Dashboard>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    if !operator(&dashboard, &headers) {
-        return refused();
-    }
+async fn metrics(State(dashboard): State<Arc<Dashboard>>, RawQuery(query): RawQuery) -> Response {
     let days = match query_value(query.as_deref(), "days").as_deref() {
         Some("7") => 7,
         Some("90") => 90,
