@@ -347,6 +347,65 @@ fn deploy_roll_back_and_a_failed_deploy_keeps_the_previous_version() {
         "the page shows what `slipway metrics` prints ({production_line}): {page}"
     );
     assert!(page.contains("<svg"), "{page}");
+
+    // The same pages in Chromium, with a build running slowly meanwhile.
+    browse_while_a_slow_build_runs(&project, &dashboard, production_line);
+}
+
+/// Drive the dashboard in headless Chromium (cli/tests/browser/dashboard.py) while a build
+/// with a slow step runs; screenshots go to target/screenshots/.
+fn browse_while_a_slow_build_runs(project: &Project, dashboard: &Dashboard, metrics_line: &str) {
+    let root = project.dir.path();
+    std::fs::write(
+        root.join(".slipway.yml"),
+        // printf: the step's command line (which the log shows too) never holds the markers.
+        "version: 1\nbuild:\n  steps:\n    - run: printf 'first-%s\\n' half; sleep 20; printf 'second-%s\\n' half\n",
+    )
+    .unwrap();
+    git(root, &["commit", "-q", "-am", "a slow build"]);
+    let mut build = project
+        .command(&["run", "--repo", project.path()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = project.data.path().join("runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !all_logs(&runs).contains("first-half") {
+        assert!(Instant::now() < deadline, "the slow build never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let driver_port = slipway_testkit::serve::free_port();
+    let mut driver = Command::new("chromedriver")
+        .arg(format!("--port={driver_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is needed (scripts/test installs Debian's chromium-driver)");
+    slipway_testkit::serve::wait_for_port(driver_port, "chromedriver");
+    let shots = slipway_testkit::workspace_path("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("python3")
+        .arg(slipway_testkit::workspace_path(
+            "cli/tests/browser/dashboard.py",
+        ))
+        .arg(format!("http://127.0.0.1:{driver_port}"))
+        .arg(format!("http://127.0.0.1:{}", dashboard.port))
+        .arg(OPERATOR.trim_start_matches("Bearer "))
+        .arg(&shots)
+        .arg(metrics_line)
+        .output()
+        .unwrap();
+    let _ = driver.kill();
+    let _ = driver.wait();
+    let _ = build.wait();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("ok: no console errors"), "{said}");
 }
 
 const OPERATOR: &str = "Bearer operator-token-for-tests";

@@ -19,7 +19,7 @@ header a{color:#fff;text-decoration:none}header a.on{font-weight:700;text-decora
 main{padding:1rem;max-width:72rem;margin:auto}.scroll{overflow-x:auto}\
 table{border-collapse:collapse;width:100%;background:#fff}td,th{padding:.35rem .6rem;border-bottom:1px solid #d0d7de;text-align:left;white-space:nowrap}\
 .ok{color:#1a7f37}.bad{color:#cf222e}.wait{color:#9a6700}section{margin-bottom:1.5rem}\
-code{font-size:.9em}svg{background:#fff;border:1px solid #d0d7de;max-width:100%}form label{display:block;margin:.5rem 0}";
+code{font-size:.9em}p code{word-break:break-all}svg{background:#fff;border:1px solid #d0d7de;max-width:100%}form label{display:block;margin:.5rem 0}";
 
 /// Which page the header marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,6 +52,8 @@ pub fn dashboard(state: SqliteState, token: Secret, key: LinkKey) -> Router {
         ));
     operator_only
         .route("/login", get(sign_in_form).post(sign_in))
+        // Browsers ask for an icon; nothing to send is not an error.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .with_state(shared)
 }
 
@@ -93,12 +95,23 @@ async fn require_operator(
 ) -> Response {
     if operator(&dashboard, request.headers()) {
         next.run(request).await
+    } else if wants_a_page(request.headers()) {
+        Redirect::to("/login").into_response()
     } else {
         refused()
     }
 }
 
-/// Not the operator: the sign-in form, and the bearer scheme for scripts.
+/// A browser (it accepts HTML) is sent to the sign-in form; a script gets a 401.
+fn wants_a_page(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|accept| accept.contains("text/html"))
+}
+
+/// Not the operator, and not a browser: 401 with the bearer scheme (and the form, for people).
 fn refused() -> Response {
     let mut response = sign_in_page(StatusCode::UNAUTHORIZED, false);
     response
