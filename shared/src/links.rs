@@ -78,6 +78,15 @@ impl LinkKey {
         Ok(())
     }
 
+    /// A key of its own for `context` (HMAC of it under this key): what it signs, links
+    /// signed with this key cannot stand for, and the other way round.
+    pub fn derive(&self, context: &[u8]) -> LinkKey {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(context);
+        LinkKey(mac.finalize().into_bytes().to_vec().into_boxed_slice())
+    }
+
     fn mac(&self, path: &str, expires: u64) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");

@@ -102,6 +102,7 @@ const REGION: &str = "us-east-1";
 const BUCKET: &str = "slipway-artifacts";
 const RUN_ROLE: &str = "arn:aws:iam::123456789012:role/slipway-run";
 const REPOS: &str = "arn:aws:ecr:us-east-1:123456789012:repository/";
+const STATE_TABLE: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/slipway-state";
 
 fn image(repository: &str) -> slipway::model::image::ImageSpec {
     slipway::model::image::ImageSpec {
@@ -151,6 +152,7 @@ fn evaluate(session_policy: &Value, checks: &[(&str, &str, String)]) -> Vec<Stri
             "ArtifactsBucket": BUCKET, "ArtifactsBucket.Arn": bucket_arn,
             "RunRole.Arn": RUN_ROLE,
             "BuildProject.Arn": "arn:aws:codebuild:us-east-1:123456789012:project/slipway",
+            "StateTable.Arn": STATE_TABLE,
         },
         "session_policy": session_policy,
         "checks": checks.iter().map(|(principal, action, resource)| json!({
@@ -639,8 +641,13 @@ async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
     let sent = Bodies::default();
     let codebuild = recorded_codebuild(&sdk, &sent);
     let project = slipway_testkit::aws::codebuild_project(&codebuild).await;
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .interceptor(sent.clone())
+            .build(),
+    );
     let runner = CodeBuildRunner::new(codebuild, &project).with_deploy_role(DeployRole {
-        sts: aws_sdk_sts::Client::new(&sdk),
+        sts,
         role_arn: DEPLOYER.into(),
         region: REGION.into(),
     });
@@ -655,6 +662,7 @@ async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
     let run = sample_run("0a1b2c3d4e5f6789", Some(2), 100);
     let mut deploy = job(&run, None);
     deploy.deploy = true;
+    deploy.env.insert("SLIPWAY_ENV".into(), "production".into());
     runner
         .start(&deploy, github.as_ref(), &run.repo)
         .await
@@ -686,6 +694,29 @@ async fn deploy_steps_get_the_deploy_role_and_builds_do_not() {
         );
     }
     assert_eq!(deploy_env["AWS_REGION"], REGION);
+    // The session names what it deploys, for the role's policy to decide on.
+    let assume = sent
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b.contains("Action=AssumeRole"))
+        .cloned()
+        .expect("an AssumeRole call");
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(assume.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form["RoleArn"], DEPLOYER);
+    let tags: std::collections::BTreeMap<&str, &str> = (1..=2)
+        .map(|n| {
+            (
+                form[&format!("Tags.member.{n}.Key")].as_str(),
+                form[&format!("Tags.member.{n}.Value")].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(tags["slipway:repository"], run.repo.full_name);
+    assert_eq!(tags["slipway:environment"], "production");
     let build_env = step_env(&starts[1]);
     assert!(
         build_env.get("AWS_ACCESS_KEY_ID").is_none()
@@ -733,4 +764,27 @@ fn the_delivery_dashboard_reads_the_metrics_the_functions_log() {
             "the dashboard reads {name}, which no function logs"
         );
     }
+}
+
+/// The public function may make the state calls its code makes (record, confirm and forget a
+/// delivery; read a run for its page) and no others. (The evaluator leaves out conditions: the
+/// `dynamodb:LeadingKeys` limits to `DELIVERY#` and `RUN#` keys are the template's, unchecked
+/// here.)
+#[test]
+fn the_webhook_function_may_make_exactly_its_state_calls() {
+    let any = json!({ "Statement": [{ "Effect": "Allow", "Action": "*", "Resource": "*" }] });
+    let table = [
+        ("dynamodb:PutItem", "allow"),
+        ("dynamodb:UpdateItem", "allow"),
+        ("dynamodb:DeleteItem", "allow"),
+        ("dynamodb:GetItem", "allow"),
+        ("dynamodb:Query", "deny"),
+        ("dynamodb:Scan", "deny"),
+    ];
+    let checks: Vec<(&str, &str, String)> = table
+        .iter()
+        .map(|(action, _)| ("WebhookFunction", *action, STATE_TABLE.to_owned()))
+        .collect();
+    let expected: Vec<&str> = table.iter().map(|(_, answer)| *answer).collect();
+    assert_eq!(evaluate(&any, &checks), expected);
 }

@@ -61,19 +61,26 @@ pub async fn handle<I: Intake>(
 /// A page, when `path` names one (after any stage prefix); `None` for every other path.
 async fn page(pages: Option<&Pages>, path: &str, query: Option<&str>) -> Option<Response<Body>> {
     let now = slipway::state::unix_secs(SystemTime::now()).max(0) as u64;
-    let answer = if let Some(id) = path.find("/runs/").map(|at| &path[at + "/runs/".len()..]) {
-        match pages {
-            Some(p) => pages::run_page(&*p.state, &*p.store, &p.key, id, query, now).await,
-            None => PageAnswer::NotFound(render::NO_SUCH_RUN),
+    // Whichever marker comes first (after any stage prefix): an artifact's own key may hold
+    // `/runs/` further on.
+    let run = path.find("/runs/");
+    let artifact = path.find(&format!("{}/", pages::ARTIFACTS_UNDER));
+    let answer = match (run, artifact) {
+        (Some(at), other) if other.is_none_or(|a| at < a) => {
+            let id = &path[at + "/runs/".len()..];
+            match pages {
+                Some(p) => pages::run_page(&*p.state, &*p.store, &p.key, id, query, now).await,
+                None => PageAnswer::NotFound(render::NO_SUCH_RUN),
+            }
         }
-    } else if let Some(at) = path.find(&format!("{}/", pages::ARTIFACTS_UNDER)) {
-        let object = &path[at + pages::ARTIFACTS_UNDER.len() + 1..];
-        match pages {
-            Some(p) => pages::artifact(&*p.store, &p.key, object, query, now).await,
-            None => PageAnswer::NotFound(render::NO_SUCH_ARTIFACT),
+        (_, Some(at)) => {
+            let object = &path[at + pages::ARTIFACTS_UNDER.len() + 1..];
+            match pages {
+                Some(p) => pages::artifact(&*p.store, &p.key, object, query, now).await,
+                None => PageAnswer::NotFound(render::NO_SUCH_ARTIFACT),
+            }
         }
-    } else {
-        return None;
+        _ => return None,
     };
     let mut response = Response::builder();
     for (name, value) in render::PAGE_HEADERS {

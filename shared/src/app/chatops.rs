@@ -109,6 +109,8 @@ impl Context<'_> {
 
 /// The days `/status` sums each environment's delivery over.
 const STATUS_DAYS: u64 = 30;
+/// The most pull requests whose first build `/status` looks up, per environment.
+const STATUS_PULL_REQUESTS: usize = 20;
 
 impl<S: StateStore, R: Runner> Pipeline<S, R> {
     /// An environment's DORA measures over [`STATUS_DAYS`]; a change's lead time starts at its
@@ -129,7 +131,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             d.created_ms / 1000 + STATUS_DAYS * SECS_PER_DAY >= now
         };
         let mut first_build = std::collections::BTreeMap::new();
-        for pr in history.iter().filter(recent).filter_map(|d| d.pr) {
+        // Anyone may ask `/status`: the reads it costs are bounded (lead time from the latest
+        // pull requests only).
+        let mut prs: Vec<_> = history.iter().filter(recent).filter_map(|d| d.pr).collect();
+        prs.dedup();
+        let skip = prs.len().saturating_sub(STATUS_PULL_REQUESTS);
+        for pr in prs.into_iter().skip(skip) {
             if let std::collections::btree_map::Entry::Vacant(slot) = first_build.entry(pr) {
                 let runs = self.state.runs_for_pr(forge, repo, pr).await?;
                 slot.insert(

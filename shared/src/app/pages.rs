@@ -20,8 +20,9 @@ pub const ARTIFACTS_UNDER: &str = crate::artifacts::fs::SERVED_UNDER;
 /// the signed link that leads to it is what a comment carries.
 pub const DOWNLOAD_LIFETIME: Duration = Duration::from_secs(300);
 
-/// The most of a log a page shows: its end.
-const LOG_BYTES: u64 = 4 << 20;
+/// The most of a log a page shows: its end. Escaping can grow text six-fold, and a Lambda
+/// answer may be 6 MB at most: a build must not be able to make its own page fail.
+const LOG_BYTES: u64 = 512 << 10;
 const LOG_LINES: usize = 5000;
 /// The most of a result a page reads (the report reads no more either).
 const RESULT_BYTES: u64 = 8 << 20;

@@ -429,7 +429,12 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
     /// the build's hour-long session. A key outside the run's own outputs gets no link.
     fn relinked(&self, run: &Run, mut artifact: PublishedArtifact) -> PublishedArtifact {
         if let Some(links) = &self.public_url {
-            let own = artifact.file.key.starts_with(&run.output_prefix())
+            // Only keys a URL path carries as they are (and markdown as plain text) are linked.
+            let plain = artifact.file.key.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'+')
+            });
+            let own = plain
+                && artifact.file.key.starts_with(&run.output_prefix())
                 && !artifact.file.key.split('/').any(|part| part == "..");
             artifact.link = own.then(|| {
                 let path = format!(

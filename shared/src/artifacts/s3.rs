@@ -298,6 +298,10 @@ impl ArtifactStore for S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            // Always a download, whatever type the build stored it with: a build's HTML must
+            // never render as a page (of the bucket's origin, or anywhere).
+            .response_content_disposition("attachment")
+            .response_content_type("application/octet-stream")
             .presigned(config)
             .await?;
         Ok(request.uri().to_owned())

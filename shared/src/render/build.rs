@@ -147,6 +147,23 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A build's own words (a file name) as plain text in markdown: every character markdown or a
+/// table gives meaning to is escaped, and line breaks become spaces.
+fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '|' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The stored artifacts: name (linked), size, SHA-256.
 fn artifacts_table(artifacts: &[PublishedArtifact]) -> String {
     if artifacts.is_empty() {
@@ -154,7 +171,7 @@ fn artifacts_table(artifacts: &[PublishedArtifact]) -> String {
     }
     let mut table = String::from("\n| artifact | size | sha256 |\n|---|---|---|\n");
     for a in artifacts {
-        let name = a.file.path.replace('|', "\\|");
+        let name = markdown_text(&a.file.path);
         let name = match &a.link {
             Some(link) => format!("[{name}]({link})"),
             None => name,
@@ -268,4 +285,22 @@ pub fn result_too_large(cap_bytes: u64) -> String {
 pub fn result_invalid() -> String {
     "slipway: the build's result.json is not a valid result, so the build is counted as failed"
         .into()
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::markdown_text;
+
+    #[test]
+    fn a_file_name_cannot_make_a_link_or_break_the_table() {
+        let cases = [
+            ("dist/app.tar.gz", "dist/app.tar.gz"),
+            ("x](https://evil.example)", "x\\]\\(https://evil.example\\)"),
+            ("a|b\nc", "a\\|b c"),
+            ("<img src=x>", "\\<img src=x\\>"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(markdown_text(name), want, "{name}");
+        }
+    }
 }

@@ -127,10 +127,25 @@ impl CodeBuildRunner {
     }
 
     /// The job as the build receives it: a deploy's steps with the deploy role's session.
-    async fn with_deploy_credentials(&self, job: &BuildJob) -> Result<BuildJob, RunnerError> {
+    /// The session is tagged with the repository and environment (`slipway:repository`,
+    /// `slipway:environment`), so the role's own policy decides what each may reach
+    /// (`aws:PrincipalTag` conditions): one role need not give every repository every power.
+    async fn with_deploy_credentials(
+        &self,
+        job: &BuildJob,
+        repo: &Repo,
+    ) -> Result<BuildJob, RunnerError> {
         let mut job = job.clone();
         let (true, Some(role)) = (job.deploy, &self.deploy_role) else {
             return Ok(job);
+        };
+        let environment = job.env.get("SLIPWAY_ENV").cloned().unwrap_or_default();
+        let tag = |key: &str, value: &str| {
+            aws_sdk_sts::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| RunnerError::Invalid(e.to_string()))
         };
         let out = role
             .sts
@@ -138,6 +153,8 @@ impl CodeBuildRunner {
             .role_arn(&role.role_arn)
             .role_session_name(scope::session_name(&job.run_id.0))
             .duration_seconds(scope::session_seconds(job.timeout_secs))
+            .tags(tag("slipway:repository", &repo.full_name)?)
+            .tags(tag("slipway:environment", &environment)?)
             .send()
             .await?;
         let creds = out.credentials().ok_or_else(|| {
@@ -236,7 +253,7 @@ impl Runner for CodeBuildRunner {
     ) -> Result<String, RunnerError> {
         // CodeBuild's own limit, with a minute for the checkout and the agent's own timeout.
         let minutes = (job.timeout_secs.div_ceil(60) + 1).clamp(5, 2160) as i32;
-        let sent = self.with_deploy_credentials(job).await?;
+        let sent = self.with_deploy_credentials(job, repo).await?;
         let mut variables = vec![
             ("SLIPWAY_RUN_ID", job.run_id.0.clone()),
             ("SLIPWAY_JOB", serde_json::to_string(&sent)?),

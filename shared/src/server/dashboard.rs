@@ -15,6 +15,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 
+use sha2::Digest as _;
+
 use crate::links::{LinkKey, Links};
 use crate::metrics::{dora, Window};
 use crate::model::deploy::DeploymentRecord;
@@ -35,12 +37,25 @@ const SIGN_IN_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; fra
 struct Dashboard {
     state: SqliteState,
     token: Secret,
+    /// Signs the run pages' links.
     key: LinkKey,
+    /// Signs sessions (see [`dashboard`]).
+    session_key: LinkKey,
 }
 
 /// The dashboard's routes, answering the operator who presents `token`.
 pub fn dashboard(state: SqliteState, token: Secret, key: LinkKey) -> Router {
-    let shared = Arc::new(Dashboard { state, token, key });
+    // Sessions are signed with a key of their own, made from the link key and the token:
+    // changing the token ends every session, and no page link can stand for one.
+    let mut context = b"dashboard-session\n".to_vec();
+    context.extend_from_slice(&sha2::Sha256::digest(token.expose()));
+    let session_key = key.derive(&context);
+    let shared = Arc::new(Dashboard {
+        state,
+        token,
+        key,
+        session_key,
+    });
     let operator_only = Router::new()
         .route("/", get(|| async { Redirect::to("/runs") }))
         .route("/runs", get(runs))
@@ -81,7 +96,7 @@ fn operator(dashboard: &Dashboard, headers: &HeaderMap) -> bool {
         .map(|(_, value)| value.replace('!', "&"));
     session.is_some_and(|value| {
         dashboard
-            .key
+            .session_key
             .verify(SESSION_PATH, Some(&value), now())
             .is_ok()
     })
@@ -270,7 +285,10 @@ async fn sign_in(State(dashboard): State<Arc<Dashboard>>, body: Bytes) -> Respon
     }
     let expires = now() + SESSION_LIFETIME.as_secs();
     // `&` is not welcome in a cookie value everywhere: `!` stands for it.
-    let value = dashboard.key.sign(SESSION_PATH, expires).replace('&', "!");
+    let value = dashboard
+        .session_key
+        .sign(SESSION_PATH, expires)
+        .replace('&', "!");
     let cookie = format!(
         "{SESSION_COOKIE}={value}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
         SESSION_LIFETIME.as_secs()

@@ -11,6 +11,8 @@ use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 /// How often the log is looked at while the build runs.
 const POLL: Duration = Duration::from_millis(500);
+/// The most copied per look (and at the end: the stored log is the whole record).
+const CHUNK: u64 = 1 << 20;
 
 /// Run `work`, copying whatever is appended to the file at `log` into `sink` meanwhile, and
 /// the rest once `work` ends. A failure to copy never fails the build: the stored log has it.
@@ -25,7 +27,8 @@ pub async fn copy_log_while<F: Future>(
     loop {
         tokio::select! {
             out = &mut work => {
-                let _ = copy_new(log, &mut copied, &mut sink).await;
+                // The log has stopped growing: all of the rest.
+                while let Ok(1..) = copy_new(log, &mut copied, &mut sink).await {}
                 return out;
             }
             _ = tick.tick() => {
@@ -35,20 +38,25 @@ pub async fn copy_log_while<F: Future>(
     }
 }
 
-/// Copy the bytes of `log` past `copied` into `sink`.
+/// Copy up to [`CHUNK`] bytes of `log` past `copied` into `sink`; how many.
 async fn copy_new(
     log: &Path,
     copied: &mut u64,
     sink: &mut (impl AsyncWrite + Unpin),
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let mut file = match tokio::fs::File::open(log).await {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()), // not yet made
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0), // not yet made
         Err(e) => return Err(e),
     };
     file.seek(SeekFrom::Start(*copied)).await?;
-    *copied += tokio::io::copy(&mut file, sink).await?;
-    sink.flush().await
+    // At most this much per look: a step that writes faster than standard output drains must
+    // not keep the build's own deadline and cancellation from being heard.
+    let mut chunk = tokio::io::AsyncReadExt::take(file, CHUNK);
+    let n = tokio::io::copy(&mut chunk, sink).await?;
+    *copied += n;
+    sink.flush().await?;
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -85,5 +93,18 @@ mod tests {
             rest, b"<== passed in 0.1s\n",
             "the tail is copied once the work ends"
         );
+    }
+
+    #[tokio::test]
+    async fn a_log_larger_than_a_chunk_is_copied_whole_by_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.txt");
+        let big = vec![b'x'; (3 * CHUNK + 7) as usize];
+        let mut sink = Vec::new();
+        copy_log_while(&log, &mut sink, async {
+            tokio::fs::write(&log, &big).await.unwrap()
+        })
+        .await;
+        assert_eq!(sink.len(), big.len());
     }
 }

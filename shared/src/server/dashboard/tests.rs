@@ -1,11 +1,19 @@
 use super::*;
 
-fn dashboard(dir: &std::path::Path) -> Dashboard {
+fn dashboard_with(dir: &std::path::Path, token: &str) -> Dashboard {
+    let key = LinkKey::new(vec![9u8; 32]).unwrap();
+    let mut context = b"dashboard-session\n".to_vec();
+    context.extend_from_slice(&sha2::Sha256::digest(token.as_bytes()));
     Dashboard {
         state: SqliteState::open(&dir.join("state.db")).unwrap(),
-        token: Secret::new("operator-token-0123456789").unwrap(),
-        key: LinkKey::new(vec![9u8; 32]).unwrap(),
+        token: Secret::new(token).unwrap(),
+        session_key: key.derive(&context),
+        key,
     }
+}
+
+fn dashboard(dir: &std::path::Path) -> Dashboard {
+    dashboard_with(dir, "operator-token-0123456789")
 }
 
 fn headers(pairs: &[(header::HeaderName, String)]) -> HeaderMap {
@@ -44,12 +52,17 @@ fn only_the_token_or_a_session_this_key_signed_lets_the_operator_in() {
             "a prefix of the token",
         ),
         (
-            vec![(header::COOKIE, session(&d.key, later))],
+            vec![(header::COOKIE, session(&d.session_key, later))],
             true,
             "a session",
         ),
         (
-            vec![(header::COOKIE, session(&d.key, now() - 1))],
+            vec![(header::COOKIE, session(&d.key, later))],
+            false,
+            "signed with the links' key",
+        ),
+        (
+            vec![(header::COOKIE, session(&d.session_key, now() - 1))],
             false,
             "an expired session",
         ),
@@ -70,4 +83,8 @@ fn only_the_token_or_a_session_this_key_signed_lets_the_operator_in() {
     for (presented, admitted, why) in cases {
         assert_eq!(operator(&d, &headers(&presented)), admitted, "{why}");
     }
+    // A new token ends the sessions made under the old one.
+    let rotated = dashboard_with(dir.path(), "a-new-operator-token-987");
+    let old_session = vec![(header::COOKIE, session(&d.session_key, later))];
+    assert!(!operator(&rotated, &headers(&old_session)));
 }
