@@ -359,7 +359,7 @@ fn browse_while_a_slow_build_runs(project: &Project, dashboard: &Dashboard, metr
     std::fs::write(
         root.join(".slipway.yml"),
         // printf: the step's command line (which the log shows too) never holds the markers.
-        "version: 1\nbuild:\n  steps:\n    - run: printf 'first-%s\\n' half; sleep 20; printf 'second-%s\\n' half\n",
+        "version: 1\nbuild:\n  steps:\n    - run: printf 'first-%s\\n' half; sleep 40; printf 'second-%s\\n' half\n",
     )
     .unwrap();
     git(root, &["commit", "-q", "-am", "a slow build"]);

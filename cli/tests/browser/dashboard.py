@@ -87,7 +87,7 @@ try:
     if "first-half" not in page or "second-half" in page:
         fail("the running build's page shows the first half of its log only")
     screenshot("run-running")
-    deadline = time.time() + 30
+    deadline = time.time() + 90
     while "second-half" not in source():
         if time.time() > deadline:
             fail("the running build's log did not grow on its page")
