@@ -10,13 +10,13 @@
 //! `env-staging` tag to the digest the build pushed.
 
 mod codebuild;
+mod event_sources;
 mod function_url;
 mod runtime_api;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use serde_json::{json, Value};
 use slipway_testkit::github::REPO;
 use slipway_testkit::harness::Harness;
@@ -26,6 +26,7 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 use codebuild::{CodeBuild, Project};
+use event_sources::{drain_queue, forward_build_end};
 use runtime_api::Function;
 
 const SLIPWAY: &str = env!("CARGO_BIN_EXE_slipway");
@@ -109,89 +110,6 @@ async fn deliver(url: &str, event: &str, delivery: &str, body: &[u8]) -> (u16, V
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// STAND-IN for the SQS event source mapping: what waits in the queue, in batches of up to 10
-/// (template.yaml's `BatchSize`), to dispatch; each message the function does not name as
-/// failed is deleted. Returns how many were dispatched.
-async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, dispatch: &Function) -> usize {
-    let mut dispatched = 0;
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages();
-        if messages.is_empty() {
-            return dispatched;
-        }
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                json!({
-                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
-                    "body": m.body(), "attributes": {}, "messageAttributes": {},
-                    "md5OfBody": "", "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
-                    "awsRegion": "us-east-1",
-                })
-            })
-            .collect();
-        let answer = dispatch
-            .invoke(json!({ "Records": records }))
-            .await
-            .unwrap_or_else(|e| panic!("dispatch failed: {e}\n{}", dispatch.log_text()));
-        let failed: Vec<&str> = answer["batchItemFailures"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f["itemIdentifier"].as_str())
-            .collect();
-        assert!(
-            failed.is_empty(),
-            "dispatch failed {failed:?}:\n{}",
-            dispatch.log_text()
-        );
-        let entries: Vec<_> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        sqs.delete_message_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .unwrap();
-        dispatched += messages.len();
-    }
-}
-
-/// STAND-IN for the EventBridge rule: the build's state change, matched as the template's
-/// pattern matches it (this project, a final status), to the report function.
-async fn forward_build_end(codebuild: &mut CodeBuild, project: &str, report: &Function) -> PathBuf {
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(120), codebuild.ended.recv())
-        .await
-        .expect("the build ended")
-        .unwrap();
-    let event = &ended["event"];
-    assert_eq!(event["detail"]["project-name"], project);
-    let final_states = ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"];
-    assert!(final_states.contains(&event["detail"]["build-status"].as_str().unwrap()));
-    report
-        .invoke(event.clone())
-        .await
-        .unwrap_or_else(|e| panic!("report failed: {e}\n{}", report.log_text()));
-    PathBuf::from(ended["log"].as_str().unwrap())
 }
 
 async fn mount_app_auth(server: &wiremock::MockServer) {
