@@ -2,21 +2,7 @@
 //! of GitHub's callback. Self-contained HTML (no script, no outside assets); every value is
 //! escaped.
 
-/// Text as HTML element content or a quoted attribute value.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use slipway::render::html_escape as escape;
 
 fn page(title: &str, body: &str) -> String {
     format!(
