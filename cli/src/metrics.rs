@@ -1,14 +1,12 @@
 //! `slipway metrics`: the four DORA measures per repository and environment, from the deploys
 //! recorded on this machine (docs/metrics.md says how each is computed).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Args;
-use slipway::metrics::{dora, Dora, Window};
-use slipway::model::deploy::DeploymentRecord;
+use slipway::metrics::{Dora, Window};
 use slipway::state::sqlite::SqliteState;
 
 #[derive(Args)]
@@ -32,36 +30,16 @@ pub struct MetricsArgs {
 
 pub async fn run(args: MetricsArgs) -> anyhow::Result<ExitCode> {
     let state = SqliteState::open(&args.data_dir.join("slipway.db"))?;
-    let mut environments: BTreeMap<(String, String), Vec<DeploymentRecord>> = BTreeMap::new();
-    for record in state.all_deployments().await? {
-        let wanted = args
-            .repo
-            .as_deref()
-            .is_none_or(|r| r == record.repo.full_name)
-            && args.env.as_deref().is_none_or(|e| e == record.environment);
-        if wanted {
-            let key = (record.repo.full_name.clone(), record.environment.clone());
-            environments.entry(key).or_default().push(record);
-        }
-    }
     let end = slipway::state::unix_secs(SystemTime::now()).max(0) as u64;
     let window = Window {
         end,
         days: args.days,
     };
-    let mut rows = Vec::new();
-    for ((repo, environment), records) in environments {
-        // When each deployed change was first built: the start of its lead time.
-        let mut started = BTreeMap::new();
-        for r in &records {
-            let first = state
-                .first_build_at(r.forge, &r.repo.id, r.pr, &r.sha)
-                .await?;
-            started.insert(r.id.clone(), first);
-        }
-        let measures = dora(&records, |r| started.get(&r.id).copied().flatten(), window);
-        rows.push((repo, environment, measures));
-    }
+    let mut rows = state.delivery(window).await?;
+    rows.retain(|(repo, environment, _)| {
+        args.repo.as_deref().is_none_or(|r| r == repo)
+            && args.env.as_deref().is_none_or(|e| e == environment)
+    });
     if args.json {
         let doc = rows
             .iter()

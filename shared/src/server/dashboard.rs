@@ -18,7 +18,7 @@ use axum::Router;
 use sha2::Digest as _;
 
 use crate::links::{LinkKey, Links};
-use crate::metrics::{dora, Window};
+use crate::metrics::Window;
 use crate::model::deploy::DeploymentRecord;
 use crate::model::secret::Secret;
 use crate::render::dashboard::{self as pages, EnvironmentView, RunFilter, RunRow};
@@ -186,20 +186,8 @@ async fn runs(State(dashboard): State<Arc<Dashboard>>, RawQuery(query): RawQuery
     Html(pages::runs_page(&rows, &filter)).into_response()
 }
 
-/// Every environment's deploys, newest first, by repository and environment.
-async fn by_environment(
-    state: &SqliteState,
-) -> Result<BTreeMap<(String, String), Vec<DeploymentRecord>>, crate::state::StateError> {
-    let mut grouped: BTreeMap<(String, String), Vec<DeploymentRecord>> = BTreeMap::new();
-    for record in state.all_deployments().await? {
-        let key = (record.repo.full_name.clone(), record.environment.clone());
-        grouped.entry(key).or_default().push(record);
-    }
-    Ok(grouped)
-}
-
 async fn environments(State(dashboard): State<Arc<Dashboard>>) -> Response {
-    let grouped = match by_environment(&dashboard.state).await {
+    let grouped = match dashboard.state.deployments_by_environment().await {
         Ok(grouped) => grouped,
         Err(error) => return internal(error),
     };
@@ -237,27 +225,10 @@ async fn metrics(State(dashboard): State<Arc<Dashboard>>, RawQuery(query): RawQu
         Some("90") => 90,
         _ => 30,
     };
-    let grouped = match by_environment(&dashboard.state).await {
-        Ok(grouped) => grouped,
+    let rows = match dashboard.state.delivery(Window { end: now(), days }).await {
+        Ok(rows) => rows,
         Err(error) => return internal(error),
     };
-    let window = Window { end: now(), days };
-    let mut rows = Vec::new();
-    for ((repo, environment), records) in grouped {
-        let mut started = BTreeMap::new();
-        for r in &records {
-            match dashboard
-                .state
-                .first_build_at(r.forge, &r.repo.id, r.pr, &r.sha)
-                .await
-            {
-                Ok(first) => started.insert(r.id.clone(), first),
-                Err(error) => return internal(error),
-            };
-        }
-        let measures = dora(&records, |r| started.get(&r.id).copied().flatten(), window);
-        rows.push((repo, environment, measures));
-    }
     Html(pages::metrics_page(days, &rows)).into_response()
 }
 

@@ -160,6 +160,41 @@ impl SqliteState {
             .collect()
     }
 
+    /// Every deployment recorded here by (repository, environment), oldest first in each.
+    pub async fn deployments_by_environment(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), Vec<DeploymentRecord>>, StateError>
+    {
+        let mut grouped = std::collections::BTreeMap::<_, Vec<DeploymentRecord>>::new();
+        for record in self.all_deployments().await? {
+            let key = (record.repo.full_name.clone(), record.environment.clone());
+            grouped.entry(key).or_default().push(record);
+        }
+        Ok(grouped)
+    }
+
+    /// The DORA measures of each (repository, environment) over `window`, each change's lead
+    /// time starting at its first build here (`slipway metrics`, the dashboard).
+    pub async fn delivery(
+        &self,
+        window: crate::metrics::Window,
+    ) -> Result<Vec<(String, String, crate::metrics::Dora)>, StateError> {
+        let mut rows = Vec::new();
+        for ((repo, environment), records) in self.deployments_by_environment().await? {
+            let mut started = std::collections::BTreeMap::new();
+            for r in &records {
+                let first = self
+                    .first_build_at(r.forge, &r.repo.id, r.pr, &r.sha)
+                    .await?;
+                started.insert(r.id.clone(), first);
+            }
+            let measures =
+                crate::metrics::dora(&records, |r| started.get(&r.id).copied().flatten(), window);
+            rows.push((repo, environment, measures));
+        }
+        Ok(rows)
+    }
+
     /// When Slipway first built a change (Unix seconds): the pull request's first build, or,
     /// for a commit deployed without one, that commit's first build.
     pub async fn first_build_at(
