@@ -138,13 +138,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         let skip = prs.len().saturating_sub(STATUS_PULL_REQUESTS);
         for pr in prs.into_iter().skip(skip) {
             if let std::collections::btree_map::Entry::Vacant(slot) = first_build.entry(pr) {
-                let runs = self.state.runs_for_pr(forge, repo, pr).await?;
-                slot.insert(
-                    runs.iter()
-                        .filter(|r| r.deployment.is_none())
-                        .map(|r| r.created_at)
-                        .min(),
-                );
+                slot.insert(self.first_build_of(forge, repo, pr).await?);
             }
         }
         Ok(dora(

@@ -449,6 +449,21 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         artifact
     }
 
+    /// When a pull request's change started, for its lead time: its first build (Unix seconds).
+    pub(super) async fn first_build_of(
+        &self,
+        forge: crate::model::event::ForgeKind,
+        repo: &crate::model::event::RepoId,
+        pr: crate::model::event::PrNumber,
+    ) -> Result<Option<u64>, crate::state::StateError> {
+        let runs = self.state.runs_for_pr(forge, repo, pr).await?;
+        Ok(runs
+            .iter()
+            .filter(|r| r.deployment.is_none())
+            .map(|r| r.created_at)
+            .min())
+    }
+
     /// Claim the run's end (compare-and-set from `from`, the status it was read in), then tell
     /// the forge. Of two finishers (a report and the sweeper, a redelivered report) exactly one
     /// claims it; the other stops before posting anything. If telling the forge fails, the claim

@@ -468,20 +468,15 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         }
         let rollback = record.kind == DeployKind::Rollback;
         let lead_time_secs = match (record.pr, record.is_live() && !rollback) {
-            (Some(pr), true) => match self
-                .state
-                .runs_for_pr(record.forge, &record.repo.id, pr)
-                .await
-            {
-                Ok(runs) => runs
-                    .iter()
-                    .filter(|r| r.deployment.is_none())
-                    .map(|r| r.created_at)
-                    .min()
-                    .zip(record.finished_at)
-                    .map(|(start, end)| end.saturating_sub(start)),
-                Err(_) => None, // a metric is not worth failing a deploy over
-            },
+            // A metric is not worth failing a deploy over: no lead time if it cannot be read.
+            (Some(pr), true) => {
+                match self.first_build_of(record.forge, &record.repo.id, pr).await {
+                    Ok(first) => first
+                        .zip(record.finished_at)
+                        .map(|(start, end)| end.saturating_sub(start)),
+                    Err(_) => None,
+                }
+            }
             _ => None,
         };
         self.telemetry
