@@ -35,7 +35,7 @@ pub async fn run(args: MetricsArgs) -> anyhow::Result<ExitCode> {
         end,
         days: args.days,
     };
-    let mut rows = state.delivery(window).await?;
+    let mut rows = slipway::app::dashboard::delivery(&state, window).await?;
     rows.retain(|(repo, environment, _)| {
         args.repo.as_deref().is_none_or(|r| r == repo)
             && args.env.as_deref().is_none_or(|e| e == environment)

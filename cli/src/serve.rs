@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use slipway::app::dashboard::Dashboard;
 use slipway::app::{local, WebhookApp};
 use slipway::intake::sqlite::GroupCommit;
 use slipway::links::{LinkKey, Links};
@@ -64,14 +65,11 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
         data_dir.join("artifacts"),
         key.clone(),
     );
-    match dashboard_token(&env)? {
+    match settings::dashboard_token(&env)? {
         Some(token) => {
             tracing::info!("the dashboard is at http://{address}/runs (SLIPWAY_DASHBOARD_TOKEN)");
-            pages = pages.merge(slipway::server::dashboard(
-                SqliteState::open(&db)?,
-                token,
-                key,
-            ));
+            let dashboard = Dashboard::new(Arc::new(SqliteState::open(&db)?), token, key);
+            pages = pages.merge(slipway::server::dashboard(Arc::new(dashboard)));
         }
         None => tracing::info!(
             "no dashboard: set {} to a token of 16 characters or more to have one",
@@ -85,20 +83,6 @@ pub async fn run(listen: SocketAddr, data_dir: &Path) -> anyhow::Result<ExitCode
     })
     .await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The operator's dashboard token, when set: long enough not to be guessed.
-fn dashboard_token(env: &Env) -> anyhow::Result<Option<slipway::model::secret::Secret>> {
-    let Some(token) = env.get(settings::DASHBOARD_TOKEN).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    if token.len() < 16 {
-        anyhow::bail!(
-            "{} must be at least 16 characters",
-            settings::DASHBOARD_TOKEN
-        );
-    }
-    Ok(Some(slipway::model::secret::Secret::new(token)?))
 }
 
 /// The build pipeline behind the webhooks: queue worker, local runner, reporter, sweeper.

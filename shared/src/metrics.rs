@@ -66,6 +66,15 @@ fn median(mut values: Vec<u64>) -> Option<u64> {
     }
 }
 
+/// When a change started, for its lead time: the earliest build among its runs (deploy runs
+/// left out), Unix seconds.
+pub fn first_build(runs: &[crate::model::run::Run]) -> Option<u64> {
+    runs.iter()
+        .filter(|r| r.deployment.is_none())
+        .map(|r| r.created_at)
+        .min()
+}
+
 /// The measures of `records` (one environment, oldest first) in `window`. `change_started`
 /// says when a deploy's change began (its pull request's first build, or its commit's), when
 /// known.

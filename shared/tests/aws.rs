@@ -108,6 +108,14 @@ async fn dynamodb_keeps_deployments_and_locks_by_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_keeps_the_dashboards_records_by_the_contract() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let state = DynamoState::from_sdk(&sdk, table(&sdk).await);
+    slipway_testkit::records_contract(&state).await;
+}
+
+#[tokio::test]
 async fn dynamodb_errors_are_reported_not_taken_for_duplicates() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;

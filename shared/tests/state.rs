@@ -24,6 +24,13 @@ async fn sqlite_keeps_deployments_and_locks_by_the_contract() {
 }
 
 #[tokio::test]
+async fn sqlite_keeps_the_dashboards_records_by_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = slipway::state::sqlite::SqliteState::open(&dir.path().join("slipway.db")).unwrap();
+    slipway_testkit::records_contract(&state).await;
+}
+
+#[tokio::test]
 async fn two_racing_deploys_take_one_lock() {
     let dir = tempfile::tempdir().unwrap();
     let state = slipway::state::sqlite::SqliteState::open(&dir.path().join("slipway.db")).unwrap();

@@ -48,11 +48,13 @@ pub async fn table(sdk: &aws_config::SdkConfig) -> String {
         .attribute_definitions(attr("pr_key", ScalarAttributeType::S))
         .attribute_definitions(attr("unfinished", ScalarAttributeType::S))
         .attribute_definitions(attr("created_at", ScalarAttributeType::N))
+        .attribute_definitions(attr("kind", ScalarAttributeType::S))
         .global_secondary_indexes(index(slipway::state::dynamodb::BY_PR_INDEX, "pr_key"))
         .global_secondary_indexes(index(
             slipway::state::dynamodb::UNFINISHED_INDEX,
             "unfinished",
         ))
+        .global_secondary_indexes(index(slipway::state::dynamodb::RECENT_INDEX, "kind"))
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

@@ -304,3 +304,74 @@ pub async fn deployment_store_contract(state: &dyn slipway::state::StateStore) {
         None
     );
 }
+
+/// What every store of the dashboard's records must do, on a store nothing else writes to.
+pub async fn records_contract(state: &dyn slipway::state::Records) {
+    use slipway::model::deploy::DeployStatus;
+    use slipway::model::event::CommitSha;
+    let ids = |runs: &[slipway::model::run::Run]| -> Vec<String> {
+        runs.iter().map(|r| r.id.0.clone()).collect()
+    };
+    let opened = sample_run(&unique("r1"), Some(3), 100);
+    let pushed = sample_run(&unique("r2"), None, 200);
+    let synchronized = sample_run(&unique("r3"), Some(3), 300);
+    for run in [&synchronized, &opened, &pushed] {
+        assert!(state.insert_run(run).await.unwrap());
+    }
+    assert_eq!(
+        ids(&state.recent_runs(2).await.unwrap()),
+        ids(&[synchronized.clone(), pushed.clone()]),
+        "newest first, no more than asked"
+    );
+    assert_eq!(state.recent_runs(10).await.unwrap().len(), 3);
+    // The pull request's runs build the same commit: they are not the pushed commit's.
+    assert_eq!(opened.sha, pushed.sha);
+    let forge = pushed.forge;
+    assert_eq!(
+        ids(&state
+            .runs_for_commit(forge, &pushed.repo.id, &pushed.sha)
+            .await
+            .unwrap()),
+        ids(std::slice::from_ref(&pushed))
+    );
+    let elsewhere = CommitSha::parse(&"f".repeat(40)).unwrap();
+    assert!(state
+        .runs_for_commit(forge, &pushed.repo.id, &elsewhere)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let first = sample_deployment(&unique("d1"), "staging", 'a', 1_000_000);
+    let newest = sample_deployment(&unique("d2"), "production", 'a', 3_000_000);
+    let middle = sample_deployment(&unique("d3"), "staging", 'b', 2_000_000);
+    for d in [&first, &newest, &middle] {
+        state.save_deployment(d).await.unwrap();
+    }
+    let mut finished = first.clone();
+    finished.status = DeployStatus::Succeeded;
+    state.save_deployment(&finished).await.unwrap();
+    let recent = state.recent_deployments(2).await.unwrap();
+    assert_eq!(recent, [newest.clone(), middle.clone()], "newest first");
+    assert_eq!(
+        state.recent_deployments(10).await.unwrap(),
+        [newest, middle, finished],
+        "updated in place"
+    );
+
+    let key = unique("ENV#lock");
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    assert_eq!(state.lock_holder(&key, 1_000_000).await.unwrap(), None);
+    state
+        .acquire_lock(&key, "alice", now, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        state.lock_holder(&key, 1_000_000).await.unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        state.lock_holder(&key, 1_000_060).await.unwrap(),
+        None,
+        "expired, though still stored"
+    );
+}

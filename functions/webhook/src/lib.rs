@@ -1,11 +1,13 @@
 //! The webhook Lambda's adapter: an API Gateway HTTP API or Function URL request in, the shared
-//! handler's answer out; and the pages checks and comments link to (`GET /runs/{id}`,
-//! `GET /artifacts/{key}`), each behind a signed link.
+//! handler's answer out; the pages checks and comments link to (`GET /runs/{id}`,
+//! `GET /artifacts/{key}`), each behind a signed link; and the operator's dashboard (`/runs`,
+//! `/environments`, `/metrics`, `/login`), behind the dashboard token.
 
 use std::time::SystemTime;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+use slipway::app::dashboard::{Dashboard, PageRequest};
 use slipway::app::pages::{self, PageAnswer};
 use slipway::app::WebhookApp;
 use slipway::artifacts::ArtifactStore;
@@ -13,14 +15,16 @@ use slipway::intake::Intake;
 use slipway::links::LinkKey;
 use slipway::model::event::ForgeKind;
 use slipway::render::{self, WebhookResponse};
-use slipway::state::StateStore;
+use slipway::state::{Records, StateStore};
 
 /// What the pages read: runs from the state store, results, logs and artifacts from the
-/// artifact store, and the key that signed the links.
+/// artifact store, and the key that signed the links; the dashboard, when the stack gives its
+/// token.
 pub struct Pages {
     pub state: Box<dyn StateStore>,
     pub store: Box<dyn ArtifactStore>,
     pub key: LinkKey,
+    pub dashboard: Option<Dashboard<dyn Records>>,
 }
 
 /// Route by path suffix, so a stage prefix (`/prod/webhooks/github`) works as well.
@@ -30,6 +34,11 @@ pub async fn handle<I: Intake>(
     request: Request,
 ) -> Response<Body> {
     let path = request.uri().path();
+    if let Some(dashboard) = pages.and_then(|p| p.dashboard.as_ref()) {
+        if let Some(answer) = dashboard_page(dashboard, &request).await {
+            return answer;
+        }
+    }
     if request.method() == Method::GET {
         if let Some(answer) = page(pages, path, request.uri().query()).await {
             return answer;
@@ -102,6 +111,30 @@ async fn page(pages: Option<&Pages>, path: &str, query: Option<&str>) -> Option<
     };
     // A header the store's link cannot carry would be a bug of the store: said, never a panic.
     Some(response.unwrap_or_else(|_| respond(500, b"no link\n".to_vec(), "text/plain")))
+}
+
+/// A dashboard page, when `request` asks for one. Its paths are the function URL's own (no
+/// stage prefix): the dashboard is for the operator's browser, not for forges.
+async fn dashboard_page(
+    dashboard: &Dashboard<dyn Records>,
+    request: &Request,
+) -> Option<Response<Body>> {
+    let now = slipway::state::unix_secs(SystemTime::now()).max(0) as u64;
+    let asked = PageRequest {
+        method: request.method(),
+        path: request.uri().path(),
+        query: request.uri().query(),
+        headers: request.headers(),
+        body: request.body().as_ref(),
+    };
+    let mut response = dashboard.answer(&asked, now).await?;
+    for (name, value) in render::PAGE_HEADERS {
+        // The sign-in form keeps its own policy (it posts).
+        if let Ok(value) = lambda_http::http::HeaderValue::from_str(value) {
+            response.headers_mut().entry(name).or_insert(value);
+        }
+    }
+    Some(response.map(Body::from))
 }
 
 fn json(answer: WebhookResponse) -> Response<Body> {

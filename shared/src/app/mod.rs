@@ -4,6 +4,8 @@
 mod chatops;
 #[cfg(all(feature = "aws", feature = "forges"))]
 pub mod cloud;
+#[cfg(any(feature = "local", feature = "aws-pages"))]
+pub mod dashboard;
 #[cfg(feature = "forges")]
 pub mod deploy;
 #[cfg(feature = "forges")]

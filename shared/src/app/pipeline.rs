@@ -457,11 +457,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
         pr: crate::model::event::PrNumber,
     ) -> Result<Option<u64>, crate::state::StateError> {
         let runs = self.state.runs_for_pr(forge, repo, pr).await?;
-        Ok(runs
-            .iter()
-            .filter(|r| r.deployment.is_none())
-            .map(|r| r.created_at)
-            .min())
+        Ok(crate::metrics::first_build(&runs))
     }
 
     /// Claim the run's end (compare-and-set from `from`, the status it was read in), then tell

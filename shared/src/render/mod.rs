@@ -11,7 +11,7 @@ use crate::webhook::{AuthFailure, IgnoreReason, Rejection};
 
 mod build;
 mod chatops;
-#[cfg(feature = "local")]
+#[cfg(any(feature = "local", feature = "aws-pages"))]
 pub mod dashboard;
 mod deploy;
 mod metrics;

@@ -13,15 +13,24 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{environment_key, pr_key, unix_secs, StateError, StateStore, UNCONFIRMED_GRACE};
+use super::{
+    commit_key, environment_key, pr_key, unix_secs, Records, StateError, StateStore,
+    UNCONFIRMED_GRACE,
+};
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
 use crate::model::run::Run;
 use crate::model::status::RunStatus;
 
+/// A change's runs: a pull request's (`PR#…`), or a commit's that no pull request carries
+/// (`COMMIT#…`).
 pub const BY_PR_INDEX: &str = "by_pr";
 pub const UNFINISHED_INDEX: &str = "unfinished";
+/// Runs and deployments by time (`kind`, `created_at`), for the dashboard's lists.
+pub const RECENT_INDEX: &str = "recent";
+const RUN_KIND: &str = "RUN";
+const DEPLOY_KIND: &str = "DEPLOY";
 
 #[derive(Clone)]
 pub struct DynamoState {
@@ -286,6 +295,11 @@ impl StateStore for DynamoState {
                 "data",
                 AttributeValue::S(serde_json::to_string(deployment)?),
             )
+            .item("kind", AttributeValue::S(DEPLOY_KIND.into()))
+            .item(
+                "created_at",
+                AttributeValue::N((deployment.created_ms / 1000).to_string()),
+            )
             .send()
             .await?;
         Ok(())
@@ -312,16 +326,7 @@ impl StateStore for DynamoState {
             .items()
             .send();
         let items: Vec<_> = pages.collect::<Result<_, _>>().await?;
-        items
-            .iter()
-            .map(|item| {
-                let data = item
-                    .get("data")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or(StateError::Corrupt("a deployment item without its data"))?;
-                Ok(serde_json::from_str(data)?)
-            })
-            .collect()
+        items.iter().map(deployment_of).collect()
     }
 
     async fn acquire_lock(
@@ -398,7 +403,88 @@ impl StateStore for DynamoState {
     }
 }
 
+#[async_trait]
+impl Records for DynamoState {
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<Run>, StateError> {
+        self.newest(RUN_KIND, limit)
+            .await?
+            .iter()
+            .map(run_of)
+            .collect()
+    }
+
+    async fn recent_deployments(&self, limit: u32) -> Result<Vec<DeploymentRecord>, StateError> {
+        self.newest(DEPLOY_KIND, limit)
+            .await?
+            .iter()
+            .map(deployment_of)
+            .collect()
+    }
+
+    async fn lock_holder(&self, key: &str, now: i64) -> Result<Option<String>, StateError> {
+        let current = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("LOCK#{key}")))
+            .key("sk", AttributeValue::S("LOCK".into()))
+            .send()
+            .await?;
+        let Some(item) = current.item() else {
+            return Ok(None);
+        };
+        // TTL deletion lags: an expired lock may still be there, held by no one.
+        let expires_at = item
+            .get("expires_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0);
+        Ok((expires_at > now)
+            .then(|| item.get("holder").and_then(|v| v.as_s().ok()).cloned())
+            .flatten())
+    }
+
+    async fn runs_for_commit(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        sha: &CommitSha,
+    ) -> Result<Vec<Run>, StateError> {
+        self.query_index(BY_PR_INDEX, "pr_key", commit_key(forge, repo, sha))
+            .await
+    }
+}
+
 impl DynamoState {
+    /// The newest `limit` items of one kind (runs or deployments), newest first.
+    async fn newest(
+        &self,
+        kind: &str,
+        limit: u32,
+    ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, StateError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(RECENT_INDEX)
+            .key_condition_expression("#kind = :kind")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":kind", AttributeValue::S(kind.into()))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while items.len() < limit as usize {
+            match pages.next().await {
+                Some(item) => items.push(item?),
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+
     async fn query_index(
         &self,
         index: &str,
@@ -441,17 +527,27 @@ fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValu
             "data".to_owned(),
             AttributeValue::S(serde_json::to_string(run)?),
         ),
+        ("kind".to_owned(), AttributeValue::S(RUN_KIND.into())),
     ]);
-    if let Some(pr) = run.pr {
-        item.insert(
-            "pr_key".into(),
-            AttributeValue::S(pr_key(run.forge, &run.repo.id, pr)),
-        );
-    }
+    let change = match run.pr {
+        Some(pr) => pr_key(run.forge, &run.repo.id, pr),
+        None => commit_key(run.forge, &run.repo.id, &run.sha),
+    };
+    item.insert("pr_key".into(), AttributeValue::S(change));
     if !run.status.is_finished() {
         item.insert("unfinished".into(), AttributeValue::S("1".into()));
     }
     Ok(item)
+}
+
+fn deployment_of(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Result<DeploymentRecord, StateError> {
+    let data = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or(StateError::Corrupt("a deployment item without its data"))?;
+    Ok(serde_json::from_str(data)?)
 }
 
 fn run_of(item: &std::collections::HashMap<String, AttributeValue>) -> Result<Run, StateError> {

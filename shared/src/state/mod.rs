@@ -168,6 +168,29 @@ pub trait StateStore: Send + Sync {
     async fn release_lock(&self, key: &str, holder: &str) -> Result<(), StateError>;
 }
 
+/// What the dashboard reads besides: the newest records across every repository, who holds a
+/// lock, and a pushed commit's runs (for the lead time of a change deployed without a pull
+/// request).
+#[async_trait]
+pub trait Records: StateStore {
+    /// The newest `limit` runs, newest first.
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<Run>, StateError>;
+
+    /// The newest `limit` deployments, newest first.
+    async fn recent_deployments(&self, limit: u32) -> Result<Vec<DeploymentRecord>, StateError>;
+
+    /// Who holds the lock `key` at `now` (Unix seconds), if anyone.
+    async fn lock_holder(&self, key: &str, now: i64) -> Result<Option<String>, StateError>;
+
+    /// Every run of one commit that no pull request carries, oldest first.
+    async fn runs_for_commit(
+        &self,
+        forge: ForgeKind,
+        repo: &RepoId,
+        sha: &CommitSha,
+    ) -> Result<Vec<Run>, StateError>;
+}
+
 /// The key that groups an environment's deployments, and names its lock.
 pub fn environment_key(forge: ForgeKind, repo: &RepoId, environment: &str) -> String {
     format!("ENV#{forge}#{}#{environment}", repo.0)
@@ -176,6 +199,11 @@ pub fn environment_key(forge: ForgeKind, repo: &RepoId, environment: &str) -> St
 /// The key that groups a pull request's runs.
 pub(crate) fn pr_key(forge: ForgeKind, repo: &RepoId, pr: PrNumber) -> String {
     format!("PR#{forge}#{}#{pr}", repo.0)
+}
+
+/// The key that groups the runs of a commit no pull request carries.
+pub(crate) fn commit_key(forge: ForgeKind, repo: &RepoId, sha: &CommitSha) -> String {
+    format!("COMMIT#{forge}#{}#{}", repo.0, sha.as_str())
 }
 
 pub fn unix_secs(t: SystemTime) -> i64 {

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db::Db;
-use super::{environment_key, pr_key, unix_secs, StateError, StateStore, UNCONFIRMED_GRACE};
+use super::{
+    environment_key, pr_key, unix_secs, Records, StateError, StateStore, UNCONFIRMED_GRACE,
+};
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
 use crate::model::event::{CommitSha, DeliveryId, ForgeKind, PrNumber, RepoId};
@@ -110,125 +112,56 @@ impl SqliteState {
             db: Db::open(path, "state", MIGRATIONS)?,
         })
     }
+}
 
-    /// The latest `limit` runs, newest first (the dashboard's list).
-    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<Run>, StateError> {
-        let rows: Vec<String> = self
-            .db
-            .call(move |conn| {
-                let mut statement = conn.prepare_cached(
-                    "SELECT data FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1",
-                )?;
-                let rows = statement.query_map([limit], |r| r.get(0))?.collect();
-                rows
-            })
-            .await?;
-        rows.into_iter()
-            .map(|d| serde_json::from_str(&d).map_err(Into::into))
-            .collect()
+#[async_trait]
+impl Records for SqliteState {
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<Run>, StateError> {
+        self.select_json(
+            "SELECT data FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1",
+            [limit.to_string()],
+        )
+        .await
     }
 
-    /// Who holds each unexpired lock at `now` (Unix seconds): lock key, holder.
-    pub async fn held_locks(&self, now: i64) -> Result<Vec<(String, String)>, StateError> {
+    async fn recent_deployments(&self, limit: u32) -> Result<Vec<DeploymentRecord>, StateError> {
+        self.select_json(
+            "SELECT data FROM deployments ORDER BY created_ms DESC, rowid DESC LIMIT ?1",
+            [limit.to_string()],
+        )
+        .await
+    }
+
+    async fn lock_holder(&self, key: &str, now: i64) -> Result<Option<String>, StateError> {
+        let key = key.to_owned();
         self.db
             .call(move |conn| {
-                let mut statement = conn.prepare_cached(
-                    "SELECT key, holder FROM locks WHERE expires_at > ?1 ORDER BY key",
-                )?;
-                let rows = statement
-                    .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect();
-                rows
+                conn.prepare_cached("SELECT holder FROM locks WHERE key = ?1 AND expires_at > ?2")?
+                    .query_row(params![key, now], |r| r.get(0))
+                    .optional()
             })
             .await
             .map_err(Into::into)
     }
 
-    /// Every deployment recorded here, oldest first (`slipway metrics`).
-    pub async fn all_deployments(&self) -> Result<Vec<DeploymentRecord>, StateError> {
-        let rows: Vec<String> = self
-            .db
-            .call(|conn| {
-                let mut statement =
-                    conn.prepare_cached("SELECT data FROM deployments ORDER BY created_ms, rowid")?;
-                let rows = statement.query_map([], |r| r.get(0))?.collect();
-                rows
-            })
-            .await?;
-        rows.into_iter()
-            .map(|d| serde_json::from_str(&d).map_err(Into::into))
-            .collect()
-    }
-
-    /// Every deployment recorded here by (repository, environment), oldest first in each.
-    pub async fn deployments_by_environment(
-        &self,
-    ) -> Result<std::collections::BTreeMap<(String, String), Vec<DeploymentRecord>>, StateError>
-    {
-        let mut grouped = std::collections::BTreeMap::<_, Vec<DeploymentRecord>>::new();
-        for record in self.all_deployments().await? {
-            let key = (record.repo.full_name.clone(), record.environment.clone());
-            grouped.entry(key).or_default().push(record);
-        }
-        Ok(grouped)
-    }
-
-    /// The DORA measures of each (repository, environment) over `window`, each change's lead
-    /// time starting at its first build here (`slipway metrics`, the dashboard).
-    pub async fn delivery(
-        &self,
-        window: crate::metrics::Window,
-    ) -> Result<Vec<(String, String, crate::metrics::Dora)>, StateError> {
-        let mut rows = Vec::new();
-        for ((repo, environment), records) in self.deployments_by_environment().await? {
-            let mut started = std::collections::BTreeMap::new();
-            for r in &records {
-                let first = self
-                    .first_build_at(r.forge, &r.repo.id, r.pr, &r.sha)
-                    .await?;
-                started.insert(r.id.clone(), first);
-            }
-            let measures =
-                crate::metrics::dora(&records, |r| started.get(&r.id).copied().flatten(), window);
-            rows.push((repo, environment, measures));
-        }
-        Ok(rows)
-    }
-
-    /// When Slipway first built a change (Unix seconds): the pull request's first build, or,
-    /// for a commit deployed without one, that commit's first build.
-    pub async fn first_build_at(
+    async fn runs_for_commit(
         &self,
         forge: ForgeKind,
         repo: &RepoId,
-        pr: Option<PrNumber>,
         sha: &CommitSha,
-    ) -> Result<Option<u64>, StateError> {
-        let (sql, key) = match pr {
-            Some(pr) => (
-                "SELECT MIN(created_at) FROM runs WHERE pr_key = ?1",
-                pr_key(forge, repo, pr),
-            ),
-            None => (
-                "SELECT MIN(created_at) FROM runs
-                 WHERE json_extract(data, '$.sha') = ?1 AND json_extract(data, '$.repo.id') = ?2
-                   AND json_extract(data, '$.deployment') IS NULL",
+    ) -> Result<Vec<Run>, StateError> {
+        self.select_json(
+            "SELECT data FROM runs
+             WHERE pr_key IS NULL AND json_extract(data, '$.sha') = ?1
+               AND json_extract(data, '$.repo.id') = ?2 AND json_extract(data, '$.forge') = ?3
+             ORDER BY created_at, id",
+            [
                 sha.as_str().to_owned(),
-            ),
-        };
-        let repo = repo.0.clone();
-        let first: Option<i64> = self
-            .db
-            .call(move |conn| {
-                let mut statement = conn.prepare_cached(sql)?;
-                // The pull request's query names only ?1; the commit's also the repository.
-                match statement.parameter_count() {
-                    1 => statement.query_row([key], |r| r.get(0)),
-                    _ => statement.query_row([key, repo], |r| r.get(0)),
-                }
-            })
-            .await?;
-        Ok(first.map(|t| t.max(0) as u64))
+                repo.0.clone(),
+                forge.as_str().to_owned(),
+            ],
+        )
+        .await
     }
 }
 
@@ -551,6 +484,27 @@ impl RunRow {
 }
 
 impl SqliteState {
+    /// The JSON documents `sql` selects, each read as a `T`.
+    async fn select_json<T: serde::de::DeserializeOwned, const N: usize>(
+        &self,
+        sql: &'static str,
+        values: [String; N],
+    ) -> Result<Vec<T>, StateError> {
+        let rows: Vec<String> = self
+            .db
+            .call(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(values), |r| r.get(0))?
+                    .collect();
+                rows
+            })
+            .await?;
+        rows.into_iter()
+            .map(|d| serde_json::from_str(&d).map_err(Into::into))
+            .collect()
+    }
+
     async fn select_runs(
         &self,
         sql: &'static str,

@@ -76,13 +76,13 @@ pub const WEBHOOK_SECRETS: [&str; 4] = [
     GITLAB_SIGNING_TOKEN,
 ];
 
-/// The operator's token for the dashboard (`slipway serve`): a bearer token, or typed into its
-/// sign-in form. Unset: no dashboard.
+/// The operator's token for the dashboard (`slipway serve`, the webhook function): a bearer
+/// token, or typed into its sign-in form. Unset: no dashboard.
 pub const DASHBOARD_TOKEN: &str = "SLIPWAY_DASHBOARD_TOKEN";
 
-/// The secret the webhook function's pages read besides: the link key, to check the signed links
-/// checks and comments carry (it can make links, never reach a forge).
-pub const PAGES_SECRETS: [&str; 1] = [LINK_KEY];
+/// The secrets the webhook function's pages read besides: the link key, to check the signed links
+/// checks and comments carry (it can make links, never reach a forge), and the dashboard's token.
+pub const PAGES_SECRETS: [&str; 2] = [LINK_KEY, DASHBOARD_TOKEN];
 
 /// The secrets the pipeline (dispatch, report, sweeper) reads: forge credentials, the registry's
 /// password and the link key; never a webhook secret. Each may be given as `<NAME>_ARN`.
@@ -291,6 +291,25 @@ pub fn link_key(env: &Env) -> Result<Option<crate::links::LinkKey>, SettingsErro
         .map_err(|e| SettingsError::Invalid {
             name: LINK_KEY,
             reason: e.to_string(),
+        })
+}
+
+/// The operator's dashboard token, when set: long enough not to be guessed.
+pub fn dashboard_token(env: &Env) -> Result<Option<Secret>, SettingsError> {
+    let Some(token) = env.get(DASHBOARD_TOKEN).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if token.len() < 16 {
+        return Err(SettingsError::Invalid {
+            name: DASHBOARD_TOKEN,
+            reason: "it must be at least 16 characters".into(),
+        });
+    }
+    Secret::new(token)
+        .map(Some)
+        .map_err(|source| SettingsError::Secret {
+            name: DASHBOARD_TOKEN,
+            source,
         })
 }
 
@@ -504,7 +523,7 @@ mod tests {
             .iter()
             .all(|s| !PIPELINE_SECRETS.contains(s)));
         // The pages verify links; no forge credential or registry password is among theirs.
-        assert_eq!(PAGES_SECRETS, [LINK_KEY]);
+        assert_eq!(PAGES_SECRETS, [LINK_KEY, DASHBOARD_TOKEN]);
     }
 
     #[test]
