@@ -767,24 +767,30 @@ fn the_delivery_dashboard_reads_the_metrics_the_functions_log() {
 }
 
 /// The public function may make the state calls its code makes (record, confirm and forget a
-/// delivery; read a run for its page) and no others. (The evaluator leaves out conditions: the
-/// `dynamodb:LeadingKeys` limits to `DELIVERY#` and `RUN#` keys are the template's, unchecked
-/// here.)
+/// delivery; read a run for its page, a lock for the dashboard; query the dashboard's indexes)
+/// and no others. (The evaluator leaves out conditions: the `dynamodb:LeadingKeys` limits to
+/// `DELIVERY#`, `RUN#` and `LOCK#` keys are the template's, unchecked here.)
 #[test]
 fn the_webhook_function_may_make_exactly_its_state_calls() {
+    use slipway::state::dynamodb::{BY_PR_INDEX, RECENT_INDEX, UNFINISHED_INDEX};
     let any = json!({ "Statement": [{ "Effect": "Allow", "Action": "*", "Resource": "*" }] });
+    let index = |name: &str| format!("{STATE_TABLE}/index/{name}");
     let table = [
-        ("dynamodb:PutItem", "allow"),
-        ("dynamodb:UpdateItem", "allow"),
-        ("dynamodb:DeleteItem", "allow"),
-        ("dynamodb:GetItem", "allow"),
-        ("dynamodb:Query", "deny"),
-        ("dynamodb:Scan", "deny"),
+        ("dynamodb:PutItem", STATE_TABLE.to_owned(), "allow"),
+        ("dynamodb:UpdateItem", STATE_TABLE.to_owned(), "allow"),
+        ("dynamodb:DeleteItem", STATE_TABLE.to_owned(), "allow"),
+        ("dynamodb:GetItem", STATE_TABLE.to_owned(), "allow"),
+        ("dynamodb:Query", STATE_TABLE.to_owned(), "deny"),
+        ("dynamodb:Scan", STATE_TABLE.to_owned(), "deny"),
+        ("dynamodb:Query", index(RECENT_INDEX), "allow"),
+        ("dynamodb:Query", index(BY_PR_INDEX), "allow"),
+        ("dynamodb:Query", index(UNFINISHED_INDEX), "deny"),
+        ("dynamodb:Scan", index(RECENT_INDEX), "deny"),
     ];
     let checks: Vec<(&str, &str, String)> = table
         .iter()
-        .map(|(action, _)| ("WebhookFunction", *action, STATE_TABLE.to_owned()))
+        .map(|(action, resource, _)| ("WebhookFunction", *action, resource.clone()))
         .collect();
-    let expected: Vec<&str> = table.iter().map(|(_, answer)| *answer).collect();
+    let expected: Vec<&str> = table.iter().map(|(_, _, answer)| *answer).collect();
     assert_eq!(evaluate(&any, &checks), expected);
 }

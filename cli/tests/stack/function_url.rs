@@ -50,6 +50,14 @@ async fn forward(
     for (name, value) in &headers {
         event["headers"][name.as_str()] = value.to_str().unwrap_or_default().into();
     }
+    // Payload version 2.0 carries cookies in a field of their own, not among the headers.
+    if let Some(cookies) = event["headers"]
+        .as_object_mut()
+        .and_then(|h| h.remove("cookie"))
+    {
+        let cookies: Vec<&str> = cookies.as_str().unwrap_or_default().split("; ").collect();
+        event["cookies"] = json!(cookies);
+    }
     event["body"] = base64::engine::general_purpose::STANDARD
         .encode(&body)
         .into();
@@ -74,6 +82,14 @@ async fn forward(
             value.as_str().and_then(|v| v.parse().ok()),
         ) {
             response.headers_mut().insert(name, value);
+        }
+    }
+    // ...and answers with a field of cookies to set.
+    for cookie in answer["cookies"].as_array().into_iter().flatten() {
+        if let Some(Ok(value)) = cookie.as_str().map(str::parse) {
+            response
+                .headers_mut()
+                .append(axum::http::header::SET_COOKIE, value);
         }
     }
     response

@@ -10,6 +10,7 @@
 //! `env-staging` tag to the digest the build pushed.
 
 mod codebuild;
+mod dashboard;
 mod event_sources;
 mod function_url;
 mod runtime_api;
@@ -32,6 +33,7 @@ use runtime_api::Function;
 const SLIPWAY: &str = env!("CARGO_BIN_EXE_slipway");
 const APP_ID: &str = "29310";
 const INSTALLATION: u64 = 957387;
+const DASHBOARD_TOKEN: &str = "stack-test-dashboard-token-0123456789";
 
 const CONFIG: &str = r#"version: 1
 build:
@@ -200,6 +202,7 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     let app_key =
         std::fs::read_to_string(slipway_testkit::fixture_path("github-app-test-key.pem")).unwrap();
     let private_key = create_secret(&secrets, "app-key", &app_key).await;
+    let dashboard_token = create_secret(&secrets, "dashboard-token", DASHBOARD_TOKEN).await;
     let project = slipway_testkit::unique("builds");
     let work = tempfile::tempdir().unwrap();
 
@@ -244,6 +247,7 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
         ("ref:EventsQueue", queue_url.clone()),
         ("ref:GitHubWebhookSecret", webhook_secret),
         ("ref:LinkKey", link_key),
+        ("ref:DashboardToken", dashboard_token),
         ("ref:GitHubAppPrivateKey", private_key),
         ("ref:GitHubAppId", APP_ID.into()),
         ("ref:GitHubApiUrl", h.gh.server.uri()),
@@ -467,6 +471,16 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
         "the pull request was built first: {}",
         deploys[0]
     );
+
+    // ---- The operator's dashboard lists them, from DynamoDB -------------------------------
+    dashboard::the_operator_sees_the_build_and_the_deploy(
+        &function_url,
+        DASHBOARD_TOKEN,
+        run_id,
+        sha.as_str(),
+        || webhook.log_text(),
+    )
+    .await;
 
     // ---- The sweeper's schedule: nothing is left pending, so nothing changes ---------------
     let scheduled = json!({
