@@ -14,8 +14,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{
-    commit_key, environment_key, pr_key, unix_secs, Records, StateError, StateStore,
-    UNCONFIRMED_GRACE,
+    environment_key, pr_key, unix_secs, Records, StateError, StateStore, UNCONFIRMED_GRACE,
 };
 use crate::model::deploy::DeploymentRecord;
 use crate::model::event::RunId;
@@ -538,6 +537,11 @@ fn run_item(run: &Run) -> Result<std::collections::HashMap<String, AttributeValu
         item.insert("unfinished".into(), AttributeValue::S("1".into()));
     }
     Ok(item)
+}
+
+/// The key that groups the runs of a commit no pull request carries (in the `by_pr` index).
+fn commit_key(forge: ForgeKind, repo: &RepoId, sha: &CommitSha) -> String {
+    format!("COMMIT#{forge}#{}#{}", repo.0, sha.as_str())
 }
 
 fn deployment_of(

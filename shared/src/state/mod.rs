@@ -201,11 +201,6 @@ pub(crate) fn pr_key(forge: ForgeKind, repo: &RepoId, pr: PrNumber) -> String {
     format!("PR#{forge}#{}#{pr}", repo.0)
 }
 
-/// The key that groups the runs of a commit no pull request carries.
-pub(crate) fn commit_key(forge: ForgeKind, repo: &RepoId, sha: &CommitSha) -> String {
-    format!("COMMIT#{forge}#{}#{}", repo.0, sha.as_str())
-}
-
 pub fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
