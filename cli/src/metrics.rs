@@ -35,7 +35,8 @@ pub async fn run(args: MetricsArgs) -> anyhow::Result<ExitCode> {
         end,
         days: args.days,
     };
-    let mut rows = slipway::app::dashboard::delivery(&state, window).await?;
+    // Every deployment recorded here: the window may be years.
+    let mut rows = slipway::app::dashboard::delivery(&state, window, u32::MAX).await?;
     rows.retain(|(repo, environment, _)| {
         args.repo.as_deref().is_none_or(|r| r == repo)
             && args.env.as_deref().is_none_or(|e| e == environment)

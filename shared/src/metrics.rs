@@ -66,6 +66,12 @@ fn median(mut values: Vec<u64>) -> Option<u64> {
     }
 }
 
+/// Whether `record` has a lead time among the measures of `window`: a deploy (not a rollback)
+/// that went live in it. Only these need their change's start read.
+pub fn has_lead_time(record: &DeploymentRecord, window: Window) -> bool {
+    record.kind != DeployKind::Rollback && record.is_live() && window.holds(at(record))
+}
+
 /// When a change started, for its lead time: the earliest build among its runs (deploy runs
 /// left out), Unix seconds.
 pub fn first_build(runs: &[crate::model::run::Run]) -> Option<u64> {

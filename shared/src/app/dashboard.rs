@@ -146,7 +146,8 @@ impl<R: Records + ?Sized> Dashboard<R> {
             Some("90") => 90,
             _ => 30,
         };
-        let rows = delivery(&*self.records, Window { end: now, days }).await?;
+        let window = Window { end: now, days };
+        let rows = delivery(&*self.records, window, DEPLOYMENTS_READ).await?;
         Ok(html(pages::metrics_page(days, &rows)))
     }
 
@@ -192,19 +193,24 @@ pub fn by_environment(
     grouped
 }
 
-/// The DORA measures of each (repository, environment) over `window`, from the newest
-/// [`DEPLOYMENTS_READ`] deployments; each change's lead time starts at its first build
-/// (`slipway metrics`, the metrics page).
+/// The DORA measures of each (repository, environment) over `window`, from the newest `most`
+/// deployments; each change's lead time starts at its first build (`slipway metrics`, the
+/// metrics page).
 pub async fn delivery<R: Records + ?Sized>(
     records: &R,
     window: Window,
+    most: u32,
 ) -> Result<Vec<(String, String, Dora)>, StateError> {
-    let grouped = by_environment(records.recent_deployments(DEPLOYMENTS_READ).await?);
-    // One change is often deployed to several environments: each is read once.
+    let grouped = by_environment(records.recent_deployments(most).await?);
+    // Only the window's live deploys need their change's start, and one change is often
+    // deployed to several environments: each is read once.
     let mut started = HashMap::<String, Option<u64>>::new();
     let mut rows = Vec::with_capacity(grouped.len());
     for ((repo, environment), deployments) in grouped {
-        for d in &deployments {
+        for d in deployments
+            .iter()
+            .filter(|d| crate::metrics::has_lead_time(d, window))
+        {
             if let std::collections::hash_map::Entry::Vacant(slot) = started.entry(change_of(d)) {
                 slot.insert(first_build_at(records, d.forge, &d.repo.id, d.pr, &d.sha).await?);
             }

@@ -145,3 +145,36 @@ fn medians_of_even_and_odd_counts() {
         assert_eq!(median(values.to_vec()), want, "{values:?}");
     }
 }
+
+#[test]
+fn only_the_windows_live_deploys_have_a_lead_time_to_read() {
+    let cases = [
+        (ok("in", END - 60), true, "a live deploy in the window"),
+        (ok("old", END - 8 * DAY), false, "before the window"),
+        (failed("failed", END - 60), false, "a failed deploy"),
+        (rollback_of("back", "in", END - 30), false, "a rollback"),
+    ];
+    for (record, expected, why) in cases {
+        assert_eq!(has_lead_time(&record, week()), expected, "{why}");
+    }
+    // Each record dora gives a lead time is one of them.
+    let records: Vec<_> = [
+        ok("a", END - 60),
+        failed("b", END - 50),
+        ok("c", END - 9 * DAY),
+    ]
+    .into();
+    let asked = std::cell::RefCell::new(Vec::new());
+    dora(
+        &records,
+        |r| {
+            asked.borrow_mut().push(r.id.clone());
+            Some(0)
+        },
+        week(),
+    );
+    for id in asked.into_inner() {
+        let record = records.iter().find(|r| r.id == id).unwrap();
+        assert!(has_lead_time(record, week()), "{id}");
+    }
+}

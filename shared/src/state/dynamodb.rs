@@ -295,9 +295,11 @@ impl StateStore for DynamoState {
                 AttributeValue::S(serde_json::to_string(deployment)?),
             )
             .item("kind", AttributeValue::S(DEPLOY_KIND.into()))
+            // Milliseconds, as deployments are ordered everywhere (their own index partition:
+            // never compared with a run's seconds).
             .item(
                 "created_at",
-                AttributeValue::N((deployment.created_ms / 1000).to_string()),
+                AttributeValue::N(deployment.created_ms.to_string()),
             )
             .send()
             .await?;

@@ -12,7 +12,9 @@ use crate::model::secret::Secret;
 
 /// What a session cookie signs (never a page: nothing is served at it).
 pub(super) const SESSION_PATH: &str = "/dashboard-session";
-pub(super) const SESSION_COOKIE: &str = "slipway_session";
+/// `__Host-`: browsers take it only from a secure origin, for `/`, with no `Domain`, so no other
+/// host (or plain-HTTP page) can plant or shadow a session.
+pub(super) const SESSION_COOKIE: &str = "__Host-slipway_session";
 pub(super) const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 pub(super) struct Operator {
