@@ -139,3 +139,117 @@ fn the_cold_start_reads_the_region_and_credentials_lambda_sets() {
     assert!(!said.contains("AWS_REGION is not set"), "{said}");
     assert!(said.contains("AWS_LAMBDA_FUNCTION_NAME"), "{said}");
 }
+
+/// A Function URL request for `path` (with `query`), as Lambda delivers it.
+fn page_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Request {
+    let mut event: Value = serde_json::from_slice(&read("tests/events/function_url.json")).unwrap();
+    event["rawPath"] = path.into();
+    event["rawQueryString"] = query.into();
+    event["requestContext"]["http"]["method"] = method.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["headers"] = serde_json::json!({});
+    for (name, value) in headers {
+        event["headers"][*name] = (*value).into();
+    }
+    event["body"] = base64::engine::general_purpose::STANDARD
+        .encode(body)
+        .into();
+    event["isBase64Encoded"] = true.into();
+    Request::from(serde_json::from_value::<LambdaRequest>(event).unwrap())
+}
+
+/// The dashboard answers its own paths only, to the operator only, with the pages' headers;
+/// the webhook and the run pages keep theirs.
+#[tokio::test]
+async fn the_dashboard_routes_beside_the_webhook_and_the_run_pages() {
+    use slipway::state::StateStore as _;
+    const TOKEN: &str = "lambda-dashboard-token-0123";
+    let dir = tempfile::tempdir().unwrap();
+    let app = local_app(dir.path());
+    let state = std::sync::Arc::new(
+        slipway::state::sqlite::SqliteState::open(&dir.path().join("pages.db")).unwrap(),
+    );
+    let run = slipway_testkit::sample_run("0123456789abcdef", Some(2), 1_800_000_000);
+    state.insert_run(&run).await.unwrap();
+    let key = slipway::links::LinkKey::new(vec![7u8; 32]).unwrap();
+    let pages = slipway_webhook::Pages {
+        state: Box::new(slipway::state::sqlite::SqliteState::clone(&state)),
+        store: Box::new(slipway::artifacts::fs::FsStore::new(
+            dir.path().join("artifacts"),
+            None,
+        )),
+        key: key.clone(),
+        dashboard: Some(slipway::app::dashboard::Dashboard::new(
+            state.clone() as std::sync::Arc<dyn slipway::state::Records>,
+            slipway::model::secret::Secret::new(TOKEN).unwrap(),
+            key,
+        )),
+    };
+    let answer = |request| slipway_webhook::handle(&app, Some(&pages), request);
+
+    let refused = answer(page_request("GET", "/runs", "", &[], "")).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
+    let browser = answer(page_request(
+        "GET",
+        "/metrics",
+        "",
+        &[("accept", "text/html")],
+        "",
+    ))
+    .await;
+    assert_eq!(browser.status(), 303);
+    assert_eq!(browser.headers()["location"], "/login");
+    assert_eq!(browser.headers()["cache-control"], "no-store");
+
+    let form = answer(page_request("GET", "/login", "", &[], "")).await;
+    assert_eq!(form.status(), 200);
+    let policy = form.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("form-action 'self'"),
+        "the form keeps its own policy: {policy}"
+    );
+    let typed = format!("token={TOKEN}");
+    let signed_in = answer(page_request("POST", "/login", "", &[], &typed)).await;
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let listed = answer(page_request(
+        "GET",
+        "/runs",
+        "",
+        &[("cookie", &session)],
+        "",
+    ))
+    .await;
+    assert_eq!(listed.status(), 200);
+    assert_eq!(
+        listed.headers()["content-security-policy"],
+        slipway::render::CONTENT_SECURITY_POLICY
+    );
+    let html = String::from_utf8(listed.body().to_vec()).unwrap();
+    assert!(html.contains("/runs/0123456789abcdef?expires="), "{html}");
+
+    // A run page without its link is the run page's 404, not the dashboard's.
+    let unsigned = answer(page_request("GET", "/runs/0123456789abcdef", "", &[], "")).await;
+    assert_eq!(unsigned.status(), 404);
+    // A webhook still reaches the webhook handler.
+    let ping = answer(page_request("POST", "/webhooks/github", "", &[], "{}")).await;
+    assert_eq!(
+        ping.status(),
+        401,
+        "unsigned: refused by the webhook's verification"
+    );
+    assert!(
+        json_body(&ping)["error"].is_string(),
+        "{}",
+        json_body(&ping)
+    );
+}
