@@ -308,6 +308,7 @@ fn lost_run(sha: &CommitSha) -> slipway::model::run::Run {
         deployment: None,
         policy_changed: false,
         sweep_attempts: 0,
+        actor: None,
         artifact_count: 0,
     }
 }

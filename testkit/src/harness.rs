@@ -305,6 +305,7 @@ pub fn green_build(sha: &CommitSha) -> slipway::model::run::Run {
         deployment: None,
         policy_changed: false,
         sweep_attempts: 0,
+        actor: None,
         artifact_count: 0,
     }
 }

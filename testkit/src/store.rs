@@ -52,6 +52,7 @@ pub fn sample_run(id: &str, pr: Option<u64>, created_at: u64) -> slipway::model:
         deployment: None,
         policy_changed: false,
         sweep_attempts: 0,
+        actor: None,
         artifact_count: 0,
     }
 }

@@ -66,6 +66,10 @@ pub async fn the_operator_sees_the_build_and_the_deploy(
         "the list links the build's page: {runs}"
     );
     assert!(runs.contains(&sha[..7]), "{runs}");
+    assert!(
+        runs.contains("@Codertocat"),
+        "who opened the pull request: {runs}"
+    );
 
     let bearer = format!("Bearer {token}");
     let environments = get("environments")

@@ -234,6 +234,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             policy_changed,
             sweep_attempts: 0,
             artifact_count: 0,
+            actor: event.sender.as_ref().and_then(|user| user.login.clone()),
         };
         if !self.state.insert_run(&run).await? {
             match self.state.get_run(&id).await? {

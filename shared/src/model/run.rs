@@ -44,6 +44,11 @@ pub struct Run {
     /// The image the build pushed, by digest: what deploys of this commit ship.
     #[serde(default)]
     pub image: Option<PublishedImage>,
+    /// Who caused it, as the forge names them: who pushed, opened the pull request or wrote the
+    /// command (the event's sender); who deployed, for a deploy's steps. For people to read only:
+    /// never a permission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// Set on runs that execute a deploy's steps rather than a build.
     #[serde(default)]
     pub deployment: Option<DeployRef>,
@@ -106,6 +111,7 @@ pub(crate) fn sample(id: &str) -> Run {
         deployment: None,
         policy_changed: false,
         sweep_attempts: 0,
+        actor: None,
         artifact_count: 0,
     }
 }

@@ -100,7 +100,7 @@ pub fn runs_page(rows: &[RunRow<'_>], filter: &RunFilter) -> String {
             p { "No runs yet." }
         } @else {
             div.scroll { table {
-                tr { th { "status" } th { "repository" } th { "pull request" } th { "branch" } th { "commit" } th { "trigger" } th { "took" } th { "started" } }
+                tr { th { "status" } th { "repository" } th { "pull request" } th { "branch" } th { "commit" } th { "trigger" } th { "by" } th { "took" } th { "started" } }
                 @for row in rows {
                     @let run = row.run;
                     tr {
@@ -112,6 +112,7 @@ pub fn runs_page(rows: &[RunRow<'_>], filter: &RunFilter) -> String {
                         td { (run.git_ref.trim_start_matches("refs/heads/")) }
                         td { code { (run.sha.short()) } }
                         td { (format!("{:?}", run.trigger).to_lowercase()) }
+                        td { @if let Some(actor) = &run.actor { "@" (actor) } }
                         td { @if let Some(end) = run.finished_at { (span(end.saturating_sub(run.created_at))) } }
                         td { (when(run.created_at)) }
                     }
@@ -263,6 +264,7 @@ mod tests {
     fn values_are_escaped_and_nothing_is_scripted() {
         let mut run = crate::model::run::sample("0123456789abcdef");
         run.git_ref = "refs/heads/<script>alert(1)</script>".into();
+        run.actor = Some("<b>mallory</b>".into());
         let page = runs_page(
             &[RunRow {
                 run: &run,
@@ -278,6 +280,10 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("&lt;script&gt;"));
+        assert!(
+            page.contains("@&lt;b&gt;mallory&lt;/b&gt;"),
+            "who, escaped: {page}"
+        );
         assert!(page.contains("href=\"/runs/x?a=1&amp;b=2\""));
     }
 

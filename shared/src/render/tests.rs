@@ -80,6 +80,7 @@ fn run(status: RunStatus) -> Run {
         deployment: None,
         policy_changed: false,
         sweep_attempts: 0,
+        actor: None,
         artifact_count: 0,
     }
 }

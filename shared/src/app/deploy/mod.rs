@@ -226,6 +226,7 @@ impl<S: StateStore, R: Runner> Pipeline<S, R> {
             policy_changed: false,
             sweep_attempts: 0,
             artifact_count: 0,
+            actor: Some(record.actor.clone()),
         };
         let mut env = environment.env.clone();
         env.insert("SLIPWAY_ENV".into(), record.environment.clone());
