@@ -60,22 +60,29 @@ struct Setup {
     url: String,
 }
 
+/// `slipway setup github` on a free loopback port with `args`, and no AWS settings of the machine
+/// running the tests.
+fn setup_github(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    command
+        .args([
+            "setup",
+            "github",
+            "--listen",
+            "127.0.0.1:0",
+            "--webhook-url",
+            WEBHOOK_URL,
+        ])
+        .args(args)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
 impl Setup {
     async fn start(args: &[&str], env: &[(&str, &str)]) -> Setup {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .args([
-                "setup",
-                "github",
-                "--listen",
-                "127.0.0.1:0",
-                "--webhook-url",
-                WEBHOOK_URL,
-            ])
-            .args(args)
-            // No AWS settings of the machine running the tests.
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        let mut child = setup_github(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -168,21 +175,10 @@ async fn secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> String {
 async fn the_app_is_created_from_the_manifest_and_its_secrets_land_in_the_stacks() {
     let moto = slipway_testkit::Moto::start();
     let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-    let unique = uuid::Uuid::new_v4();
-    let mut arns = Vec::new();
-    for (name, value) in [
-        ("key", "replace-with-the-app-private-key"),
-        ("hook", "generated"),
-    ] {
-        let made = sm
-            .create_secret()
-            .name(format!("setup-{name}-{unique}"))
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap();
-        arns.push(made.arn().unwrap().to_owned());
-    }
+    let arns = [
+        slipway_testkit::aws::secret(&sm, "setup-key", "replace-with-the-app-private-key").await,
+        slipway_testkit::aws::secret(&sm, "setup-hook", "generated").await,
+    ];
     let github = fake_github(201, created_app()).await;
     let api = github.uri();
     let setup = Setup::start(
@@ -402,16 +398,7 @@ async fn an_env_file_already_there_is_refused_before_the_browser_opens() {
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("slipway.env");
     std::fs::write(&env_file, "SLIPWAY_GITHUB_APP_ID=1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args([
-            "setup",
-            "github",
-            "--listen",
-            "127.0.0.1:0",
-            "--webhook-url",
-            WEBHOOK_URL,
-        ])
-        .args(["--env-file", env_file.to_str().unwrap()])
+    let out = setup_github(&["--env-file", env_file.to_str().unwrap()])
         .output()
         .await
         .unwrap();

@@ -202,20 +202,19 @@ async fn the_webhook_lambdas_sdk_configuration_reaches_its_three_services() {
         ("AWS_ENDPOINT_URL", moto.url.as_str()),
     ];
     let sdk = slipway::wire::aws::edge_sdk_config(&Env::from_pairs(lambda_env)).unwrap();
-    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(unique("slipway-github-webhook-secret"))
-        .secret_string(GITHUB_SECRET)
-        .send()
-        .await
-        .unwrap();
+    let secret = slipway_testkit::aws::secret(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        "slipway-github-webhook-secret",
+        GITHUB_SECRET,
+    )
+    .await;
     let arn = format!("{}_ARN", settings::GITHUB_WEBHOOK_SECRET);
     // A pipeline secret the edge may not read (a stack that handed it the App key): not
     // resolved, so it cannot stop the cold start.
     let key_arn = format!("{}_ARN", settings::GITHUB_PRIVATE_KEY);
     let unreadable = "arn:aws:secretsmanager:us-east-1:123456789012:secret:not-yours-AbCdEf";
     let mut env = Env::from_pairs(lambda_env.into_iter().chain([
-        (arn.as_str(), secret.arn().unwrap()),
+        (arn.as_str(), secret.as_str()),
         (key_arn.as_str(), unreadable),
     ]));
     slipway::wire::aws::resolve_secret_arns(&sdk, &mut env, &settings::WEBHOOK_SECRETS)

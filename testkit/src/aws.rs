@@ -100,3 +100,15 @@ pub async fn codebuild_project(client: &aws_sdk_codebuild::Client) -> String {
 
     project
 }
+
+/// A secret holding `value` under a unique name made from `name`; its ARN.
+pub async fn secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> String {
+    let made = client
+        .create_secret()
+        .name(unique(name))
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    made.arn().unwrap().to_owned()
+}

@@ -145,17 +145,6 @@ async fn mount_app_auth(server: &wiremock::MockServer) {
         .await;
 }
 
-async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> String {
-    let out = client
-        .create_secret()
-        .name(slipway_testkit::unique(name))
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
-    out.arn().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_deployed() {
     // ---- The world: moto, a registry, a fake GitHub serving the repository -----------------
@@ -192,8 +181,9 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     let bucket = slipway_testkit::unique("artifacts");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let webhook_secret = create_secret(&secrets, "webhook", slipway_testkit::GITHUB_SECRET).await;
-    let link_key = create_secret(
+    let webhook_secret =
+        slipway_testkit::aws::secret(&secrets, "webhook", slipway_testkit::GITHUB_SECRET).await;
+    let link_key = slipway_testkit::aws::secret(
         &secrets,
         "link-key",
         "stack-test-link-key-0123456789-0123456789",
@@ -201,8 +191,9 @@ async fn a_delivery_builds_reports_and_deploys_through_the_four_functions_as_dep
     .await;
     let app_key =
         std::fs::read_to_string(slipway_testkit::fixture_path("github-app-test-key.pem")).unwrap();
-    let private_key = create_secret(&secrets, "app-key", &app_key).await;
-    let dashboard_token = create_secret(&secrets, "dashboard-token", DASHBOARD_TOKEN).await;
+    let private_key = slipway_testkit::aws::secret(&secrets, "app-key", &app_key).await;
+    let dashboard_token =
+        slipway_testkit::aws::secret(&secrets, "dashboard-token", DASHBOARD_TOKEN).await;
     let project = slipway_testkit::unique("builds");
     let work = tempfile::tempdir().unwrap();
 
