@@ -91,10 +91,7 @@ async fn page(pages: Option<&Pages>, path: &str, query: Option<&str>) -> Option<
         }
         _ => return None,
     };
-    let mut response = Response::builder();
-    for (name, value) in render::PAGE_HEADERS {
-        response = response.header(name, value);
-    }
+    let response = Response::builder();
     let response = match answer {
         PageAnswer::Html(html) => response
             .status(200)
@@ -110,7 +107,13 @@ async fn page(pages: Option<&Pages>, path: &str, query: Option<&str>) -> Option<
             .body(Body::from(what)),
     };
     // A header the store's link cannot carry would be a bug of the store: said, never a panic.
-    Some(response.unwrap_or_else(|_| respond(500, b"no link\n".to_vec(), "text/plain")))
+    let response = response.unwrap_or_else(|_| respond(500, b"no link\n".to_vec(), "text/plain"));
+    Some(with_page_headers(response))
+}
+
+fn with_page_headers<B>(mut response: Response<B>) -> Response<B> {
+    render::add_page_headers(response.headers_mut());
+    response
 }
 
 /// A dashboard page, when `request` asks for one. Its paths are the function URL's own (no
@@ -127,14 +130,8 @@ async fn dashboard_page(
         headers: request.headers(),
         body: request.body().as_ref(),
     };
-    let mut response = dashboard.answer(&asked, now).await?;
-    for (name, value) in render::PAGE_HEADERS {
-        // The sign-in form keeps its own policy (it posts).
-        if let Ok(value) = lambda_http::http::HeaderValue::from_str(value) {
-            response.headers_mut().entry(name).or_insert(value);
-        }
-    }
-    Some(response.map(Body::from))
+    let response = dashboard.answer(&asked, now).await?;
+    Some(with_page_headers(response.map(Body::from)))
 }
 
 fn json(answer: WebhookResponse) -> Response<Body> {

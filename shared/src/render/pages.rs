@@ -17,6 +17,16 @@ pub const PAGE_HEADERS: [(&str, &str); 4] = [
     ("cache-control", "no-store"),
 ];
 
+/// Add [`PAGE_HEADERS`] to an answer's headers; one it sets itself (the sign-in form's policy:
+/// it posts) stays.
+pub fn add_page_headers(headers: &mut http::HeaderMap) {
+    for (name, value) in PAGE_HEADERS {
+        headers
+            .entry(name)
+            .or_insert(http::HeaderValue::from_static(value));
+    }
+}
+
 /// Text made safe to place in HTML.
 pub fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -22,13 +22,7 @@ pub use crate::render::CONTENT_SECURITY_POLICY;
 pub fn with_security_headers(router: Router) -> Router {
     router.layer(axum::middleware::map_response(
         |mut response: Response| async move {
-            let headers = response.headers_mut();
-            for (name, value) in render::PAGE_HEADERS {
-                // A page that needs its own policy (the sign-in form's) keeps it.
-                headers
-                    .entry(name)
-                    .or_insert(HeaderValue::from_static(value));
-            }
+            render::add_page_headers(response.headers_mut());
             response
         },
     ))
