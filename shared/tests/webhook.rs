@@ -567,17 +567,32 @@ async fn a_stale_comment_is_ignored_and_queues_nothing() {
 
 #[tokio::test]
 async fn a_delivery_recorded_but_never_queued_is_queued_by_the_redelivery() {
+    use slipway::intake::RecordThenQueue;
     use slipway::model::event::{DeliveryId, ForgeKind};
+    use slipway::state::sqlite::SqliteState;
     use slipway::state::{StateStore, DELIVERY_TTL, UNCONFIRMED_GRACE};
+    // The cloud's sequence (record, queue, confirm: DynamoDB and SQS share no transaction), on
+    // the embedded stores. `serve` commits the record and the event together, so there an
+    // edge cannot die between them.
     let dir = tempfile::tempdir().unwrap();
-    let app = local_app(dir.path());
+    let db = dir.path().join("slipway.db");
+    let (state, queue) = (
+        SqliteState::open(&db).unwrap(),
+        LocalQueue::open(&db).unwrap(),
+    );
+    let app = slipway::app::WebhookApp {
+        ingress: webhook::ingress(),
+        intake: RecordThenQueue {
+            state: state.clone(),
+            queue: queue.clone(),
+        },
+    };
     let body = pr_fixture("opened.1");
     let h = github_headers("pull_request", "crash-id", &body);
     // An edge recorded it and died before queueing it (kill -9, a Lambda timeout).
     let t0 = now();
     let id = DeliveryId("crash-id".into());
-    assert!(app
-        .state
+    assert!(state
         .record_delivery(ForgeKind::Github, &id, t0, DELIVERY_TTL)
         .await
         .unwrap());
@@ -594,7 +609,7 @@ async fn a_delivery_recorded_but_never_queued_is_queued_by_the_redelivery() {
         .handle_webhook(ForgeKind::Github, &h, &body, after)
         .await;
     assert_eq!(redelivered.status, 202, "{}", redelivered.body);
-    assert_eq!(app.queue.depth().await.unwrap(), 1);
+    assert_eq!(queue.depth().await.unwrap(), 1);
 
     // Queued and confirmed: from now on a duplicate, however late.
     let much_later = after + UNCONFIRMED_GRACE * 10;
@@ -602,7 +617,7 @@ async fn a_delivery_recorded_but_never_queued_is_queued_by_the_redelivery() {
         .handle_webhook(ForgeKind::Github, &h, &body, much_later)
         .await;
     assert_eq!(again.body["status"], "duplicate");
-    assert_eq!(app.queue.depth().await.unwrap(), 1);
+    assert_eq!(queue.depth().await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 //! that arrived meanwhile.
 
 #[cfg(feature = "local")]
+mod seen;
+#[cfg(feature = "local")]
 pub mod sqlite;
 
 use std::time::SystemTime;

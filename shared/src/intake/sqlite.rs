@@ -4,14 +4,18 @@
 //!
 //! One transaction per burst instead of five per delivery is what lets `serve` take deliveries
 //! as fast as it verifies them; the edge never waits on the pipeline's or the pages' connection.
+//! Keys are looked up in the writer's memory ([`Seen`]) and appended to an unindexed table, so a
+//! delivery writes no random index pages; a lock file keeps a second writer off the directory.
 
+use std::fs::File;
 use std::path::Path;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use super::seen::{digest, KeyDigest, Seen};
 use super::{Admission, Intake, IntakeError};
 use crate::model::error::ErrorKind;
 use crate::model::event::{DeliveryId, ForgeKind, QueuedEvent};
@@ -27,10 +31,23 @@ const MAX_BATCH: usize = 256;
 /// (its connection and body caps bound how many wait).
 const BACKLOG: usize = 4096;
 
+/// Expired keys deleted per commit at most, so that a week-old burst expiring does not stall
+/// one commit; the rest go with the next ones.
+const MAX_EXPIRED_PER_COMMIT: i64 = 1024;
+
+/// The intake's own schema (see `state::db`): admitted keys in the order they were admitted,
+/// with no index — the writer looks them up in memory and expires them oldest first by rowid.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE intake_keys (
+    digest     BLOB    NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"];
+
 /// One delivery handed to the writer, and where its answer goes.
 struct Offer {
-    forge: ForgeKind,
-    keys: Vec<String>,
+    /// Each key, and its digest as remembered (hashed here, on the edge's threads).
+    keys: Vec<(String, KeyDigest)>,
     message: String,
     now: i64,
     /// The commit's failure is logged once by the writer; each delivery hears its kind.
@@ -44,20 +61,80 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Open the database at `path` (bringing the state and queue schemas up to date) and start
-    /// the writer. Its commits are synchronous (`FULL`): an answered delivery survives a crash
-    /// of the machine, not only of the process, and group commit pays one sync per burst.
+    /// Open the database at `path` (bringing the state, queue and intake schemas up to date),
+    /// take its intake lock, read back the keys admitted so far, and start the writer. Its
+    /// commits are synchronous (`FULL`): an answered delivery survives a crash of the machine,
+    /// not only of the process, and group commit pays one sync per burst.
     pub fn open(path: &Path) -> Result<GroupCommit, DbError> {
+        let lock = lock_intake(path)?;
         let mut conn = db::connect(path)?;
         db::migrate(&mut conn, "state", state_db::MIGRATIONS)?;
         db::migrate(&mut conn, "queue", queue_db::MIGRATIONS)?;
+        db::migrate(&mut conn, "intake", MIGRATIONS)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        let seen = read_back(&mut conn, unix_secs(SystemTime::now()))?;
+        tracing::debug!(
+            keys = seen.len(),
+            "delivery keys admitted earlier, read back"
+        );
         let (offers, waiting) = mpsc::channel(BACKLOG);
         std::thread::Builder::new()
             .name("slipway-intake".into())
-            .spawn(move || write_until_closed(conn, waiting))?;
+            .spawn(move || {
+                let _held_until_the_writer_ends = lock;
+                write_until_closed(conn, seen, waiting)
+            })?;
         Ok(GroupCommit { offers })
     }
+}
+
+/// The lock beside the database that one writer holds while it runs (released by the kernel
+/// however the process ends): [`Seen`] is only the whole truth if no one else admits keys.
+fn lock_intake(path: &Path) -> Result<File, DbError> {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".intake-lock");
+    let lock_path = path.with_file_name(name);
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = File::create(&lock_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DbError::InUse(path.to_owned())),
+        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
+    }
+}
+
+/// The keys admitted and not yet expired, remembered. Records an earlier Slipway kept in the
+/// `deliveries` table (under its unique index) move over first, once: those it had confirmed
+/// stay duplicates; an unconfirmed one belonged to an edge that is gone, and a redelivery may
+/// come in (as the old edge's grace allowed).
+fn read_back(conn: &mut Connection, now: i64) -> rusqlite::Result<Seen> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut older = tx.prepare(
+            "SELECT forge, id, expires_at FROM deliveries
+             WHERE unconfirmed_until = 0 AND expires_at > ?1 ORDER BY expires_at",
+        )?;
+        let mut rows = older.query([now])?;
+        while let Some(row) = rows.next()? {
+            let (forge, id): (String, String) = (row.get(0)?, row.get(1)?);
+            append_key(&tx, &digest(&forge, &id), row.get(2)?)?;
+        }
+    }
+    tx.execute("DELETE FROM deliveries", [])?;
+    tx.commit()?;
+
+    let mut seen = Seen::default();
+    let mut stmt =
+        conn.prepare("SELECT digest, expires_at FROM intake_keys WHERE expires_at > ?1")?;
+    let mut rows = stmt.query([now])?;
+    while let Some(row) = rows.next()? {
+        if let Ok(key) = KeyDigest::try_from(row.get_ref(0)?.as_blob()?) {
+            seen.remember(key, row.get(1)?);
+        }
+    }
+    Ok(seen)
 }
 
 #[async_trait]
@@ -72,8 +149,10 @@ impl Intake for GroupCommit {
         let message = serde_json::to_string(event).map_err(QueueError::from)?;
         let (answer, answered) = oneshot::channel();
         let offer = Offer {
-            forge,
-            keys: keys.iter().map(|key| key.0.clone()).collect(),
+            keys: keys
+                .iter()
+                .map(|key| (key.0.clone(), digest(forge.as_str(), &key.0)))
+                .collect(),
             message,
             now: unix_secs(now),
             answer,
@@ -91,7 +170,7 @@ impl Intake for GroupCommit {
 
 /// The writer: wait for one offer, take every other already waiting (up to [`MAX_BATCH`]),
 /// commit them together, answer each.
-fn write_until_closed(mut conn: Connection, mut waiting: mpsc::Receiver<Offer>) {
+fn write_until_closed(mut conn: Connection, mut seen: Seen, mut waiting: mpsc::Receiver<Offer>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = waiting.blocking_recv() {
         batch.push(first);
@@ -101,7 +180,7 @@ fn write_until_closed(mut conn: Connection, mut waiting: mpsc::Receiver<Offer>) 
                 Err(_) => break,
             }
         }
-        match commit(&mut conn, &batch) {
+        match commit(&mut conn, &mut seen, &batch) {
             Ok(admissions) => {
                 for (offer, admission) in batch.drain(..).zip(admissions) {
                     let _ = offer.answer.send(Ok(admission));
@@ -118,50 +197,101 @@ fn write_until_closed(mut conn: Connection, mut waiting: mpsc::Receiver<Offer>) 
     }
 }
 
-/// One transaction for the batch: each delivery recorded under all its keys and queued, or,
-/// when a key is already recorded (by an earlier commit or earlier in this batch), left out
-/// whole. All or nothing: a failed commit writes none of them.
-fn commit(conn: &mut Connection, batch: &[Offer]) -> Result<Vec<Admission>, DbError> {
+/// One transaction for the batch: each delivery's keys appended and its event queued, or, when
+/// a key was admitted before (by an earlier commit or earlier in this batch), nothing of it.
+/// All or nothing: a failed commit writes none of them, and [`Seen`] forgets them again.
+fn commit(
+    conn: &mut Connection,
+    seen: &mut Seen,
+    batch: &[Offer],
+) -> Result<Vec<Admission>, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = batch.iter().map(|offer| offer.now).max().unwrap_or(0);
-    state_db::forget_expired_deliveries(&tx, now)?;
-    let mut admissions = Vec::with_capacity(batch.len());
-    for offer in batch {
-        let expires_at = offer.now + DELIVERY_TTL.as_secs() as i64;
-        // A savepoint per delivery, by cached statements: rusqlite's `Savepoint` parses its SQL
-        // anew each time, which was a measurable share of the writer's time.
-        run(&tx, "SAVEPOINT delivery")?;
-        let mut duplicate = None;
-        for key in &offer.keys {
-            // Recorded confirmed (0): the queue row is written in the same transaction.
-            if !state_db::insert_delivery(&tx, offer.forge, key, offer.now, expires_at, 0)? {
-                duplicate = Some(DeliveryId(key.clone()));
-                break;
+    let mut remembered = Vec::new();
+    let written = delete_expired_keys(&tx, now).and_then(|expired| {
+        let admissions = admit_batch(&tx, seen, batch, &mut remembered)?;
+        Ok((expired, admissions))
+    });
+    match written.and_then(|written| tx.commit().map(|()| written)) {
+        Ok((expired, admissions)) => {
+            for (key, expires_at) in expired {
+                seen.forget(&key, expires_at);
             }
+            Ok(admissions)
         }
-        match duplicate {
-            Some(key) => {
-                run(&tx, "ROLLBACK TO delivery")?; // this delivery's records only
-                run(&tx, "RELEASE delivery")?;
-                admissions.push(Admission::Duplicate(key));
+        Err(error) => {
+            for (key, previous) in remembered.into_iter().rev() {
+                seen.restore(key, previous);
             }
-            None => {
-                queue_db::insert_message(&tx, &offer.message)?;
-                run(&tx, "RELEASE delivery")?;
-                admissions.push(Admission::Queued);
-            }
+            Err(error.into())
         }
     }
-    tx.commit()?;
+}
+
+/// Each offer admitted (keys appended, event queued, keys remembered, with what each replaced in
+/// `remembered`) or found a duplicate, in the open transaction.
+fn admit_batch(
+    tx: &Connection,
+    seen: &mut Seen,
+    batch: &[Offer],
+    remembered: &mut Vec<(KeyDigest, Option<i64>)>,
+) -> rusqlite::Result<Vec<Admission>> {
+    let mut admissions = Vec::with_capacity(batch.len());
+    for offer in batch {
+        if let Some((key, _)) = offer.keys.iter().find(|(_, d)| seen.contains(d, offer.now)) {
+            admissions.push(Admission::Duplicate(DeliveryId(key.clone())));
+            continue;
+        }
+        let expires_at = offer.now + DELIVERY_TTL.as_secs() as i64;
+        for (_, key) in &offer.keys {
+            append_key(tx, key, expires_at)?;
+            remembered.push((*key, seen.remember(*key, expires_at)));
+        }
+        queue_db::insert_message(tx, &offer.message)?;
+        admissions.push(Admission::Queued);
+    }
     Ok(admissions)
 }
 
-fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(drop)
+fn append_key(tx: &Connection, key: &KeyDigest, expires_at: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO intake_keys (digest, expires_at) VALUES (?1, ?2)")?
+        .execute(params![&key[..], expires_at])
+        .map(drop)
+}
+
+/// Delete the oldest keys while they have expired (at most [`MAX_EXPIRED_PER_COMMIT`]); what was
+/// deleted, for [`Seen`] to forget once the transaction commits. Keys are appended as they are
+/// admitted, so the expired ones lead the table; when nothing expired this reads one row.
+fn delete_expired_keys(tx: &Connection, now: i64) -> rusqlite::Result<Vec<(KeyDigest, i64)>> {
+    let mut expired = Vec::new();
+    let mut last = None;
+    {
+        let mut oldest = tx.prepare_cached(
+            "SELECT rowid, digest, expires_at FROM intake_keys ORDER BY rowid LIMIT ?1",
+        )?;
+        let mut rows = oldest.query([MAX_EXPIRED_PER_COMMIT])?;
+        while let Some(row) = rows.next()? {
+            let expires_at: i64 = row.get(2)?;
+            if expires_at > now {
+                break;
+            }
+            last = Some(row.get::<_, i64>(0)?);
+            if let Ok(key) = KeyDigest::try_from(row.get_ref(1)?.as_blob()?) {
+                expired.push((key, expires_at));
+            }
+        }
+    }
+    if let Some(last) = last {
+        tx.prepare_cached("DELETE FROM intake_keys WHERE rowid <= ?1")?
+            .execute([last])?;
+    }
+    Ok(expired)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::queue::local::LocalQueue;
     use crate::state::sqlite::SqliteState;
@@ -218,8 +348,19 @@ mod tests {
         assert_eq!(queue.depth().await.unwrap(), 201);
     }
 
+    /// Open the intake again once the last one's writer has let go of the lock.
+    async fn reopen(path: &Path) -> GroupCommit {
+        for _ in 0..200 {
+            match GroupCommit::open(path) {
+                Err(DbError::InUse(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+                opened => return opened.unwrap(),
+            }
+        }
+        panic!("the intake's lock was never released");
+    }
+
     #[tokio::test]
-    async fn a_replay_writes_nothing_and_a_redelivery_is_a_duplicate() {
+    async fn a_replay_writes_nothing_and_keys_outlive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slipway.db");
         let intake = GroupCommit::open(&path).unwrap();
@@ -228,40 +369,94 @@ mod tests {
             offer(&intake, "replay", "body").await,
             Admission::Duplicate(DeliveryId("body".into()))
         );
+        drop(intake);
+
+        // After a restart the keys are read back: the redelivery is still a duplicate, and the
+        // replay's id was never recorded, so it names a new delivery with a new body.
+        let intake = reopen(&path).await;
         assert_eq!(
             offer(&intake, "first", "other body").await,
             Admission::Duplicate(DeliveryId("first".into()))
         );
-        // The replay's id was rolled back with it: the state holds no record of it.
-        let state = SqliteState::open(&path).unwrap();
-        let now = SystemTime::now();
-        let recorded = |id: &str| {
-            let (state, id) = (state.clone(), DeliveryId(id.into()));
+        assert_eq!(
+            offer(&intake, "replay", "new body").await,
+            Admission::Queued
+        );
+        assert_eq!(LocalQueue::open(&path).unwrap().depth().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_on_the_same_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slipway.db");
+        let _first = GroupCommit::open(&path).unwrap();
+        let second = GroupCommit::open(&path).err().expect("refused");
+        assert!(matches!(second, DbError::InUse(_)));
+        assert!(
+            second.to_string().contains("one process at a time"),
+            "{second}"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_keys_are_deleted_and_forgotten_and_the_key_admits_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slipway.db");
+        let intake = GroupCommit::open(&path).unwrap();
+        let week_ago = SystemTime::now() - DELIVERY_TTL - Duration::from_secs(60);
+        let admit = |id: &'static str, at: SystemTime| {
+            let intake = intake.clone();
             async move {
-                !state
-                    .record_delivery(ForgeKind::Github, &id, now, DELIVERY_TTL)
+                let keys = keys(&[id]);
+                intake
+                    .admit(ForgeKind::Github, &keys, &event(id), at)
                     .await
                     .unwrap()
             }
         };
-        assert!(!recorded("replay").await);
-        assert!(recorded("first").await);
-        assert!(!recorded("other body").await);
-        assert_eq!(LocalQueue::open(&path).unwrap().depth().await.unwrap(), 1);
+        assert_eq!(admit("old", week_ago).await, Admission::Queued);
+        assert_eq!(
+            admit("old", week_ago).await,
+            Admission::Duplicate(DeliveryId("old".into()))
+        );
+        // A week later the key has expired: the next commit deletes it, and it admits again.
+        assert_eq!(admit("new", SystemTime::now()).await, Admission::Queued);
+        assert_eq!(admit("old", SystemTime::now()).await, Admission::Queued);
+        let conn = Connection::open(&path).unwrap();
+        let stored: i64 = conn
+            .query_row("SELECT count(*) FROM intake_keys", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, 2, "the expired row went, the two live ones stay");
+        assert_eq!(
+            admit("old", SystemTime::now()).await,
+            Admission::Duplicate(DeliveryId("old".into()))
+        );
     }
 
     #[tokio::test]
-    async fn a_record_left_unconfirmed_by_an_older_edge_is_taken_over_after_its_grace() {
+    async fn records_an_older_slipway_confirmed_stay_duplicates_and_unconfirmed_ones_admit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slipway.db");
         let state = SqliteState::open(&path).unwrap();
-        let long_ago = SystemTime::now() - crate::state::UNCONFIRMED_GRACE * 2;
-        let id = DeliveryId("stranded".into());
-        assert!(state
-            .record_delivery(ForgeKind::Github, &id, long_ago, DELIVERY_TTL)
+        let now = SystemTime::now();
+        for (id, at) in [
+            ("confirmed", now),
+            ("stranded", now - crate::state::UNCONFIRMED_GRACE * 2),
+        ] {
+            assert!(state
+                .record_delivery(ForgeKind::Github, &DeliveryId(id.into()), at, DELIVERY_TTL)
+                .await
+                .unwrap());
+        }
+        state
+            .confirm_delivery(ForgeKind::Github, &DeliveryId("confirmed".into()))
             .await
-            .unwrap());
+            .unwrap();
         let intake = GroupCommit::open(&path).unwrap();
+        assert_eq!(
+            offer(&intake, "confirmed", "its body").await,
+            Admission::Duplicate(DeliveryId("confirmed".into()))
+        );
         assert_eq!(
             offer(&intake, "stranded", "its body").await,
             Admission::Queued

@@ -34,6 +34,12 @@ pub enum DbError {
         current: i64,
         known: i64,
     },
+    /// Another process holds the database's intake lock (`intake::sqlite`).
+    #[error(
+        "another Slipway is taking deliveries into {0} (its intake lock is held); one process \
+         at a time may"
+    )]
+    InUse(std::path::PathBuf),
     /// The blocking task that held the connection panicked.
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
