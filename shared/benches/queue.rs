@@ -1,5 +1,6 @@
 //! The one-machine queue at depth: one message in and one out (enqueue, receive, ack) with the
-//! queue empty and with 100,000 messages waiting, and the intake's commit of one delivery.
+//! queue empty and with 100,000 messages waiting, the intake's commit of one delivery, and its
+//! start with a week of keys to read back.
 //!
 //! `cargo bench -p slipway --bench queue`. The figures go in `docs/decisions.md` (issue #15).
 
@@ -77,5 +78,61 @@ fn intake(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, depth, intake);
+/// `serve`'s start with a million delivery keys admitted (a week at ~70,000 deliveries a day):
+/// the intake reads them all back into memory. Also prints what they cost in resident memory.
+fn intake_start(c: &mut Criterion) {
+    const KEYS: i64 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slipway.db");
+    drop(GroupCommit::open(&path).unwrap());
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    let tx = conn.transaction().unwrap();
+    let expires_at = slipway::state::unix_secs(SystemTime::now()) + 3600;
+    for n in 0..KEYS {
+        let mut digest = [0u8; 16];
+        digest[..8].copy_from_slice(&n.to_le_bytes());
+        digest[8..].copy_from_slice(&(n * 7919).to_le_bytes());
+        tx.execute(
+            "INSERT INTO intake_keys (digest, expires_at) VALUES (?1, ?2)",
+            rusqlite::params![&digest[..], expires_at],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(conn);
+
+    let before = resident_kib();
+    let held = open_when_free(&path);
+    eprintln!(
+        "intake: {KEYS} keys read back take {} MiB resident",
+        (resident_kib() - before) / 1024
+    );
+    drop(held);
+    let mut group = c.benchmark_group("intake: start");
+    group.sample_size(10);
+    group.bench_function("with 1,000,000 keys to read back", |b| {
+        b.iter(|| drop(open_when_free(&path)))
+    });
+    group.finish();
+}
+
+/// Open the intake once the last one's writer thread has let go of its lock.
+fn open_when_free(path: &std::path::Path) -> GroupCommit {
+    loop {
+        match GroupCommit::open(path) {
+            Err(slipway::state::db::DbError::InUse(_)) => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+}
+
+fn resident_kib() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+criterion_group!(benches, depth, intake, intake_start);
 criterion_main!(benches);
