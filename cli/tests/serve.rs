@@ -110,3 +110,32 @@ fn signed_link(text: &str, prefix: &str) -> String {
     );
     link
 }
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_data_directory_is_refused_saying_why() {
+    let gh = FakeGithub::start().await;
+    let data = gh.tmp.path().join("data");
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_slipway"));
+    let first = ServeProcess::start(binary, &gh, &data, free_port(), &[]);
+    // The second would admit deliveries the first has already seen: it stops at start.
+    let second = Command::new(binary)
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_clear()
+        .env("SLIPWAY_GITHUB_WEBHOOK_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(said.contains("one process at a time"), "{said}");
+    // Once the first is gone (however it ended), the directory is free again.
+    first.kill9();
+    let port = free_port();
+    let _again = ServeProcess::start(binary, &gh, &data, port, &[]);
+    let file = gh.tmp.path().join("event.json");
+    let payload = slipway_testkit::json_fixture("github/pull_request.opened.1.json");
+    std::fs::write(&file, serde_json::to_vec(&payload).unwrap()).unwrap();
+    let (ok, answer) = send(port, &file, SECRET);
+    assert!(ok && answer.starts_with("202 "), "{answer}");
+}

@@ -44,6 +44,21 @@ impl Seen {
         self.expires_at.insert(key, expires_at)
     }
 
+    /// Remember `key` until `expires_at` unless it is remembered until later (reading back
+    /// records that a clock set back may have stored out of order).
+    pub(crate) fn remember_latest(&mut self, key: KeyDigest, expires_at: i64) {
+        let at = self.expires_at.entry(key).or_insert(expires_at);
+        *at = (*at).max(expires_at);
+    }
+
+    /// Give memory back once most of the map is empty (a week-old burst expired): a `HashMap`
+    /// keeps its largest size otherwise.
+    pub(crate) fn shrink_when_sparse(&mut self) {
+        if self.expires_at.capacity() > 4 * self.expires_at.len().max(1024) {
+            self.expires_at.shrink_to_fit();
+        }
+    }
+
     /// Undo a [`Seen::remember`] that returned `previous`.
     pub(crate) fn restore(&mut self, key: KeyDigest, previous: Option<i64>) {
         match previous {
@@ -101,6 +116,25 @@ mod tests {
         seen.restore(other, previous);
         assert!(!seen.contains(&other, 0));
         assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn reading_back_keeps_the_latest_expiry_and_a_sparse_map_shrinks() {
+        let key = digest("github", "d-1");
+        let mut seen = Seen::default();
+        seen.remember_latest(key, 900);
+        seen.remember_latest(key, 200);
+        assert!(seen.contains(&key, 500));
+        for n in 0..20_000 {
+            seen.remember(digest("github", &n.to_string()), 100);
+        }
+        let full = seen.expires_at.capacity();
+        for n in 0..20_000 {
+            seen.forget(&digest("github", &n.to_string()), 100);
+        }
+        seen.shrink_when_sparse();
+        assert!(seen.expires_at.capacity() < full / 4, "{full}");
+        assert!(seen.contains(&key, 500));
     }
 
     #[test]

@@ -8,10 +8,14 @@
 //! delivery writes no random index pages; a lock file keeps a second writer off the directory.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,6 +43,7 @@ const MAX_EXPIRED_PER_COMMIT: i64 = 1024;
 /// with no index — the writer looks them up in memory and expires them oldest first by rowid.
 const MIGRATIONS: &[&str] = &["
 CREATE TABLE intake_keys (
+    seq        INTEGER PRIMARY KEY,
     digest     BLOB    NOT NULL,
     expires_at INTEGER NOT NULL
 );
@@ -54,10 +59,26 @@ struct Offer {
     answer: oneshot::Sender<Result<Admission, ErrorKind>>,
 }
 
-/// A handle on the writer thread; clones share it. The thread ends when the last handle goes.
+/// A handle on the writer thread; clones share it. Dropping the last one waits for the writer
+/// to commit what it holds and let go of the lock, so the database can be opened again at once.
 #[derive(Clone)]
 pub struct GroupCommit {
-    offers: mpsc::Sender<Offer>,
+    writer: Arc<Writer>,
+}
+
+struct Writer {
+    /// `None` only while dropping: closing the channel is what ends the thread.
+    offers: Option<mpsc::Sender<Offer>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.offers.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl GroupCommit {
@@ -78,18 +99,25 @@ impl GroupCommit {
             "delivery keys admitted earlier, read back"
         );
         let (offers, waiting) = mpsc::channel(BACKLOG);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("slipway-intake".into())
             .spawn(move || {
                 let _held_until_the_writer_ends = lock;
                 write_until_closed(conn, seen, waiting)
             })?;
-        Ok(GroupCommit { offers })
+        let writer = Writer {
+            offers: Some(offers),
+            thread: Some(thread),
+        };
+        Ok(GroupCommit {
+            writer: Arc::new(writer),
+        })
     }
 }
 
 /// The lock beside the database that one writer holds while it runs (released by the kernel
 /// however the process ends): [`Seen`] is only the whole truth if no one else admits keys.
+/// Owner-only, so that another local user cannot hold it and keep `serve` from starting.
 fn lock_intake(path: &Path) -> Result<File, DbError> {
     let mut name = path.file_name().unwrap_or_default().to_owned();
     name.push(".intake-lock");
@@ -97,7 +125,12 @@ fn lock_intake(path: &Path) -> Result<File, DbError> {
     if let Some(dir) = lock_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = File::create(&lock_path)?;
+    let file = File::options()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(DbError::InUse(path.to_owned())),
@@ -105,10 +138,11 @@ fn lock_intake(path: &Path) -> Result<File, DbError> {
     }
 }
 
-/// The keys admitted and not yet expired, remembered. Records an earlier Slipway kept in the
-/// `deliveries` table (under its unique index) move over first, once: those it had confirmed
-/// stay duplicates; an unconfirmed one belonged to an edge that is gone, and a redelivery may
-/// come in (as the old edge's grace allowed).
+/// The keys admitted and not yet expired, remembered; the expired ones deleted (the commits
+/// delete them oldest first and stop at the first live one, which a clock set back can leave
+/// ahead of expired ones). Records an earlier Slipway kept in the `deliveries` table (under its
+/// unique index) move over first: confirmed ones stay duplicates; one left unconfirmed belonged
+/// to an edge that is gone, and the forge's redelivery may come in.
 fn read_back(conn: &mut Connection, now: i64) -> rusqlite::Result<Seen> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
@@ -123,18 +157,26 @@ fn read_back(conn: &mut Connection, now: i64) -> rusqlite::Result<Seen> {
         }
     }
     tx.execute("DELETE FROM deliveries", [])?;
+    tx.execute("DELETE FROM intake_keys WHERE expires_at <= ?1", [now])?;
     tx.commit()?;
 
     let mut seen = Seen::default();
-    let mut stmt =
-        conn.prepare("SELECT digest, expires_at FROM intake_keys WHERE expires_at > ?1")?;
-    let mut rows = stmt.query([now])?;
+    let mut stmt = conn.prepare("SELECT digest, expires_at FROM intake_keys ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        if let Ok(key) = KeyDigest::try_from(row.get_ref(0)?.as_blob()?) {
-            seen.remember(key, row.get(1)?);
+        if let Some(key) = key_digest(row.get_ref(0)?) {
+            seen.remember_latest(key, row.get(1)?);
         }
     }
     Ok(seen)
+}
+
+/// A stored digest; anything else in the column (only a hand edit could put it there) is no key.
+fn key_digest(value: ValueRef<'_>) -> Option<KeyDigest> {
+    match value {
+        ValueRef::Blob(bytes) => KeyDigest::try_from(bytes).ok(),
+        _ => None,
+    }
 }
 
 #[async_trait]
@@ -157,10 +199,14 @@ impl Intake for GroupCommit {
             now: unix_secs(now),
             answer,
         };
-        self.offers
-            .send(offer)
-            .await
-            .map_err(|_| IntakeError::WriterStopped)?;
+        let offers = self.writer.offers.as_ref();
+        let sent = match offers {
+            Some(offers) => offers.send(offer).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(IntakeError::WriterStopped);
+        }
         match answered.await {
             Ok(result) => result.map_err(|kind| IntakeError::Commit { kind }),
             Err(_) => Err(IntakeError::WriterStopped),
@@ -217,6 +263,7 @@ fn commit(
             for (key, expires_at) in expired {
                 seen.forget(&key, expires_at);
             }
+            seen.shrink_when_sparse();
             Ok(admissions)
         }
         Err(error) => {
@@ -262,12 +309,13 @@ fn append_key(tx: &Connection, key: &KeyDigest, expires_at: i64) -> rusqlite::Re
 /// Delete the oldest keys while they have expired (at most [`MAX_EXPIRED_PER_COMMIT`]); what was
 /// deleted, for [`Seen`] to forget once the transaction commits. Keys are appended as they are
 /// admitted, so the expired ones lead the table; when nothing expired this reads one row.
+/// Every row deleted was read here, in this write transaction.
 fn delete_expired_keys(tx: &Connection, now: i64) -> rusqlite::Result<Vec<(KeyDigest, i64)>> {
     let mut expired = Vec::new();
     let mut last = None;
     {
         let mut oldest = tx.prepare_cached(
-            "SELECT rowid, digest, expires_at FROM intake_keys ORDER BY rowid LIMIT ?1",
+            "SELECT seq, digest, expires_at FROM intake_keys ORDER BY seq LIMIT ?1",
         )?;
         let mut rows = oldest.query([MAX_EXPIRED_PER_COMMIT])?;
         while let Some(row) = rows.next()? {
@@ -276,13 +324,13 @@ fn delete_expired_keys(tx: &Connection, now: i64) -> rusqlite::Result<Vec<(KeyDi
                 break;
             }
             last = Some(row.get::<_, i64>(0)?);
-            if let Ok(key) = KeyDigest::try_from(row.get_ref(1)?.as_blob()?) {
+            if let Some(key) = key_digest(row.get_ref(1)?) {
                 expired.push((key, expires_at));
             }
         }
     }
     if let Some(last) = last {
-        tx.prepare_cached("DELETE FROM intake_keys WHERE rowid <= ?1")?
+        tx.prepare_cached("DELETE FROM intake_keys WHERE seq <= ?1")?
             .execute([last])?;
     }
     Ok(expired)
@@ -348,17 +396,6 @@ mod tests {
         assert_eq!(queue.depth().await.unwrap(), 201);
     }
 
-    /// Open the intake again once the last one's writer has let go of the lock.
-    async fn reopen(path: &Path) -> GroupCommit {
-        for _ in 0..200 {
-            match GroupCommit::open(path) {
-                Err(DbError::InUse(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
-                opened => return opened.unwrap(),
-            }
-        }
-        panic!("the intake's lock was never released");
-    }
-
     #[tokio::test]
     async fn a_replay_writes_nothing_and_keys_outlive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
@@ -373,7 +410,8 @@ mod tests {
 
         // After a restart the keys are read back: the redelivery is still a duplicate, and the
         // replay's id was never recorded, so it names a new delivery with a new body.
-        let intake = reopen(&path).await;
+        // Dropping the last handle waited for the writer to let go of the lock.
+        let intake = GroupCommit::open(&path).unwrap();
         assert_eq!(
             offer(&intake, "first", "other body").await,
             Admission::Duplicate(DeliveryId("first".into()))
@@ -431,6 +469,37 @@ mod tests {
             admit("old", SystemTime::now()).await,
             Admission::Duplicate(DeliveryId("old".into()))
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_admits_nothing_and_the_redelivery_is_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slipway.db");
+        let intake = GroupCommit::open(&path).unwrap();
+        let disk = Connection::open(&path).unwrap();
+        disk.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON queue BEGIN SELECT RAISE(ABORT, 'full'); END;",
+        )
+        .unwrap();
+        let keys = keys(&["d-1", "body-1"]);
+        let failed = intake
+            .admit(ForgeKind::Github, &keys, &event("d-1"), SystemTime::now())
+            .await;
+        assert!(
+            matches!(failed, Err(IntakeError::Commit { .. })),
+            "{failed:?}"
+        );
+        disk.execute_batch("DROP TRIGGER refuse;").unwrap();
+        // Neither key stayed in memory nor on disk: the redelivery is taken, once.
+        assert_eq!(offer(&intake, "d-1", "body-1").await, Admission::Queued);
+        assert_eq!(
+            offer(&intake, "d-1", "body-1").await,
+            Admission::Duplicate(DeliveryId("d-1".into()))
+        );
+        let stored: i64 = disk
+            .query_row("SELECT count(*) FROM intake_keys", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, 2);
     }
 
     #[tokio::test]

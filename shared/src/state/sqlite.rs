@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS locks (
 ",
     // Recorded before queueing, confirmed after (0 = confirmed; older rows were).
     "ALTER TABLE deliveries ADD COLUMN unconfirmed_until INTEGER NOT NULL DEFAULT 0;",
+    // `serve`'s intake keeps its keys in `intake_keys` now (`intake::sqlite`), and moves these
+    // records there when it starts. This version makes an older Slipway, which would look for
+    // duplicates in the emptied `deliveries`, refuse the file instead. A record an edge left
+    // unconfirmed is let go: that edge is gone, and the forge's redelivery may come in.
+    "DELETE FROM deliveries WHERE unconfirmed_until != 0;",
 ];
 
 /// Drop the delivery records that expired by `now` (Unix seconds).
