@@ -119,8 +119,8 @@ async fn a_database_made_before_migrations_opens_and_keeps_its_rows() {
         )
         .unwrap();
     assert_eq!(
-        version, 2,
-        "the old schema is migration 1, then delivery confirmation"
+        version, 3,
+        "the old schema is migration 1, then delivery confirmation, then the intake's own keys"
     );
     // And it opens again, migrated, with nothing to apply.
     slipway::state::sqlite::SqliteState::open(&path).unwrap();
