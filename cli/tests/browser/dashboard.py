@@ -53,6 +53,17 @@ def source():
     return call("GET", f"{s}/source")
 
 
+def page_showing(*texts, seconds=10):
+    """The page's source once it holds every one of `texts`, or the last one read after
+    `seconds`: a click returns before the navigation it starts (a form's POST and its 303) ends."""
+    deadline = time.time() + seconds
+    while True:
+        page = source()
+        if all(text in page for text in texts) or time.time() > deadline:
+            return page
+        time.sleep(0.2)
+
+
 def find(css):
     return call("POST", f"{s}/element", {"using": "css selector", "value": css})[ELEMENT]
 
@@ -76,14 +87,15 @@ try:
     field = find("input[name=token]")
     call("POST", f"{s}/element/{field}/value", {"text": token})
     call("POST", f"{s}/element/{find('button[type=submit]')}/click", {})
-    page = source()
+    page = page_showing("<h1>Runs</h1>", "succeeded")
     if "<h1>Runs</h1>" not in page or "succeeded" not in page:
-        fail("after signing in, the runs list with the builds")
+        screenshot("signed-in")
+        fail(f"after signing in, the runs list with the builds; the page was: {page[:2000]}")
     screenshot("runs")
     print("ok: signed in through the form; the runs list shows the builds")
 
     call("POST", f"{s}/element/{find('td.wait a')}/click", {})
-    page = source()
+    page = page_showing("first-half")
     if "first-half" not in page or "second-half" in page:
         fail("the running build's page shows the first half of its log only")
     screenshot("run-running")
