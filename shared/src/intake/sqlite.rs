@@ -199,14 +199,13 @@ impl Intake for GroupCommit {
             now: unix_secs(now),
             answer,
         };
-        let offers = self.writer.offers.as_ref();
-        let sent = match offers {
-            Some(offers) => offers.send(offer).await.is_ok(),
-            None => false,
-        };
-        if !sent {
+        let Some(offers) = &self.writer.offers else {
             return Err(IntakeError::WriterStopped);
-        }
+        };
+        offers
+            .send(offer)
+            .await
+            .map_err(|_| IntakeError::WriterStopped)?;
         match answered.await {
             Ok(result) => result.map_err(|kind| IntakeError::Commit { kind }),
             Err(_) => Err(IntakeError::WriterStopped),
